@@ -1,0 +1,118 @@
+#include "convt2d/fill.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "convt2d/error.h"
+
+namespace convt2d {
+namespace {
+
+// splitmix64: a tiny, well-tested generator whose output is fully specified by its arithmetic.
+class Stream {
+ public:
+  explicit Stream(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-1, 1) with 24 random bits: exactly representable in float32.
+  double real() { return static_cast<double>(next() >> 40) * 0x1p-23 - 1.0; }
+  // Uniform integer in [-r, r].
+  int64_t integer(int64_t r) {
+    return static_cast<int64_t>(next() % static_cast<uint64_t>(2 * r + 1)) - r;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+}  // namespace
+
+std::string_view to_string(Regime r) {
+  switch (r) {
+    case Regime::kInteger:
+      return "integer";
+    case Regime::kReal:
+      return "real";
+    case Regime::kCancellation:
+      return "cancellation";
+  }
+  return "?";
+}
+
+Regime parse_regime(std::string_view s) {
+  if (s == "integer") return Regime::kInteger;
+  if (s == "real") return Regime::kReal;
+  if (s == "cancellation") return Regime::kCancellation;
+  throw Error("--regime", fmt::format("--regime: unknown regime '{}' (expected integer, real or "
+                                      "cancellation)",
+                                      s));
+}
+
+int64_t integer_range(const Problem& pr) {
+  const Params& p = pr.params;
+  const double k = static_cast<double>(p.in_channels / p.groups) *
+                   static_cast<double>(p.kernel_size.h) * static_cast<double>(p.kernel_size.w);
+  int64_t r = 8;
+  while (r > 1 && static_cast<double>(r * r) * k + static_cast<double>(r) >= 0x1p24) --r;
+  return r;
+}
+
+template <class T>
+ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
+  validate(pr);
+  const Params& p = pr.params;
+  ProblemData<T> d;
+  d.x = Tensor<T>(input_shape(pr));
+  d.w = Tensor<T>(weight_shape(p));
+  if (p.bias) d.b = Tensor<T>(bias_shape(p));
+  Stream s(seed);
+  switch (regime) {
+    case Regime::kInteger: {
+      const int64_t r = integer_range(pr);
+      for (auto* t : {&d.x, &d.w, &d.b})
+        for (T& v : t->data) v = static_cast<T>(s.integer(r));
+      break;
+    }
+    case Regime::kReal:
+      for (auto* t : {&d.x, &d.w, &d.b})
+        for (T& v : t->data) v = static_cast<T>(s.real());
+      break;
+    case Regime::kCancellation: {
+      // x ~ +-[512, 1024); channel pairs (2i, 2i+1) of a group get x nearly equal (relative
+      // difference ~2^-10) and exactly opposite weights, so each pair's products cancel to a
+      // ~2^-10 remainder of terms around 2^20.
+      const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+      const int64_t plane = pr.ih * pr.iw, taps = ocg * p.kernel_size.h * p.kernel_size.w;
+      for (int64_t n = 0; n < pr.mb; ++n)
+        for (int64_t c = 0; c < p.in_channels; ++c)
+          for (int64_t i = 0; i < plane; ++i) {
+            T& v = d.x.data[static_cast<size_t>((n * p.in_channels + c) * plane + i)];
+            if (c % icg % 2 == 1) {
+              const T prev = d.x.data[static_cast<size_t>((n * p.in_channels + c - 1) * plane + i)];
+              v = static_cast<T>(prev * static_cast<T>(1.0 + s.real() * 0x1p-10));
+            } else {
+              v = static_cast<T>(std::copysign(512.0 + 512.0 * std::fabs(s.real()), s.real()));
+            }
+          }
+      for (int64_t c = 0; c < p.in_channels; ++c)
+        for (int64_t t = 0; t < taps; ++t) {
+          T& v = d.w.data[static_cast<size_t>(c * taps + t)];
+          v = c % icg % 2 == 1 ? -d.w.data[static_cast<size_t>((c - 1) * taps + t)]
+                               : static_cast<T>(s.real() * 1024.0);
+        }
+      for (T& v : d.b.data) v = static_cast<T>(s.real());
+      break;
+    }
+  }
+  return d;
+}
+
+template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
+template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
+
+}  // namespace convt2d

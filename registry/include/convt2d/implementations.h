@@ -1,0 +1,20 @@
+#pragma once
+/// \file
+/// The implementations convt2d ships, in one Registry (see convt2d/registry.h).
+
+#include "convt2d/registry.h"
+
+namespace convt2d {
+
+/// A fresh registry holding every built-in implementation, in this order:
+///   reference          float32 in, long double accumulator, float64 out (the CLI default)
+///   reference-f32      float32 in, float32 accumulator, float32 out
+///   reference-double   float32 in, double accumulator, float64 out
+///   reference-mp       float32 in, exact multiprecision accumulator, float64 out
+///   reference-f64      float64 in, long double accumulator, float64 out
+///   reference-f64-mp   float64 in, 640-bit multiprecision accumulator, float64 out
+///   optimized          float32 in and out, AVX2/FMA kernels with a portable fallback (when built)
+/// An outside backend's adapter copies it and add()s its own implementation.
+Registry builtin_registry();
+
+}  // namespace convt2d

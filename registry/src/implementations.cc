@@ -1,0 +1,65 @@
+#include "convt2d/implementations.h"
+
+#include <limits>
+
+#include "convt2d/reference.h"
+
+namespace convt2d {
+namespace {
+
+// Wraps a reference instantiation: T in, Acc accumulator, Out out.
+template <class T, class Acc, class Out>
+Implementation reference_impl(std::string name, std::string description, Precision acc,
+                              double output_u, bool exact = false) {
+  Implementation impl;
+  impl.name = std::move(name);
+  impl.description = std::move(description);
+  impl.input = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+  impl.output = std::is_same_v<Out, float> ? DType::kFloat32 : DType::kFloat64;
+  impl.accumulation = acc;
+  impl.output_u = output_u;
+  impl.exact = exact;
+  impl.run = [](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                const AnyTensor* b) -> AnyTensor {
+    const auto& xt = std::get<Tensor<T>>(x);
+    const auto& wt = std::get<Tensor<T>>(w);
+    const Tensor<T>* bt = b ? &std::get<Tensor<T>>(*b) : nullptr;
+    return round_to<Out>(conv_transpose2d<T, Acc>(p, xt, wt, bt));
+  };
+  return impl;
+}
+
+// long double: u from its own epsilon (2^-64 on x86-64); its subnormals are far below double's,
+// so double's smallest subnormal over-estimates eta.
+constexpr Precision kLongDoublePrecision{std::numeric_limits<long double>::epsilon() / 2,
+                                         0x1p-1074};
+// The 640-bit accumulator rounds with u = 2^-640, which is 0 in double; 2^-1000 stands in for it
+// as an over-estimate (it is exact for float32 inputs, where no sum rounds at all).
+constexpr Precision kExactPrecision{0x1p-1000, 0x1p-1074};
+
+}  // namespace
+
+Registry builtin_registry() {
+  Registry r;
+  r.add(reference_impl<float, long double, double>(
+      "reference", "literal loops, float32 in, long double accumulator, float64 out",
+      kLongDoublePrecision, 0x1p-53));
+  r.add(reference_impl<float, float, float>(
+      "reference-f32", "literal loops, float32 in, float32 accumulator, float32 out",
+      kFloat32Precision, 0.0));
+  r.add(reference_impl<float, double, double>(
+      "reference-double", "literal loops, float32 in, double accumulator, float64 out",
+      kFloat64Precision, 0.0));
+  r.add(reference_impl<float, Exact, double>(
+      "reference-mp", "literal loops, float32 in, exact 640-bit accumulator, float64 out",
+      kExactPrecision, 0x1p-53, /*exact=*/true));
+  r.add(reference_impl<double, long double, double>(
+      "reference-f64", "literal loops, float64 in, long double accumulator, float64 out",
+      kLongDoublePrecision, 0x1p-53));
+  r.add(reference_impl<double, Exact, double>(
+      "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
+      kExactPrecision, 0x1p-53));
+  return r;
+}
+
+}  // namespace convt2d

@@ -1,0 +1,211 @@
+// Worked-by-hand examples for the literal references (every expected number below was computed
+// by hand from the scatter definition; the derivations are in the comments).
+#include "convt2d/reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "convt2d/error.h"
+
+namespace convt2d {
+namespace {
+
+Tensor<double> T(Shape s, std::vector<double> v) {
+  return Tensor<double>(std::move(s), std::move(v));
+}
+
+// Runs every instantiation of the reference on `x, w, b` (given as doubles holding small integers
+// or dyadic values, so that every precision computes the same exact result) and checks it.
+void ExpectAllReferences(const Params& p, const Tensor<double>& x, const Tensor<double>& w,
+                         const Tensor<double>* b, const Tensor<double>& expected) {
+  const auto xf = tensor_cast<float>(x), wf = tensor_cast<float>(w);
+  const Tensor<float> bf = b ? tensor_cast<float>(*b) : Tensor<float>();
+  const Tensor<float>* bfp = b ? &bf : nullptr;
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<float, float>(p, xf, wf, bfp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<float, double>(p, xf, wf, bfp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<float, long double>(p, xf, wf, bfp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<float, Exact>(p, xf, wf, bfp))), expected);
+  EXPECT_EQ((conv_transpose2d<double, double>(p, x, w, b)), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<double, long double>(p, x, w, b))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<double, Exact>(p, x, w, b))), expected);
+}
+
+TEST(ReferenceByHand, Stride2Padding1OutputPadding1) {
+  // 2x2 input, 3x3 kernel, s2 p1 op1 -> 4x4. Output row oh gets (ih, fh) with oh = 2*ih - 1 + fh:
+  // row 0: (0,1); row 1: (0,2), (1,0); row 2: (1,1); row 3 (the output_padding row): (1,2).
+  // Columns alike. With x = [[1,2],[3,4]] and w[fh][fw] = 3*fh + fw + 1:
+  //   y00 = 1*5 = 5, y01 = 1*6 + 2*4 = 14, y11 = 1*9 + 2*7 + 3*3 + 4*1 = 36, y33 = 4*9 = 36, ...
+  Params p;
+  p.kernel_size = 3;
+  p.stride = 2;
+  p.padding = 1;
+  p.output_padding = 1;
+  const auto x = T({1, 1, 2, 2}, {1, 2, 3, 4});
+  const auto w = T({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const auto b = T({1, 1, 1, 1}, {0.5});
+  const auto y = T({1, 1, 4, 4}, {5.5, 14.5, 10.5, 12.5,   //
+                                  14.5, 36.5, 24.5, 30.5,  //
+                                  15.5, 34.5, 20.5, 24.5,  //
+                                  24.5, 55.5, 32.5, 36.5});
+  ExpectAllReferences(p, x, w, &b, y);
+}
+
+TEST(ReferenceByHand, GroupsMergeInputChannels) {
+  // G=2, IC=4, OC=2, 1x1 kernel and input: weight (2, 2, 1, 1, 1) = [1, 10, 100, 1000].
+  // y0 = x0*w[0,0,0] + x1*w[0,1,0] = 1 + 20 = 21; y1 = x2*w[1,0,0] + x3*w[1,1,0] = 300 + 4000.
+  Params p;
+  p.in_channels = 4;
+  p.out_channels = 2;
+  p.groups = 2;
+  p.bias = false;
+  const auto x = T({1, 4, 1, 1}, {1, 2, 3, 4});
+  const auto w = T({2, 2, 1, 1, 1}, {1, 10, 100, 1000});
+  ExpectAllReferences(p, x, w, nullptr, T({1, 2, 1, 1}, {21, 4300}));
+}
+
+TEST(ReferenceByHand, GroupsSplitOutputChannels) {
+  // G=2, IC=2, OC=4: weight (2, 1, 2, 1, 1) = [1, 10, 100, 1000];
+  // y = [x0*1, x0*10, x1*100, x1*1000] + bias.
+  Params p;
+  p.in_channels = 2;
+  p.out_channels = 4;
+  p.groups = 2;
+  const auto x = T({1, 2, 1, 1}, {2, 3});
+  const auto w = T({2, 1, 2, 1, 1}, {1, 10, 100, 1000});
+  const auto b = T({1, 4, 1, 1}, {1, 2, 3, 4});
+  ExpectAllReferences(p, x, w, &b, T({1, 4, 1, 1}, {3, 22, 303, 3004}));
+}
+
+TEST(ReferenceByHand, Dilation2) {
+  // 1x2 input, kernel (1, 2), dilation (1, 2): ow = iw + 2*fw, Wout = 1 + 2 + 1 = 4.
+  // y = [x0*w0, x1*w0, x0*w1, x1*w1] = [3, 6, 5, 10].
+  Params p;
+  p.kernel_size = {1, 2};
+  p.dilation = {1, 2};
+  p.bias = false;
+  const auto x = T({1, 1, 1, 2}, {1, 2});
+  const auto w = T({1, 1, 1, 2}, {3, 5});
+  ExpectAllReferences(p, x, w, nullptr, T({1, 1, 1, 4}, {3, 6, 5, 10}));
+}
+
+TEST(ReferenceByHand, PaddingBeyondKernelLeavesBiasOnlyRows) {
+  // H=3, kh=2, sh=4, ph=3: Hout = 2*4 - 6 + 1 + 1 = 4 and oh = 4*ih - 3 + fh:
+  // ih=0 -> -3, -2 (outside); ih=1 -> 1, 2; ih=2 -> 5, 6 (outside). Rows 0 and 3 get no tap at
+  // all and hold the bias alone; input rows 0 and 2 never contribute.
+  Params p;
+  p.kernel_size = {2, 1};
+  p.stride = {4, 1};
+  p.padding = {3, 0};
+  const auto x = T({1, 1, 3, 1}, {1, 2, 3});
+  const auto w = T({1, 1, 2, 1}, {7, 11});
+  const auto b = T({1, 1, 1, 1}, {0.25});
+  ExpectAllReferences(p, x, w, &b, T({1, 1, 4, 1}, {0.25, 14.25, 22.25, 0.25}));
+}
+
+TEST(ReferenceByHand, BatchZeroGivesEmptyOutput) {
+  Params p;
+  p.in_channels = 2;
+  p.out_channels = 3;
+  p.kernel_size = 2;
+  p.stride = 2;
+  const Tensor<float> x(Shape{0, 2, 3, 3}), w(weight_shape(p)), b(bias_shape(p));
+  const auto y = conv_transpose2d<float, Exact>(p, x, w, &b);
+  EXPECT_EQ(y.shape, (Shape{0, 3, 6, 6}));
+  EXPECT_TRUE(y.data.empty());
+}
+
+TEST(ReferenceByHand, ShapeMismatchIsAnError) {
+  Params p;
+  p.in_channels = 2;
+  p.kernel_size = 3;
+  const Tensor<float> x(Shape{1, 3, 4, 4}), w(weight_shape(p)), b(bias_shape(p));
+  EXPECT_THROW((conv_transpose2d<float, float>(p, x, w, &b)), Error);
+  const Tensor<float> x2(Shape{1, 2, 4, 4});
+  EXPECT_THROW((conv_transpose2d<float, float>(p, x2, w, nullptr)), Error);  // bias required
+}
+
+TEST(Conv2dByHand, GatherWithStrideAndPadding) {
+  // Conv2d on a 4x4 input, 3x3 kernel, s2 p1: H' = floor((4 + 2 - 2 - 1)/2) + 1 = 2.
+  // out[oh][ow] = sum w[fh][fw] * in[2*oh - 1 + fh][2*ow - 1 + fw].
+  // in[r][c] = 4r + c + 1; w = all ones except w[1][1] = 2.
+  // out00: rows 0..1 (fh 1..2), cols 0..1: in = 1,2,5,6 with w11 on in[0][0]=1 -> 1*2+2+5+6 = 15.
+  // out11: rows 1..3, cols 1..3: sum = 6+7+8+10+11+12+14+15+16 = 99, plus in[2][2]=11 again = 110.
+  Params p;
+  p.kernel_size = 3;
+  p.stride = 2;
+  p.padding = 1;
+  p.bias = false;
+  std::vector<double> in(16);
+  std::iota(in.begin(), in.end(), 1.0);
+  const auto w = T({1, 1, 3, 3}, {1, 1, 1, 1, 2, 1, 1, 1, 1});
+  const auto out = conv2d<double, double>(p, T({1, 1, 4, 4}, in), w, nullptr);
+  ASSERT_EQ(out.shape, (Shape{1, 1, 2, 2}));
+  EXPECT_EQ(out.data[0], 15);
+  // out01: rows 0..1, cols 1..3 (fw 0..2): 2+3+4+6+7+8 + in[0][2]=3 (w11) = 33.
+  EXPECT_EQ(out.data[1], 33);
+  // out10: rows 1..3, cols 0..1: 5+6+9+10+13+14 + in[2][0]=9 = 66.
+  EXPECT_EQ(out.data[2], 66);
+  EXPECT_EQ(out.data[3], 110);
+}
+
+TEST(Conv2dByHand, GroupedChannelsAndBias) {
+  // Conv2d maps OC channels back to IC: IC=2, OC=4, G=2, 1x1. Weight (2, 1, 2, 1, 1) = [1, 2, 3,
+  // 4]: out0 = w[0,0,0]*in0 + w[0,0,1]*in1 = 1*10 + 2*20; out1 = 3*30 + 4*40; plus bias (1, 2, 1,
+  // 1).
+  Params p;
+  p.in_channels = 2;
+  p.out_channels = 4;
+  p.groups = 2;
+  const auto w = T({2, 1, 2, 1, 1}, {1, 2, 3, 4});
+  const auto bias = T({1, 2, 1, 1}, {0.5, -0.5});
+  const auto out = conv2d<double, Exact>(p, T({1, 4, 1, 1}, {10, 20, 30, 40}), w, &bias);
+  EXPECT_EQ(tensor_cast<double>(out), T({1, 2, 1, 1}, {50.5, 249.5}));
+}
+
+TEST(Adjoint, HandExampleInnerProducts) {
+  // <ConvT(x), y> == <x, Conv2d(y)> exactly on small integers (k3 s2 p1 op1, groups 2).
+  Params p;
+  p.in_channels = 4;
+  p.out_channels = 6;
+  p.groups = 2;
+  p.kernel_size = {3, 2};
+  p.stride = {2, 3};
+  p.padding = {1, 0};
+  p.output_padding = {1, 2};
+  p.bias = false;
+  Tensor<double> x(Shape{2, 4, 3, 4}), w(weight_shape(p));
+  for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<double>(int(i * 7 % 11) - 5);
+  for (size_t i = 0; i < w.data.size(); ++i) w.data[i] = static_cast<double>(int(i * 5 % 7) - 3);
+  const auto tx = conv_transpose2d<double, double>(p, x, w, nullptr);
+  Tensor<double> y(tx.shape);
+  for (size_t i = 0; i < y.data.size(); ++i) y.data[i] = static_cast<double>(int(i * 3 % 5) - 2);
+  const auto ty = conv2d<double, double>(p, y, w, nullptr);
+  ASSERT_EQ(ty.shape, x.shape);
+  const double lhs = std::inner_product(tx.data.begin(), tx.data.end(), y.data.begin(), 0.0);
+  const double rhs = std::inner_product(x.data.begin(), x.data.end(), ty.data.begin(), 0.0);
+  EXPECT_EQ(lhs, rhs);
+  EXPECT_NE(lhs, 0.0);  // a vacuous 0 == 0 would prove nothing
+}
+
+TEST(Exact, SumsOfFloatProductsAreExact) {
+  // 2^100 + 2^-100 - 2^100 cancels catastrophically in any IEEE format, but not in Exact:
+  // x = [2^50, 2^-50, -2^50] through a 1x1 kernel of 2^50 / 2^-50 / 2^50 summed over IC=3.
+  Params p;
+  p.in_channels = 3;
+  p.bias = false;
+  const Tensor<float> x(Shape{1, 3, 1, 1}, {0x1p50f, 0x1p-50f, -0x1p50f});
+  const Tensor<float> w(Shape{3, 1, 1, 1}, {0x1p50f, 0x1p-50f, 0x1p50f});
+  EXPECT_EQ((static_cast<double>(conv_transpose2d<float, Exact>(p, x, w, nullptr).data[0])),
+            0x1p-100);
+  EXPECT_EQ((conv_transpose2d<float, double>(p, x, w, nullptr).data[0]), 0.0);
+  // Smallest and largest float products in one sum: 2^-298 survives next to 2^254.
+  const Tensor<float> x2(Shape{1, 3, 1, 1}, {0x1p-149f, 0x1p127f, -0x1p127f});
+  const Tensor<float> w2(Shape{3, 1, 1, 1}, {0x1p-149f, 0x1p127f, 0x1p127f});
+  const Exact s = conv_transpose2d<float, Exact>(p, x2, w2, nullptr).data[0];
+  EXPECT_EQ(s, ldexp(Exact(1), -298));
+}
+
+}  // namespace
+}  // namespace convt2d
