@@ -26,6 +26,10 @@ AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes = INT64_
 /// The bytes of a .npy file (version 1.0 header unless the header needs 2.0) holding `t`.
 std::vector<uint8_t> serialize_npy(const AnyTensor& t);
 
+/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, then renamed
+/// over `path`. Error naming the path on failure (the temporary file is removed).
+void write_bytes_atomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
+
 /// Writes `t` to `path` atomically: the data goes to a temporary file in the same directory that
 /// is then renamed over `path`, so a reader never sees a partly written file.
 void write_npy(const std::filesystem::path& path, const AnyTensor& t);
