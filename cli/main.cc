@@ -1,32 +1,170 @@
-// The convt2d command-line tool.
+// The convt2d command-line tool: argument parsing and error reporting; the work is in the
+// subcommand files.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "convt2d/bounds.h"
+#include "commands.h"
 #include "convt2d/error.h"
-#include "convt2d/reference.h"
+
+namespace {
+
+// "3" or "3,5" -> Pair.
+convt2d::Pair parse_pair(const std::string& flag, const std::string& s) {
+  const auto comma = s.find(',');
+  try {
+    size_t used = 0;
+    if (comma == std::string::npos) {
+      const int64_t v = std::stoll(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+      return {v, v};
+    }
+    size_t u1 = 0, u2 = 0;
+    const std::string a = s.substr(0, comma), b = s.substr(comma + 1);
+    const int64_t h = std::stoll(a, &u1), w = std::stoll(b, &u2);
+    if (u1 != a.size() || u2 != b.size()) throw std::invalid_argument(s);
+    return {h, w};
+  } catch (const std::logic_error&) {
+    throw convt2d::Error(flag, fmt::format("{}: expected an int or h,w, got '{}'", flag, s));
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"convt2d: reference, oracle and benchmark for ConvTranspose2d"};
+  CLI::App app{
+      "convt2d: the reference and oracle for ConvTranspose2d (MegEngine semantics).\n"
+      "Exit codes: 0 pass, 1 fail, 2 unusable input."};
   app.require_subcommand(1);
-  std::string problem = "mb1ic2ih2oc1kh3sh2ph1oph1";
-  auto* demo = app.add_subcommand("demo", "run the reference on one problem and print it");
-  demo->add_option("--problem", problem, "problem string");
-  CLI11_PARSE(app, argc, argv);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+
+  convt2d::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "compute a case's output with one implementation");
+  run_cmd->add_option("--case", run.case_dir, "case directory (case.json, x.npy, w.npy, b.npy)")
+      ->required();
+  run_cmd->add_option("--out", run.out, "output .npy file")->required();
+  run_cmd->add_option("--impl", run.impl, "implementation name (see `convt2d verify`)");
+  run_cmd->add_option("--out-dtype", run.out_dtype,
+                      "float32 or float64 (default: the implementation's output dtype)");
+  run_cmd->add_option("--max-bytes", run.max_bytes, "cap on any tensor's bytes");
+
+  convt2d::cli::CheckOptions check;
+  auto* check_cmd = app.add_subcommand(
+      "check", "judge a backend's output against the exact result and the certified bound");
+  check_cmd->add_option("--case", check.case_dir, "case directory")->required();
+  check_cmd->add_option("--candidate", check.candidate, "the backend's output (.npy)")->required();
+  check_cmd->add_option("--dtype", check.dtype,
+                        "precision the backend claims: float32 or float64 (default: the "
+                        "candidate file's dtype)");
+  check_cmd->add_flag("--json", check.json, "machine-readable report");
+  check_cmd->add_option("--lambda", check.lambda, "width of the suspicious band (default 8)");
+  check_cmd->add_option("--max-bytes", check.max_bytes, "cap on any tensor's bytes");
+
+  std::string problem;
+  std::string batch = "1", height, width, ic, oc, ks, stride = "1", padding = "0", op = "0",
+              dil = "1", groups = "1", rule = "megengine";
+  auto* shape_cmd = app.add_subcommand("shape", "print N OC OH OW, or the validation error");
+  shape_cmd->add_option("--problem", problem, "problem string, e.g. mb1ic64ih32oc64kh4sh2ph1");
+  shape_cmd->add_option("--batch", batch, "N");
+  shape_cmd->add_option("--height", height, "input H");
+  shape_cmd->add_option("--width", width, "input W (default: H)");
+  shape_cmd->add_option("--in-channels", ic, "IC");
+  shape_cmd->add_option("--out-channels", oc, "OC");
+  shape_cmd->add_option("--kernel-size", ks, "k or kh,kw");
+  shape_cmd->add_option("--stride", stride, "s or sh,sw");
+  shape_cmd->add_option("--padding", padding, "p or ph,pw");
+  shape_cmd->add_option("--output-padding", op, "op or oph,opw");
+  shape_cmd->add_option("--dilation", dil, "d or dh,dw");
+  shape_cmd->add_option("--groups", groups, "G");
+  shape_cmd->add_option("--output-padding-rule", rule, "megengine (default) or pytorch");
+
+  convt2d::cli::GenOptions gen;
+  auto* gen_cmd = app.add_subcommand(
+      "gen", "write case directories with inputs, the exact output and its bound");
+  auto* gen_problem = gen_cmd->add_option("--problem", gen.problem, "problem string");
+  auto* gen_random = gen_cmd->add_option("--random", gen.random, "number of random problems");
+  gen_problem->excludes(gen_random);
+  gen_cmd->add_option("--seed", gen.seed, "seed (default 1)");
+  gen_cmd->add_option("--out", gen.out, "output directory")->required();
+  gen_cmd->add_option("--regime", gen.regime, "real (default), integer or cancellation");
+  gen_cmd->add_option("--max-bytes", gen.max_bytes, "cap on any tensor's bytes");
+
+  convt2d::cli::VerifyOptions verify;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "every implementation against the exact reference, adjointness and bounds");
+  verify_cmd->add_option("--problems", verify.problems_file,
+                         "file of 'name problem' lines (default: the built-in set)");
+  verify_cmd->add_option("--random", verify.random, "add N random problems");
+  verify_cmd->add_option("--seed", verify.seed, "seed for data and random problems (default 1)");
+  verify_cmd->add_option("--max-macs", verify.max_macs,
+                         "skip problems with more multiply-adds (the exact reference is slow)");
+  verify_cmd->add_option("--max-bytes", verify.max_bytes, "cap on any tensor's bytes");
+
+  app.add_subcommand("bench", "benchmark (arrives with the optimized implementation)");
+
   try {
-    const convt2d::Problem pr = convt2d::parse_problem(problem);
-    convt2d::Tensor<float> x(convt2d::input_shape(pr)), w(convt2d::weight_shape(pr.params)),
-        b(convt2d::bias_shape(pr.params));
-    for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>(i % 7) - 3;
-    for (size_t i = 0; i < w.data.size(); ++i) w.data[i] = static_cast<float>(i % 5) - 2;
-    for (size_t i = 0; i < b.data.size(); ++i) b.data[i] = static_cast<float>(i);
-    const auto y = convt2d::conv_transpose2d<float, convt2d::Exact>(pr.params, x, w, &b);
-    fmt::print("{} -> output {}\n", convt2d::format_problem(pr), convt2d::format_shape(y.shape));
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    for (char& c : msg) {
+      if (c == '\n') c = ' ';
+    }
+    fmt::print(stderr, "convt2d: {}\n", msg);
+    return 2;
+  }
+
+  try {
+    if (*run_cmd) return convt2d::cli::run(run);
+    if (*check_cmd) return convt2d::cli::check(check);
+    if (*gen_cmd) {
+      if (gen.problem.empty() && gen.random == 0) {
+        throw convt2d::Error("gen", "gen: give --problem STR or --random N");
+      }
+      return convt2d::cli::gen(gen);
+    }
+    if (*verify_cmd) return convt2d::cli::verify(verify);
+    if (*shape_cmd) {
+      convt2d::Problem pr;
+      if (!problem.empty()) {
+        pr = convt2d::parse_problem(problem);
+      } else {
+        for (const auto& [flag, value] :
+             {std::pair{"--height", &height}, std::pair{"--in-channels", &ic},
+              std::pair{"--out-channels", &oc}, std::pair{"--kernel-size", &ks}}) {
+          if (value->empty()) {
+            throw convt2d::Error(flag, fmt::format("shape: give --problem STR or {}", flag));
+          }
+        }
+        pr.mb = parse_pair("--batch", batch).h;
+        pr.ih = parse_pair("--height", height).h;
+        pr.iw = width.empty() ? pr.ih : parse_pair("--width", width).h;
+        convt2d::Params& p = pr.params;
+        p.in_channels = parse_pair("--in-channels", ic).h;
+        p.out_channels = parse_pair("--out-channels", oc).h;
+        p.kernel_size = parse_pair("--kernel-size", ks);
+        p.stride = parse_pair("--stride", stride);
+        p.padding = parse_pair("--padding", padding);
+        p.output_padding = parse_pair("--output-padding", op);
+        p.dilation = parse_pair("--dilation", dil);
+        p.groups = parse_pair("--groups", groups).h;
+        p.output_padding_rule = convt2d::parse_output_padding_rule(rule);
+      }
+      const convt2d::Shape s = convt2d::output_shape(pr);
+      fmt::print("{} {} {} {}\n", s[0], s[1], s[2], s[3]);
+      return 0;
+    }
+    throw convt2d::Error("bench",
+                         "bench: not built yet (it arrives with the optimized implementation)");
   } catch (const convt2d::Error& e) {
     fmt::print(stderr, "convt2d: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "convt2d: out of memory (lower the problem size or --max-bytes)\n");
+    return 2;
   }
-  return 0;
 }

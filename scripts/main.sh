@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
-./build/cli/convt2d demo
+./build/cli/convt2d verify

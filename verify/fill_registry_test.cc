@@ -27,9 +27,10 @@ TEST(Fill, DeterministicForASeedAndDifferentAcrossSeeds) {
     EXPECT_EQ(a.b.shape, bias_shape(pr.params));
   }
   // A pinned value: the stream must not change under anyone's feet (gen cases are shared).
-  // splitmix64(seed 1) first output >> 40, times 2^-23, minus 1 (computed independently in Python).
+  // splitmix64(seed 1) first output >> 11, times 2^-52, minus 1, rounded to float (computed
+  // independently in Python).
   const auto d = make_data<float>(parse_problem("ic1ih1oc1kh1"), Regime::kReal, 1);
-  EXPECT_EQ(d.x.data[0], 0.13312304019927979f);
+  EXPECT_EQ(d.x.data[0], 0x1.10a2dep-3f);
   EXPECT_EQ(make_data<float>(parse_problem("ic1ih1oc1kh1bias0"), Regime::kReal, 1).bias(), nullptr);
 }
 

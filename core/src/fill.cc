@@ -19,8 +19,14 @@ class Stream {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
   }
-  // Uniform in [-1, 1) with 24 random bits: exactly representable in float32.
-  double real() { return static_cast<double>(next() >> 40) * 0x1p-23 - 1.0; }
+  // Uniform in [-1, 1) with 53 random bits. Converted to float32 it keeps 24 significant bits at
+  // its own exponent, so small values are as finely resolved as large ones and sums of products
+  // really round (a 24-bit fixed-point grid would make double accumulation exact).
+  double real() { return static_cast<double>(next() >> 11) * 0x1p-52 - 1.0; }
+  // Uniform integer in [lo, hi].
+  int64_t between(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1));
+  }
   // Uniform integer in [-r, r].
   int64_t integer(int64_t r) {
     return static_cast<int64_t>(next() % static_cast<uint64_t>(2 * r + 1)) - r;
@@ -112,6 +118,53 @@ ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
   return d;
 }
 
+template <class T>
+Tensor<T> make_tensor(const Shape& shape, Regime regime, uint64_t seed, int64_t int_range) {
+  Tensor<T> t(shape);
+  Stream s(seed);
+  for (T& v : t.data) {
+    v = regime == Regime::kInteger ? static_cast<T>(s.integer(int_range))
+                                   : static_cast<T>(s.real());
+  }
+  return t;
+}
+
+Problem random_problem(uint64_t seed) {
+  Stream s(seed);
+  Problem pr;
+  Params& p = pr.params;
+  pr.mb = s.between(0, 9) == 0 ? 0 : s.between(1, 2);
+  // Groups first, then channels as multiples of it; sometimes depthwise.
+  p.groups = s.between(0, 3) == 0 ? s.between(2, 4) : 1;
+  const bool depthwise = p.groups > 1 && s.between(0, 1) == 0;
+  p.in_channels = p.groups * (depthwise ? 1 : s.between(1, 4));
+  p.out_channels = p.groups * (depthwise ? 1 : s.between(1, 4));
+  const bool square = s.between(0, 1) == 0;
+  const auto dim = [&](int64_t lo, int64_t hi) {
+    const int64_t h = s.between(lo, hi);
+    return Pair{h, square ? h : s.between(lo, hi)};
+  };
+  Pair in = dim(1, 8);
+  pr.ih = in.h;
+  pr.iw = in.w;
+  p.kernel_size = dim(1, 5);
+  p.stride = dim(1, 4);
+  p.dilation = s.between(0, 2) == 0 ? dim(2, 3) : Pair{1, 1};
+  p.output_padding = {s.between(0, p.stride.h - 1), s.between(0, p.stride.w - 1)};
+  // Padding up to the largest value that keeps the output size >= 1 (so sometimes beyond the
+  // kernel extent d*(k-1)): 2p <= (H-1)*s + d*(k-1) + op.
+  const auto pad = [&](int64_t in_size, int64_t k, int64_t st, int64_t d, int64_t op) {
+    return s.between(0, ((in_size - 1) * st + d * (k - 1) + op) / 2);
+  };
+  p.padding = {pad(pr.ih, p.kernel_size.h, p.stride.h, p.dilation.h, p.output_padding.h),
+               pad(pr.iw, p.kernel_size.w, p.stride.w, p.dilation.w, p.output_padding.w)};
+  p.bias = s.between(0, 3) != 0;
+  validate(pr);
+  return pr;
+}
+
+template Tensor<float> make_tensor<float>(const Shape&, Regime, uint64_t, int64_t);
+template Tensor<double> make_tensor<double>(const Shape&, Regime, uint64_t, int64_t);
 template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
 template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
 

@@ -58,7 +58,7 @@ Registry builtin_registry() {
       kLongDoublePrecision, 0x1p-53));
   r.add(reference_impl<double, Exact, double>(
       "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
-      kExactPrecision, 0x1p-53));
+      kExactPrecision, 0x1p-53, /*exact=*/true));
   return r;
 }
 

@@ -40,6 +40,18 @@ int64_t integer_range(const Problem& pr);
 template <class T>
 ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed);
 
+/// A tensor of `shape` filled like the regime's x (integer: values in [-int_range, int_range];
+/// real and cancellation: uniform in [-1, 1)).
+template <class T>
+Tensor<T> make_tensor(const Shape& shape, Regime regime, uint64_t seed, int64_t int_range);
+
+/// A valid random problem with small sizes (N 0..2, channels <= 16, H, W 1..8, k 1..5, s 1..4,
+/// d 1..3, groups first and channels as multiples, padding sometimes beyond the kernel extent),
+/// built valid by construction, deterministic for a seed.
+Problem random_problem(uint64_t seed);
+
+extern template Tensor<float> make_tensor<float>(const Shape&, Regime, uint64_t, int64_t);
+extern template Tensor<double> make_tensor<double>(const Shape&, Regime, uint64_t, int64_t);
 extern template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
 extern template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
 

@@ -28,7 +28,8 @@ struct Implementation {
   /// Unit roundoff of the final rounding from the accumulator to `output` (0 when the accumulator
   /// already is the output format); added to the certified bound.
   double output_u = 0.0;
-  /// True when it is an exact (multiprecision) reference for float32 inputs.
+  /// True for the multiprecision references the oracle itself uses as the truth (exact for
+  /// float32 inputs); `verify` does not judge them against themselves.
   bool exact = false;
   /// Computes y = ConvTranspose2d(x, w, b). `b` is null when params.bias is false. x, w, b hold
   /// `input`; the result holds `output`. Throws Error on invalid parameters or shapes.

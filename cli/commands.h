@@ -1,0 +1,60 @@
+#pragma once
+// The convt2d subcommands. Each returns the process exit code (0 pass, 1 fail) and throws
+// convt2d::Error for unusable input (main turns that into exit code 2 and one line on stderr).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convt2d/case_dir.h"
+#include "convt2d/params.h"
+
+namespace convt2d::cli {
+
+struct RunOptions {
+  std::string case_dir, out, impl = "reference", out_dtype;
+  int64_t max_bytes = kDefaultMaxBytes;
+};
+int run(const RunOptions& o);
+
+struct CheckOptions {
+  std::string case_dir, candidate, dtype;
+  bool json = false;
+  double lambda = 8.0;
+  int64_t max_bytes = kDefaultMaxBytes;
+};
+int check(const CheckOptions& o);
+
+struct GenOptions {
+  std::string problem, out, regime = "real";
+  int64_t random = 0;
+  uint64_t seed = 1;
+  int64_t max_bytes = kDefaultMaxBytes;
+};
+int gen(const GenOptions& o);
+
+struct VerifyOptions {
+  std::string problems_file;
+  int64_t random = 0;
+  uint64_t seed = 1;
+  double max_macs = 2e6;
+  int64_t max_bytes = kDefaultMaxBytes;
+};
+int verify(const VerifyOptions& o);
+
+/// A named problem, from a layers file or the built-in set.
+struct NamedProblem {
+  std::string name;
+  Problem problem;
+};
+/// Reads "name problem" lines (or bare problem strings); '#' starts a comment.
+std::vector<NamedProblem> read_problem_file(const std::string& path);
+/// The problems `convt2d verify` runs by default.
+std::vector<NamedProblem> builtin_problems();
+
+/// Error when a problem's tensors (and the exact result, at sizeof(Exact) per element) exceed
+/// max_bytes. Call before allocating anything for it.
+void check_problem_bytes(const Problem& pr, int64_t max_bytes);
+
+}  // namespace convt2d::cli

@@ -1,0 +1,187 @@
+// `verify`: the main job. For each problem and data regime, every registered implementation
+// against the exact reference (bit for bit on integer data, within the certified bound otherwise),
+// and the adjoint identity <ConvT(x), y> = <x, Conv2d(y)>.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "commands.h"
+#include "convt2d/compare.h"
+#include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/implementations.h"
+
+namespace convt2d::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Tally {
+  int passed = 0, failed = 0, skipped = 0;
+  void row(const std::string& problem, const std::string& check, const std::string& regime,
+           const char* verdict, const std::string& ratio, double ms, const std::string& note = "") {
+    fmt::print("{:<16} {:<18} {:<13} {:>12} {:>10.1f}  {}{}\n", problem, check, regime, ratio, ms,
+               verdict, note.empty() ? "" : "  " + note);
+    std::fflush(stdout);
+    const std::string_view v = verdict;
+    if (v == "PASSED") ++passed;
+    if (v == "FAILED") ++failed;
+    if (v == "SKIPPED") ++skipped;
+  }
+};
+
+template <class T>
+Exact dot(const Tensor<Exact>& a, const Tensor<T>& b, double& abs_sum) {
+  Exact s = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const Exact t = a.data[i] * Exact(b.data[i]);
+    s += t;
+    abs_sum += std::fabs(static_cast<double>(t));
+  }
+  return s;
+}
+
+// <ConvT(x), y> against <x, Conv2d(y)>, both products formed from exact operator results. On
+// integer data every value is an exact integer: the two must be equal. On real data ConvT(x) and
+// Conv2d(y) are exact (float data, 640-bit sums) and each product with a float is exact too, but
+// the n-term inner-product sums round at 2^-640: |lhs - rhs| <= gamma_640(n) * (A + B) with
+// A, B the sums of |terms|; A and B are computed in double, so the bound takes 2x margin for them.
+void adjoint_row(const std::string& name, const Problem& pr, Regime regime, uint64_t seed,
+                 Tally& t) {
+  const auto t0 = Clock::now();
+  Params p = pr.params;
+  p.bias = false;
+  const auto d = make_data<float>(pr, regime, seed);
+  const Tensor<float> y = make_tensor<float>(output_shape(pr), regime, seed + 7, integer_range(pr));
+  const Tensor<Exact> tx = conv_transpose2d<float, Exact>(p, d.x, d.w, nullptr);
+  const Tensor<Exact> ty = conv2d<float, Exact>(p, y, d.w, nullptr);
+  if (ty.shape != d.x.shape) {
+    t.row(name, "adjoint", std::string(to_string(regime)), "FAILED", "-", ms_since(t0),
+          fmt::format("Conv2d maps the output back to {}, not the input shape {}",
+                      format_shape(ty.shape), format_shape(d.x.shape)));
+    return;
+  }
+  double a = 0, b = 0;
+  const Exact lhs = dot(tx, y, a), rhs = dot(ty, d.x, b);
+  const double diff = static_cast<double>(abs(lhs - rhs));
+  const double n = static_cast<double>(tx.data.size() + ty.data.size());
+  const double tol = regime == Regime::kInteger ? 0.0 : 2.0 * (n * 0x1p-640) * (a + b) * 2.0;
+  const bool ok = diff <= tol;
+  t.row(name, "adjoint", std::string(to_string(regime)), ok ? "PASSED" : "FAILED",
+        tol > 0 ? fmt::format("{:.3g}", diff / tol) : fmt::format("{:.3g}", diff), ms_since(t0),
+        ok ? ""
+           : fmt::format("<T(x),y> = {:.17g}, <x,C(y)> = {:.17g}", static_cast<double>(lhs),
+                         static_cast<double>(rhs)));
+}
+
+// Integer data must match exactly; otherwise the largest err/bound is the evidence.
+std::string ratio_text(Regime regime, const Report& r) {
+  if (regime == Regime::kInteger) return r.passed() ? "exact" : "inexact";
+  return fmt::format("{:.3g}", r.max_err_over_bound);
+}
+
+}  // namespace
+
+std::vector<NamedProblem> builtin_problems() {
+  const std::pair<const char*, const char*> list[] = {
+      {"hand-s2p1op1", "mb1ic1ih2oc1kh3sh2ph1oph1"},
+      {"dcgan-small", "mb2ic16ih4oc8kh4sh2ph1"},
+      {"unet-k2s2", "mb1ic16ih6oc8kh2sh2"},
+      {"groups-g4-op1", "mb1ic8ih5oc12kh3sh2ph1oph1g4"},
+      {"depthwise", "mb1ic8ih6oc8kh4sh2ph1g8"},
+      {"dilated-d2", "mb1ic4ih5oc4kh3ph2dh2"},
+      {"asymmetric", "mb1ic3ih4iw7oc5kh3kw2sh2sw3ph1pw0oph1opw2dh1dw2"},
+      {"pad-beyond-k", "mb1ic2ih3oc2kh2kw1sh4sw1ph3pw0"},
+      {"stride-gt-k", "mb1ic4ih3oc4kh2sh3"},
+      {"batch-0", "mb0ic4ih3oc4kh3sh2"},
+      {"input-1x1", "mb2ic8ih1oc4kh4sh2"},
+      {"no-bias", "mb1ic6ih4oc6kh3sh2ph1bias0"},
+      {"fsrcnn-small", "mb1ic8ih6oc1kh9sh3ph4oph2"},
+      {"fcn-small", "mb1ic3ih4oc3kh16sh8"},
+      {"large-k", "mb1ic64ih4oc8kh4sh2ph1"},
+  };
+  std::vector<NamedProblem> out;
+  for (const auto& [name, s] : list) out.push_back({name, parse_problem(s)});
+  return out;
+}
+
+int verify(const VerifyOptions& o) {
+  std::vector<NamedProblem> problems =
+      o.problems_file.empty() ? builtin_problems() : read_problem_file(o.problems_file);
+  if (o.random < 0) throw Error("--random", fmt::format("--random must be >= 0, got {}", o.random));
+  for (int64_t i = 0; i < o.random; ++i) {
+    const Problem pr = random_problem(o.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i));
+    problems.push_back({fmt::format("random-{}", i), pr});
+  }
+  const Registry registry = builtin_registry();
+  Tally t;
+  fmt::print("{:<16} {:<18} {:<13} {:>12} {:>10}  {}\n", "problem", "check", "regime", "err/bound",
+             "ms", "result");
+  const auto total0 = Clock::now();
+  for (const NamedProblem& np : problems) {
+    const Problem& pr = np.problem;
+    if (macs(pr) > o.max_macs) {
+      t.row(np.name, "all", "-", "SKIPPED", "-", 0.0,
+            fmt::format("{:.3g} multiply-adds > --max-macs {:.3g} ({})", macs(pr), o.max_macs,
+                        format_problem(pr)));
+      continue;
+    }
+    check_problem_bytes(pr, o.max_bytes);
+    for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
+      const std::string rname(to_string(regime));
+      const auto d = make_data<float>(pr, regime, o.seed);
+      const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+      const Truth truth = compute_truth(c);
+      for (const Implementation& impl : registry.all()) {
+        if (impl.exact) continue;  // the truth itself
+        const auto t0 = Clock::now();
+        if (impl.input != DType::kFloat32) {
+          // float64-input implementations are judged on float64 data.
+          const auto dd = make_data<double>(pr, regime, o.seed);
+          const Case cd{pr, dd.x, dd.w,
+                        pr.params.bias ? std::optional<AnyTensor>(dd.b) : std::nullopt};
+          const Truth td = compute_truth(cd);
+          const AnyTensor y = impl.run(pr.params, cd.x, cd.w, cd.b ? &*cd.b : nullptr);
+          Tensor<double> bound = regime == Regime::kInteger
+                                     ? Tensor<double>(td.expected.shape)
+                                     : case_bound(cd, impl.accumulation, impl.output_u);
+          const Report r = compare_outputs(td, y, bound, nullptr, impl.output);
+          t.row(np.name, impl.name, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(regime, r),
+                ms_since(t0));
+          continue;
+        }
+        AnyTensor y;
+        try {
+          y = impl.run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
+        } catch (const Error& e) {
+          t.row(np.name, impl.name, rname, "FAILED", "-", ms_since(t0), e.what());
+          continue;
+        }
+        // Integer data: every partial sum is exact, so the bound is zero (bit-equality).
+        const Tensor<double> bound = regime == Regime::kInteger
+                                         ? Tensor<double>(truth.expected.shape)
+                                         : case_bound(c, impl.accumulation, impl.output_u);
+        const Report r = compare_outputs(truth, y, bound, nullptr, impl.output);
+        std::string note;
+        if (!r.passed() && r.worst) {
+          note = fmt::format("worst at ({}): expected {:.9g}, got {:.9g}",
+                             fmt::join(r.worst->index, ", "), r.worst->expected, r.worst->actual);
+        }
+        if (!r.shape_ok) note = "shape mismatch";
+        t.row(np.name, impl.name, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(regime, r),
+              ms_since(t0), note);
+      }
+      if (regime != Regime::kCancellation) adjoint_row(np.name, pr, regime, o.seed, t);
+    }
+  }
+  fmt::print("time: {:.1f} s for {} problem(s)\n", ms_since(total0) / 1000, problems.size());
+  fmt::print("verify: {} passed, {} failed, {} skipped\n", t.passed, t.failed, t.skipped);
+  return t.failed == 0 ? 0 : 1;
+}
+
+}  // namespace convt2d::cli

@@ -1,0 +1,78 @@
+#pragma once
+/// \file
+/// The one compare module: an exact expected result, a candidate, certified bounds and the
+/// suspicious band in; a verdict and a report out. The CLI (`check`, `verify`), the tests and the
+/// fuzzers all judge outputs through it.
+
+#include <optional>
+#include <string>
+
+#include "convt2d/case_dir.h"
+#include "convt2d/error_bounds.h"
+#include "convt2d/reference.h"
+
+namespace convt2d {
+
+/// The truth for one case: the exact result (640-bit; exact for float32 inputs) and |y|.
+struct Truth {
+  Tensor<Exact> expected;
+  Tensor<double> abs_expected;
+};
+
+/// Computes the exact result of a case (reference-mp for float32 inputs, 640-bit for float64).
+Truth compute_truth(const Case& c);
+
+/// Unit roundoff and underflow unit of a dtype's arithmetic.
+Precision precision_of(DType t);
+
+/// The per-element certified bound for an implementation with `acc` arithmetic (rounded once
+/// more to an output format with unit roundoff `output_u`, 0 if none) on this case's data.
+Tensor<double> case_bound(const Case& c, Precision acc, double output_u = 0.0);
+
+/// The suspicious band (docs/oracle.md) for unit roundoff u and the exact |y|.
+Tensor<double> case_band(const Case& c, const Truth& t, double u, double lambda);
+
+/// The default lambda of the suspicious band: see docs/oracle.md for the false-alarm rate.
+inline constexpr double kDefaultLambda = 8.0;
+
+/// One output element, located and measured.
+struct ElementReport {
+  Shape index;          ///< (n, c, h, w)
+  double expected = 0;  ///< exact value, rounded to double for display
+  double actual = 0;
+  double abs_err = 0;
+  double bound = 0;
+  double ulps = 0;  ///< |actual - expected| in ulps of the claimed dtype at the expected value
+};
+
+/// The verdict and its evidence.
+struct Report {
+  bool shape_ok = true;
+  Shape expected_shape, actual_shape;
+  DType claimed = DType::kFloat32;  ///< the precision the bound assumed
+  int64_t elements = 0;
+  int64_t over_bound = 0;              ///< finite elements with |err| > bound
+  int64_t nonfinite_mismatches = 0;    ///< NaN/Inf where the truth has none, or vice versa
+  double max_err_over_bound = 0;       ///< largest |err| / bound (inf if a zero bound is missed)
+  std::optional<ElementReport> worst;  ///< element with the largest err/bound
+  std::optional<ElementReport> first_nonfinite;  ///< first NaN/Inf mismatch
+  bool band_checked = false;
+  int64_t over_band = 0;         ///< elements within the bound but outside the band
+  double max_err_over_band = 0;  ///< largest |err| / band
+  bool suspicious = false;       ///< passed, but some element lies outside the band
+
+  bool passed() const { return shape_ok && over_bound == 0 && nonfinite_mismatches == 0; }
+};
+
+/// Compares `candidate` (float32 or float64) with `truth` element by element. `bound` must have
+/// the truth's shape; `band` may be null (no suspicious check). A shape mismatch is a failed
+/// report, not an exception.
+Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
+                       const Tensor<double>* band, DType claimed);
+
+/// Human-readable multi-line report. The word "suspicious" appears only when flagged.
+std::string format_report(const Report& r);
+/// The same report as a JSON object (text), with a boolean "suspicious".
+std::string report_json(const Report& r);
+
+}  // namespace convt2d

@@ -1,0 +1,222 @@
+#include "convt2d/compare.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "convt2d/bounds.h"
+
+namespace convt2d {
+namespace {
+
+Shape unravel(int64_t i, const Shape& s) {
+  Shape idx(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    idx[d] = i % s[d];
+    i /= s[d];
+  }
+  return idx;
+}
+
+// The spacing of `claimed` floats at magnitude |v| (v rounded to that format first).
+double ulp_at(double v, DType claimed) {
+  if (claimed == DType::kFloat32) {
+    const float f = std::fabs(static_cast<float>(v));
+    if (!std::isfinite(f)) return std::numeric_limits<double>::infinity();
+    return static_cast<double>(std::nextafter(f, std::numeric_limits<float>::infinity())) - f;
+  }
+  const double d = std::fabs(v);
+  return std::nextafter(d, std::numeric_limits<double>::infinity()) - d;
+}
+
+double max_finite(DType t) {
+  return t == DType::kFloat32 ? static_cast<double>(std::numeric_limits<float>::max())
+                              : std::numeric_limits<double>::max();
+}
+
+template <class T>
+void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<double>& bound,
+                      const Tensor<double>* band, Report& r) {
+  const Shape& shape = truth.expected.shape;
+  for (int64_t i = 0; i < cand.size(); ++i) {
+    const size_t k = static_cast<size_t>(i);
+    const Exact& e = truth.expected.data[k];
+    const double a = static_cast<double>(cand.data[k]);
+    const double ed = static_cast<double>(e);
+    const auto element = [&](double err, double bnd) {
+      return ElementReport{unravel(i, shape),
+                           ed,
+                           a,
+                           err,
+                           bnd,
+                           std::isfinite(err) ? err / ulp_at(ed, r.claimed) : err};
+    };
+    const bool e_finite = boost::multiprecision::isfinite(e);
+    if (!e_finite || !std::isfinite(a)) {
+      bool ok;
+      if (boost::multiprecision::isnan(e)) {
+        ok = std::isnan(a);
+      } else if (!e_finite) {
+        ok = a == ed;  // the same infinity
+      } else {
+        // A finite truth may legitimately overflow in the claimed format.
+        ok = std::isinf(a) && std::fabs(ed) + bound.data[k] >= max_finite(r.claimed) &&
+             std::signbit(a) == std::signbit(ed);
+      }
+      if (!ok) {
+        ++r.nonfinite_mismatches;
+        if (!r.first_nonfinite) r.first_nonfinite = element(std::fabs(a - ed), bound.data[k]);
+      }
+      continue;
+    }
+    const Exact diff = abs(Exact(cand.data[k]) - e);
+    const double err = static_cast<double>(diff);
+    const double bnd = bound.data[k];
+    const bool over = diff > Exact(bnd);
+    const double ratio =
+        bnd > 0 ? err / bnd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+    if (over) ++r.over_bound;
+    if (!r.worst || ratio > r.max_err_over_bound) {
+      r.max_err_over_bound = ratio;
+      r.worst = element(err, bnd);
+    }
+    if (band && !over) {
+      const double bd = band->data[k];
+      const double band_ratio =
+          bd > 0 ? err / bd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+      if (diff > Exact(bd)) ++r.over_band;
+      r.max_err_over_band = std::max(r.max_err_over_band, band_ratio);
+    }
+  }
+}
+
+std::string idx_str(const Shape& s) {
+  return fmt::format("({})", fmt::join(s, ", "));
+}
+
+}  // namespace
+
+Truth compute_truth(const Case& c) {
+  Truth t;
+  if (c.dtype() == DType::kFloat32) {
+    const auto& x = std::get<Tensor<float>>(c.x);
+    const auto& w = std::get<Tensor<float>>(c.w);
+    const Tensor<float>* b = c.b ? &std::get<Tensor<float>>(*c.b) : nullptr;
+    t.expected = conv_transpose2d<float, Exact>(c.problem.params, x, w, b);
+  } else {
+    const auto& x = std::get<Tensor<double>>(c.x);
+    const auto& w = std::get<Tensor<double>>(c.w);
+    const Tensor<double>* b = c.b ? &std::get<Tensor<double>>(*c.b) : nullptr;
+    t.expected = conv_transpose2d<double, Exact>(c.problem.params, x, w, b);
+  }
+  t.abs_expected = Tensor<double>(t.expected.shape);
+  for (size_t i = 0; i < t.expected.data.size(); ++i) {
+    t.abs_expected.data[i] = std::fabs(static_cast<double>(t.expected.data[i]));
+  }
+  return t;
+}
+
+Precision precision_of(DType t) {
+  return t == DType::kFloat32 ? kFloat32Precision : kFloat64Precision;
+}
+
+Tensor<double> case_bound(const Case& c, Precision acc, double output_u) {
+  return std::visit(
+      [&](const auto& x) {
+        using Tn = std::decay_t<decltype(x)>;
+        const Tn& w = std::get<Tn>(c.w);
+        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
+        return certified_bound(c.problem.params, x, w, b, acc, output_u);
+      },
+      c.x);
+}
+
+Tensor<double> case_band(const Case& c, const Truth& t, double u, double lambda) {
+  return std::visit(
+      [&](const auto& x) {
+        using Tn = std::decay_t<decltype(x)>;
+        const Tn& w = std::get<Tn>(c.w);
+        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
+        return suspicious_band(c.problem.params, x, w, b, t.abs_expected, u, lambda);
+      },
+      c.x);
+}
+
+Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
+                       const Tensor<double>* band, DType claimed) {
+  Report r;
+  r.claimed = claimed;
+  r.expected_shape = truth.expected.shape;
+  r.actual_shape = shape_of(candidate);
+  r.shape_ok = r.expected_shape == r.actual_shape;
+  if (!r.shape_ok) return r;
+  r.elements = truth.expected.size();
+  r.band_checked = band != nullptr;
+  std::visit([&](const auto& cand) { compare_elements(truth, cand, bound, band, r); }, candidate);
+  r.suspicious = r.passed() && r.over_band > 0;
+  return r;
+}
+
+std::string format_report(const Report& r) {
+  std::string s;
+  if (!r.shape_ok) {
+    return fmt::format("verdict: FAILED\nshape mismatch: expected {}, got {}\n",
+                       format_shape(r.expected_shape), format_shape(r.actual_shape));
+  }
+  s += fmt::format("verdict: {}\n", r.passed() ? "PASSED" : "FAILED");
+  s += fmt::format("elements: {} (shape {}), bound for {} arithmetic\n", r.elements,
+                   format_shape(r.expected_shape), to_string(r.claimed));
+  s += fmt::format("max err/bound: {:.3g}\n", r.max_err_over_bound);
+  if (r.worst) {
+    const ElementReport& w = *r.worst;
+    s += fmt::format(
+        "worst element (n, c, h, w) = {}: expected {:.17g}, actual {:.17g}, |err| {:.3g}, "
+        "bound {:.3g}, {:.3g} ulp\n",
+        idx_str(w.index), w.expected, w.actual, w.abs_err, w.bound, w.ulps);
+  }
+  s += fmt::format("elements over the bound: {}\n", r.over_bound);
+  s += fmt::format("NaN/Inf mismatches: {}\n", r.nonfinite_mismatches);
+  if (r.first_nonfinite) {
+    s += fmt::format("first NaN/Inf mismatch at {}: expected {}, actual {}\n",
+                     idx_str(r.first_nonfinite->index), r.first_nonfinite->expected,
+                     r.first_nonfinite->actual);
+  }
+  if (r.suspicious) {
+    s += fmt::format(
+        "suspicious: {} element(s) within the certified bound but beyond the {}-precision band "
+        "(max err/band {:.3g}): the result most likely used lower precision than claimed (e.g. "
+        "TF32 or float16 accumulation)\n",
+        r.over_band, to_string(r.claimed), r.max_err_over_band);
+  } else if (r.band_checked) {
+    s += fmt::format("precision band: max err/band {:.3g}\n", r.max_err_over_band);
+  }
+  return s;
+}
+
+std::string report_json(const Report& r) {
+  nlohmann::json j = {{"verdict", r.passed() ? "PASSED" : "FAILED"},
+                      {"passed", r.passed()},
+                      {"shape_ok", r.shape_ok},
+                      {"expected_shape", r.expected_shape},
+                      {"actual_shape", r.actual_shape},
+                      {"claimed_dtype", std::string(to_string(r.claimed))},
+                      {"elements", r.elements},
+                      {"over_bound", r.over_bound},
+                      {"nonfinite_mismatches", r.nonfinite_mismatches},
+                      {"max_err_over_bound", r.max_err_over_bound},
+                      {"suspicious", r.suspicious},
+                      {"over_band", r.over_band},
+                      {"max_err_over_band", r.max_err_over_band}};
+  const auto el = [](const ElementReport& e) {
+    return nlohmann::json{{"index", e.index},     {"expected", e.expected}, {"actual", e.actual},
+                          {"abs_err", e.abs_err}, {"bound", e.bound},       {"ulps", e.ulps}};
+  };
+  j["worst"] = r.worst ? el(*r.worst) : nlohmann::json(nullptr);
+  j["first_nonfinite"] = r.first_nonfinite ? el(*r.first_nonfinite) : nlohmann::json(nullptr);
+  // JSON has no infinity: nlohmann writes null for non-finite numbers, which is what we want.
+  return j.dump(2);
+}
+
+}  // namespace convt2d

@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// Case directories: `case.json` (MegEngine's argument names) plus `x.npy`, `w.npy` and, when
+/// bias is true, `b.npy`. The format every convt2d tool reads and writes, so a backend in any
+/// language can exchange problems with the oracle.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "convt2d/params.h"
+#include "convt2d/tensor.h"
+
+namespace convt2d {
+
+/// The default cap on the bytes of any one tensor (input, weight, bias, output): 4 GiB.
+inline constexpr int64_t kDefaultMaxBytes = int64_t{4} << 30;
+
+/// What case.json says: the parameters plus the optional declared shapes.
+struct CaseSpec {
+  Params params;
+  std::optional<Shape> input_shape;
+  std::optional<Shape> output_shape;
+};
+
+/// Parses case.json text. Keys: in_channels, out_channels, kernel_size (required); stride,
+/// padding, output_padding, dilation (int or [h, w]), groups, bias, conv_mode, compute_mode,
+/// output_padding_rule (optional, defaults as in MegEngine); input_shape, output_shape (optional
+/// lists of 4 ints). Unknown keys are ignored. `name` labels errors. Throws Error on a JSON syntax
+/// error, a wrong type, or an invalid parameter (naming the key). Does not check shapes.
+CaseSpec parse_case_json(std::string_view text, const std::string& name = "case.json");
+
+/// case.json text for `params` (all keys written) and, when given, the input and output shapes.
+std::string case_json(const Params& params, const std::optional<Shape>& input_shape = {},
+                      const std::optional<Shape>& output_shape = {});
+
+/// A loaded, fully checked case.
+struct Case {
+  Problem problem;
+  AnyTensor x, w;
+  std::optional<AnyTensor> b;  ///< present iff problem.params.bias
+  DType dtype() const { return dtype_of(x); }
+};
+
+/// Reads and checks a case directory: all files present, arrays of one dtype, shapes consistent
+/// with the parameters (and with input_shape/output_shape when case.json declares them), every
+/// tensor (output included) within `max_bytes`. Throws Error naming the file and the problem.
+Case read_case(const std::filesystem::path& dir, int64_t max_bytes = kDefaultMaxBytes);
+
+/// Writes case.json, x.npy, w.npy and (when params.bias) b.npy into `dir` (created if needed),
+/// each file atomically.
+void write_case(const std::filesystem::path& dir, const Params& params, const AnyTensor& x,
+                const AnyTensor& w, const AnyTensor* b);
+
+/// Error (naming `what`) when a tensor of `shape` in `dtype` would exceed `max_bytes`, or when its
+/// size overflows int64. Call before allocating.
+void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std::string_view what);
+
+}  // namespace convt2d
