@@ -1,0 +1,391 @@
+// End-to-end tests of the convt2d tool: they run the built binary and inspect exit codes, output
+// files and messages.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "convt2d/bounds.h"
+#include "convt2d/case_dir.h"
+#include "convt2d/fill.h"
+#include "convt2d/npy.h"
+#include "convt2d/reference.h"
+
+namespace convt2d {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           fmt_name(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  static std::string fmt_name(const std::string& test) { return "convt2d_cli_" + test; }
+
+  // Runs `convt2d ARGS`, capturing stdout and stderr.
+  Result Run(const std::string& args) {
+    const std::string cmd = std::string(CONVT2D_BINARY) + " " + args + " >" +
+                            (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
+    const int status = std::system(cmd.c_str());
+    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+             Slurp(dir_ / "stdout"), Slurp(dir_ / "stderr")};
+    return r;
+  }
+
+  // Expects exit code 2 and exactly one line on stderr containing `fragment`.
+  void ExpectUnusable(const std::string& args, const std::string& fragment) {
+    const Result r = Run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr(fragment)) << args;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("convt2d: "));
+  }
+
+  // Writes a case for `problem` with data of `regime`, returns its directory.
+  fs::path MakeCase(const std::string& name, const std::string& problem,
+                    Regime regime = Regime::kReal, uint64_t seed = 1) {
+    const Problem pr = parse_problem(problem);
+    const auto d = make_data<float>(pr, regime, seed);
+    const AnyTensor x = d.x, w = d.w, b = d.b;
+    write_case(dir_ / name, pr.params, x, w, pr.params.bias ? &b : nullptr);
+    return dir_ / name;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, RunComputesTheHandExample) {
+  // The 2x2, k3 s2 p1 op1 example of reference_test.cc (bias 0.5).
+  Params p;
+  p.kernel_size = 3;
+  p.stride = 2;
+  p.padding = 1;
+  p.output_padding = 1;
+  const AnyTensor x = Tensor<float>(Shape{1, 1, 2, 2}, {1, 2, 3, 4});
+  const AnyTensor w = Tensor<float>(Shape{1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const AnyTensor b = Tensor<float>(Shape{1, 1, 1, 1}, {0.5f});
+  write_case(dir_ / "hand", p, x, w, &b);
+  const std::vector<double> expected = {5.5,  14.5, 10.5, 12.5, 14.5, 36.5, 24.5, 30.5,
+                                        15.5, 34.5, 20.5, 24.5, 24.5, 55.5, 32.5, 36.5};
+  for (const char* impl : {"reference", "reference-double", "reference-mp"}) {
+    const Result r = Run(fmt::format("run --case {} --out {} --impl {}", (dir_ / "hand").string(),
+                                     (dir_ / "y.npy").string(), impl));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const AnyTensor y = read_npy(dir_ / "y.npy");
+    ASSERT_EQ(dtype_of(y), DType::kFloat64) << impl;  // higher-precision refs write float64
+    EXPECT_EQ(std::get<Tensor<double>>(y).data, expected) << impl;
+  }
+  // The default implementation is `reference`; float32 output on request.
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {} --out-dtype float32", (dir_ / "hand").string(),
+                            (dir_ / "y32.npy").string()))
+                .code,
+            0);
+  const AnyTensor y32 = read_npy(dir_ / "y32.npy");
+  ASSERT_EQ(dtype_of(y32), DType::kFloat32);
+  EXPECT_EQ(std::get<Tensor<float>>(y32).data[5], 36.5f);
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {} --impl reference-f32", (dir_ / "hand").string(),
+                            (dir_ / "yf.npy").string()))
+                .code,
+            0);
+  EXPECT_EQ(dtype_of(read_npy(dir_ / "yf.npy")), DType::kFloat32);
+}
+
+TEST_F(Cli, ShapePrintsTheOutputShapeOrTheError) {
+  Result r = Run("shape --problem mb20ic16ih50iw100oc33kh3kw5sh2sw3ph4pw2oph1opw2");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "20 33 94 300\n");
+  r =
+      Run("shape --batch 20 --height 50 --width 100 --in-channels 16 --out-channels 33 "
+          "--kernel-size 3,5 --stride 2,3 --padding 4,2 --output-padding 1,2");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "20 33 94 300\n");
+  ExpectUnusable("shape --problem mb1ic4ih5oc6kh3sh2oph2", "output_padding=(2, 2)");
+  ExpectUnusable("shape --problem mb1ic4ih5oc6kh3zz1", "unknown token 'zz'");
+  ExpectUnusable("shape --in-channels 4 --out-channels 4 --kernel-size 3 --height 4 --stride x",
+                 "--stride");
+}
+
+TEST_F(Cli, CheckPassesTheReferencesOwnFloat32Output) {
+  const fs::path c = MakeCase("c", "mb2ic8ih5iw4oc6kh3sh2ph1oph1g2");
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(),
+                            (dir_ / "y.npy").string()))
+                .code,
+            0);
+  Result r =
+      Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "y.npy").string()));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("verdict: PASSED"));
+  EXPECT_THAT(r.out, Not(HasSubstr("suspicious")));
+  r = Run(
+      fmt::format("check --case {} --candidate {} --json", c.string(), (dir_ / "y.npy").string()));
+  EXPECT_EQ(r.code, 0);
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "PASSED");
+  EXPECT_EQ(j["suspicious"], false);
+  EXPECT_EQ(j["over_bound"], 0);
+  EXPECT_LE(j["max_err_over_bound"].get<double>(), 1.0);
+}
+
+TEST_F(Cli, CheckFailsOneUlpBeyondTheBoundAndNamesTheElement) {
+  const std::string problem = "mb1ic8ih4oc3kh3sh2ph1";
+  const fs::path c = MakeCase("c", problem);
+  const Problem pr = parse_problem(problem);
+  const auto d = make_data<float>(pr, Regime::kReal, 1);
+  const auto exact = conv_transpose2d<float, Exact>(pr.params, d.x, d.w, d.bias());
+  const auto bound = certified_bound(pr.params, d.x, d.w, d.bias(), kFloat32Precision);
+  Tensor<float> y = round_to<float>(exact);
+  // Element (0, 1, 2, 3): the smallest float beyond expected + bound.
+  const size_t k = static_cast<size_t>(((0 * 3 + 1) * y.shape[2] + 2) * y.shape[3] + 3);
+  const double e = static_cast<double>(exact.data[k]);
+  float v = static_cast<float>(e + bound.data[k]);
+  while (static_cast<double>(v) <= e + bound.data[k]) v = std::nextafter(v, INFINITY);
+  y.data[k] = v;
+  write_npy(dir_ / "y.npy", y);
+  const Result r =
+      Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "y.npy").string()));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("verdict: FAILED"));
+  EXPECT_THAT(r.out, HasSubstr("worst element (n, c, h, w) = (0, 1, 2, 3)"));
+  EXPECT_THAT(r.out, HasSubstr("elements over the bound: 1\n"));
+  // The same candidate one float closer passes: the verdict sits exactly at the bound.
+  y.data[k] = std::nextafter(v, -INFINITY);
+  if (static_cast<double>(y.data[k]) >= e - bound.data[k]) {
+    write_npy(dir_ / "y2.npy", y);
+    EXPECT_EQ(
+        Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "y2.npy").string()))
+            .code,
+        0);
+  }
+}
+
+TEST_F(Cli, CheckFailsAWrongShape) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  write_npy(dir_ / "y.npy", Tensor<float>(Shape{1, 2, 6, 6}));  // the formula gives 7x7
+  const Result r =
+      Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "y.npy").string()));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("shape mismatch: expected (1, 2, 7, 7), got (1, 2, 6, 6)"));
+}
+
+// Rounds to TF32: 10 explicit mantissa bits, round to nearest even.
+float Tf32(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+TEST_F(Cli, FlagsATf32ResultAsSuspicious) {
+  // K = 512 * 4 = 2048 taps per interior element: large enough that TF32's input rounding stays
+  // inside the certified float32 bound, yet far outside the statistical band of a real float32.
+  const std::string problem = "mb1ic512ih4oc4kh4sh2ph1";
+  const fs::path c = MakeCase("c", problem);
+  const Problem pr = parse_problem(problem);
+  auto d = make_data<float>(pr, Regime::kReal, 1);
+  for (auto* t : {&d.x, &d.w}) {
+    for (float& v : t->data) v = Tf32(v);
+  }
+  // Products of TF32 values are exact in float32's 24 bits; accumulate in float like a GPU would.
+  write_npy(dir_ / "tf32.npy", conv_transpose2d<float, float>(pr.params, d.x, d.w, d.bias()));
+  Result r =
+      Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "tf32.npy").string()));
+  EXPECT_EQ(r.code, 0) << r.out;                // within the certified bound...
+  EXPECT_THAT(r.out, HasSubstr("suspicious"));  // ...but not what float32 arithmetic produces
+  r = Run(fmt::format("check --case {} --candidate {} --json", c.string(),
+                      (dir_ / "tf32.npy").string()));
+  EXPECT_EQ(nlohmann::json::parse(r.out)["suspicious"], true);
+  // The honest float32 result of the same case is not flagged.
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(),
+                            (dir_ / "f32.npy").string()))
+                .code,
+            0);
+  r = Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "f32.npy").string()));
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, Not(HasSubstr("suspicious")));
+}
+
+TEST_F(Cli, GenThenCheckRoundTrip) {
+  const fs::path out = dir_ / "cases";
+  Result r = Run(fmt::format("gen --random 4 --seed 7 --out {} --regime real", out.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto manifest = nlohmann::json::parse(Slurp(out / "manifest.json"));
+  ASSERT_EQ(manifest["cases"].size(), 4u);
+  for (const auto& entry : manifest["cases"]) {
+    const fs::path c = out / entry["name"].get<std::string>();
+    for (const char* f : {"case.json", "x.npy", "w.npy", "expected.npy", "bound.npy"}) {
+      EXPECT_TRUE(fs::exists(c / f)) << c / f;
+    }
+    ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(),
+                              (dir_ / "y.npy").string()))
+                  .code,
+              0);
+    r = Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "y.npy").string()));
+    EXPECT_EQ(r.code, 0) << c << r.out;
+    // A backend without convt2d: |y - expected| <= bound element by element.
+    const auto y = std::get<Tensor<float>>(read_npy(dir_ / "y.npy"));
+    const auto e = std::get<Tensor<double>>(read_npy(c / "expected.npy"));
+    const auto b = std::get<Tensor<double>>(read_npy(c / "bound.npy"));
+    ASSERT_EQ(y.shape, e.shape);
+    for (size_t i = 0; i < y.data.size(); ++i) {
+      EXPECT_LE(std::fabs(static_cast<double>(y.data[i]) - e.data[i]), b.data[i]) << c << i;
+    }
+  }
+  // Deterministic for a seed.
+  ASSERT_EQ(Run(fmt::format("gen --random 4 --seed 7 --out {}", (dir_ / "again").string())).code,
+            0);
+  for (const auto& entry : manifest["cases"]) {
+    const std::string name = entry["name"];
+    EXPECT_EQ(Slurp(out / name / "x.npy"), Slurp(dir_ / "again" / name / "x.npy"));
+    EXPECT_EQ(Slurp(out / name / "expected.npy"), Slurp(dir_ / "again" / name / "expected.npy"));
+  }
+  ASSERT_EQ(Run(fmt::format("gen --problem mb1ic4ih3oc2kh3sh2g2 --seed 1 --regime integer --out {}",
+                            (dir_ / "one").string()))
+                .code,
+            0);
+  EXPECT_TRUE(fs::exists(dir_ / "one" / "000-mb1ic4ih3oc2kh3sh2g2" / "b.npy"));
+}
+
+TEST_F(Cli, VerifyRunsTheRegistryAndSummarizes) {
+  std::ofstream(dir_ / "layers.txt") << "# comment\nsmall mb1ic4ih3oc4kh4sh2ph1\n"
+                                        "huge  mb1ic2048ih64oc256kh4sh2ph1\n";
+  const Result r =
+      Run(fmt::format("verify --problems {} --random 2 --seed 3", (dir_ / "layers.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* impl : {"reference ", "reference-f32", "reference-double", "adjoint"}) {
+    EXPECT_THAT(r.out, HasSubstr(impl));
+  }
+  EXPECT_THAT(r.out, HasSubstr("SKIPPED"));  // the huge layer exceeds --max-macs
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("verify: [0-9]+ passed, 0 failed, 1 skipped\n"));
+}
+
+TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  const std::string y = (dir_ / "y.npy").string();
+  const auto copy_case = [&](const std::string& name) {
+    fs::copy(c, dir_ / name, fs::copy_options::recursive);
+    return dir_ / name;
+  };
+  // Missing directory and missing file.
+  ExpectUnusable(fmt::format("run --case {} --out {}", (dir_ / "nope").string(), y), "nope");
+  fs::path m = copy_case("missing");
+  fs::remove(m / "w.npy");
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "w.npy: no such file");
+  // Malformed and truncated .npy.
+  m = copy_case("garbage");
+  std::ofstream(m / "x.npy") << "this is not numpy";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "bad magic");
+  m = copy_case("truncated");
+  {
+    const std::string bytes = Slurp(c / "x.npy");
+    std::ofstream(m / "x.npy", std::ios::binary) << bytes.substr(0, bytes.size() - 3);
+  }
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "truncated");
+  // Wrong dtype, Fortran order.
+  m = copy_case("int32");
+  {
+    std::string bytes = Slurp(c / "x.npy");
+    bytes.replace(bytes.find("<f4"), 3, "<i4");
+    std::ofstream(m / "x.npy", std::ios::binary) << bytes;
+  }
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "unsupported dtype '<i4'");
+  m = copy_case("fortran");
+  {
+    std::string bytes = Slurp(c / "x.npy");
+    bytes.replace(bytes.find("False"), 5, "True ");
+    std::ofstream(m / "x.npy", std::ios::binary) << bytes;
+  }
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "fortran_order");
+  // Arrays of different dtypes.
+  m = copy_case("mixed");
+  write_npy(m / "w.npy", tensor_cast<double>(std::get<Tensor<float>>(read_npy(c / "w.npy"))));
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "one dtype");
+  // Shapes that disagree with the parameters.
+  m = copy_case("shape");
+  write_npy(m / "x.npy", Tensor<float>(Shape{1, 3, 3, 3}));
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y),
+                 "input_shape (1, 2, 3, 3) disagrees with x.npy's shape (1, 3, 3, 3)");
+  std::ofstream(m / "case.json") << R"({"in_channels": 2, "out_channels": 2, "kernel_size": 3,
+                                        "stride": 2})";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "in_channels=2");
+  m = copy_case("declared");
+  std::ofstream(m / "case.json")
+      << R"({"in_channels": 2, "out_channels": 2, "kernel_size": 3, "stride": 2,
+             "output_shape": [1, 2, 8, 8]})";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "output_shape");
+  // Invalid parameters and a JSON syntax error.
+  m = copy_case("params");
+  std::ofstream(m / "case.json") << R"({"in_channels": 2, "out_channels": 2, "kernel_size": 3,
+                                        "stride": 2, "groups": 4})";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "groups");
+  m = copy_case("mode");
+  std::ofstream(m / "case.json") << R"({"in_channels": 2, "out_channels": 2, "kernel_size": 3,
+                                        "stride": 2, "compute_mode": "float16"})";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "compute_mode");
+  m = copy_case("syntax");
+  std::ofstream(m / "case.json") << R"({"in_channels": 2, "out_channels": 2,)";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "JSON syntax error");
+  m = copy_case("required");
+  std::ofstream(m / "case.json") << R"({"in_channels": 2, "kernel_size": 3})";
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "out_channels");
+  // A bad problem string, sizes that overflow, sizes over the memory cap.
+  ExpectUnusable(fmt::format("gen --problem mb1ic4ihxoc2kh3 --out {}", (dir_ / "g").string()),
+                 "problem string");
+  ExpectUnusable("shape --problem mb1ic1ih4611686018427387904oc1kh1sh4", "overflows int64");
+  ExpectUnusable(
+      fmt::format("gen --problem mb64ic1024ih512oc1024kh4sh2 --out {}", (dir_ / "g").string()),
+      "--max-bytes");
+  ExpectUnusable(fmt::format("run --case {} --out {} --max-bytes 16", c.string(), y),
+                 "exceeds the limit of 16 bytes");
+  EXPECT_FALSE(fs::exists(dir_ / "g"));
+  // A candidate that is not a float array.
+  {
+    std::string bytes = Slurp(c / "x.npy");
+    bytes.replace(bytes.find("<f4"), 3, "<i4");
+    std::ofstream(dir_ / "int.npy", std::ios::binary) << bytes;
+  }
+  ExpectUnusable(
+      fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "int.npy").string()),
+      "unsupported dtype");
+  // Unknown implementation and unknown flags.
+  ExpectUnusable(fmt::format("run --case {} --out {} --impl cudnn", c.string(), y), "'cudnn'");
+  ExpectUnusable(fmt::format("run --case {} --out {} --frobnicate", c.string(), y), "frobnicate");
+  ExpectUnusable("gen --random 2 --seed 1 --out x --regime chaotic", "chaotic");
+  // No failed command left an output file behind, partial or whole.
+  EXPECT_FALSE(fs::exists(y));
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+    EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
+  }
+}
+
+}  // namespace
+}  // namespace convt2d
