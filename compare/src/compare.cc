@@ -159,6 +159,41 @@ Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Ten
   return r;
 }
 
+namespace {
+
+template <class T>
+Exact dot(const Tensor<Exact>& a, const Tensor<T>& b, double& abs_sum) {
+  Exact s = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const Exact t = a.data[i] * Exact(b.data[i]);
+    s += t;
+    abs_sum += std::fabs(static_cast<double>(t));
+  }
+  return s;
+}
+
+}  // namespace
+
+AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const Tensor<float>& w,
+                            const Tensor<float>& y, bool exact_data) {
+  Params p = params;
+  p.bias = false;
+  AdjointResult r;
+  const Tensor<Exact> tx = conv_transpose2d<float, Exact>(p, x, w, nullptr);
+  const Tensor<Exact> ty = conv2d<float, Exact>(p, y, w, nullptr);
+  r.shape_ok = ty.shape == x.shape && tx.shape == y.shape;
+  if (!r.shape_ok) return r;
+  double a = 0, b = 0;
+  const Exact lhs = dot(tx, y, a), rhs = dot(ty, x, b);
+  r.lhs = static_cast<double>(lhs);
+  r.rhs = static_cast<double>(rhs);
+  r.diff = static_cast<double>(abs(lhs - rhs));
+  const double n = static_cast<double>(tx.data.size() + ty.data.size());
+  r.tolerance =
+      exact_data ? 0.0 : 2.0 * gamma(static_cast<int64_t>(n) + 1, 0x1p-640) * (a + b) * 2.0;
+  return r;
+}
+
 std::string format_report(const Report& r) {
   std::string s;
   if (!r.shape_ok) {

@@ -70,6 +70,23 @@ struct Report {
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
                        const Tensor<double>* band, DType claimed);
 
+/// The adjoint identity <ConvT(x), y> = <x, Conv2d(y)> for one weight (bias ignored), with both
+/// operators computed exactly (640-bit accumulation of float32 data).
+struct AdjointResult {
+  bool shape_ok = true;  ///< Conv2d mapped the output shape back to the input shape
+  double lhs = 0, rhs = 0;
+  double diff = 0;       ///< |lhs - rhs|
+  double tolerance = 0;  ///< 0 for integer data; see adjoint_check
+  bool passed() const { return shape_ok && diff <= tolerance; }
+};
+
+/// Checks adjointness for x, w (shapes of `params`) and y (the output shape). When `exact_data`
+/// (small integers) every product and sum is an exact integer and the identity must hold exactly;
+/// otherwise the two n-term inner-product sums may round at 2^-640 and the tolerance is
+/// 2 * gamma_640(n) * (sum of |terms| of both), with a factor 2 for computing those sums in double.
+AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const Tensor<float>& w,
+                            const Tensor<float>& y, bool exact_data);
+
 /// Human-readable multi-line report. The word "suspicious" appears only when flagged.
 std::string format_report(const Report& r);
 /// The same report as a JSON object (text), with a boolean "suspicious".
