@@ -1,0 +1,541 @@
+// The property suite (issue 4). Properties 1-3 check the library's definitions (shapes,
+// validation, the adjoint pair, the precision ladder); 4-10 hold for *any* correct
+// implementation and run against every implementation under test (property_suite.h).
+//
+// Integer data: every partial sum is an exact float32 integer, so implementations and identities
+// must agree bit for bit, with no tolerance at all. Real and cancellation data: the certified
+// bounds of core/error_bounds.h against the exact 640-bit result.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+
+#include "convt2d/bounds.h"
+#include "convt2d/case_dir.h"
+#include "convt2d/compare.h"
+#include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/implementations.h"
+#include "convt2d/property_suite.h"
+#include "convt2d/reference.h"
+#include "generators.h"
+
+namespace convt2d {
+namespace testing {
+namespace {
+
+Registry& mutable_registry() {
+  static Registry r = builtin_registry();
+  return r;
+}
+
+}  // namespace
+
+void register_implementation(Implementation impl) {
+  mutable_registry().add(std::move(impl));
+}
+
+const Registry& suite_registry() {
+  return mutable_registry();
+}
+
+std::vector<const Implementation*> implementations_under_test() {
+  const char* only = std::getenv("CONVT2D_IMPL");
+  std::vector<const Implementation*> r;
+  for (const Implementation& impl : suite_registry().all()) {
+    if (impl.input != DType::kFloat32 || impl.exact) continue;
+    if (only != nullptr && *only != '\0' && impl.name != only) continue;
+    r.push_back(&impl);
+  }
+  return r;
+}
+
+}  // namespace testing
+
+namespace {
+
+using testing::implementations_under_test;
+
+// ---- helpers --------------------------------------------------------------------------------
+
+// The coverage labels of the issue, reported by RapidCheck at the end of each property.
+void tag(const Problem& pr) {
+  const Params& p = pr.params;
+  RC_CLASSIFY(p.stride.h > p.kernel_size.h || p.stride.w > p.kernel_size.w, "stride > kernel");
+  RC_CLASSIFY(p.groups > 1, "groups > 1");
+  RC_CLASSIFY(p.groups > 1 && p.in_channels == p.groups && p.out_channels == p.groups, "depthwise");
+  RC_CLASSIFY(p.output_padding.h > 0 || p.output_padding.w > 0, "output_padding > 0");
+  RC_CLASSIFY(p.padding.h > p.dilation.h * (p.kernel_size.h - 1) ||
+                  p.padding.w > p.dilation.w * (p.kernel_size.w - 1),
+              "padding > dilation*(k-1)");
+  RC_CLASSIFY(pr.ih == 1 && pr.iw == 1, "1x1 input");
+  RC_CLASSIFY(pr.mb == 0, "N = 0");
+  RC_CLASSIFY(pr.ih != pr.iw || p.kernel_size.h != p.kernel_size.w || p.stride.h != p.stride.w ||
+                  p.padding.h != p.padding.w || p.dilation.h != p.dilation.w ||
+                  p.output_padding.h != p.output_padding.w,
+              "asymmetric h/w");
+}
+
+// On failure: write the case where CONVT2D_DUMP_DIR points (the CLI can replay it), then fail
+// with the problem string.
+[[noreturn]] void fail_case(const Problem& pr, const ProblemData<float>& d,
+                            const std::string& what) {
+  std::string where;
+  if (const char* dir = std::getenv("CONVT2D_DUMP_DIR"); dir != nullptr && *dir != '\0') {
+    const std::filesystem::path path = std::filesystem::path(dir) / format_problem(pr);
+    const AnyTensor x = d.x, w = d.w, b = d.b;
+    write_case(path, pr.params, x, w, pr.params.bias ? &b : nullptr);
+    where = " (case written to " + path.string() + ")";
+  }
+  RC_FAIL(what + " for problem " + format_problem(pr) + where);
+}
+
+// Runs an implementation and returns float32 values (exact on integer data for any output dtype).
+Tensor<float> run_impl(const Implementation& impl, const Params& p, const Tensor<float>& x,
+                       const Tensor<float>& w, const Tensor<float>* b) {
+  const AnyTensor xa = x, wa = w;
+  const AnyTensor ba = b ? AnyTensor(*b) : AnyTensor(Tensor<float>());
+  const AnyTensor y = impl.run(p, xa, wa, b ? &ba : nullptr);
+  return std::visit([](const auto& t) { return tensor_cast<float>(t); }, y);
+}
+
+Tensor<float> run_impl(const Implementation& impl, const Params& p, const ProblemData<float>& d) {
+  return run_impl(impl, p, d.x, d.w, p.bias ? &d.b : nullptr);
+}
+
+// Exact equality, or fail naming the first differing element.
+void expect_identical(const Implementation& impl, const Problem& pr, const ProblemData<float>& d,
+                      const Tensor<float>& got, const Tensor<float>& want, const char* what) {
+  if (got.shape != want.shape) {
+    fail_case(pr, d,
+              impl.name + ": " + what + ": shape " + format_shape(got.shape) + " vs " +
+                  format_shape(want.shape));
+  }
+  for (size_t i = 0; i < got.data.size(); ++i) {
+    if (!(got.data[i] == want.data[i])) {
+      fail_case(pr, d,
+                impl.name + ": " + what + ": element " + std::to_string(i) + " is " +
+                    std::to_string(got.data[i]) + ", expected " + std::to_string(want.data[i]));
+    }
+  }
+}
+
+Tensor<float> slice_channels(const Tensor<float>& t, int64_t c0, int64_t count) {
+  Tensor<float> r(Shape{t.shape[0], count, t.shape[2], t.shape[3]});
+  for (int64_t n = 0; n < t.shape[0]; ++n)
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t h = 0; h < t.shape[2]; ++h)
+        for (int64_t w = 0; w < t.shape[3]; ++w) r.at(n, c, h, w) = t.at(n, c0 + c, h, w);
+  return r;
+}
+
+// The largest err/bound seen by the precision ladder, reported (and checked non-vacuous) at the
+// end.
+struct LadderStats {
+  std::mutex mu;
+  double max_ratio[4] = {0, 0, 0, 0};
+  const char* names[4] = {"float/float", "float/double", "float/long double", "double/long double"};
+};
+LadderStats& ladder() {
+  static LadderStats s;
+  return s;
+}
+
+// ---- 1. shape rules ---------------------------------------------------------------------------
+
+RC_GTEST_PROP(Shapes, OutputShapeFollowsTheFormula, (const Problem& pr)) {
+  tag(pr);
+  const Params& p = pr.params;
+  const int64_t oh = (pr.ih - 1) * p.stride.h - 2 * p.padding.h +
+                     p.dilation.h * (p.kernel_size.h - 1) + p.output_padding.h + 1;
+  const int64_t ow = (pr.iw - 1) * p.stride.w - 2 * p.padding.w +
+                     p.dilation.w * (p.kernel_size.w - 1) + p.output_padding.w + 1;
+  RC_ASSERT(output_shape(pr) == (Shape{pr.mb, p.out_channels, oh, ow}));
+  RC_ASSERT(oh >= 1);
+  RC_ASSERT(ow >= 1);
+}
+
+RC_GTEST_PROP(Shapes, Conv2dMapsTheOutputShapeBack, (const Problem& pr)) {
+  tag(pr);
+  Params p = pr.params;
+  p.bias = false;
+  // The library's Conv2d (its own size formula) on a zero tensor of the output shape.
+  const Tensor<float> y(output_shape(pr)), w(weight_shape(p));
+  RC_ASSERT((conv2d<float, float>(p, y, w, nullptr).shape) == input_shape(pr));
+}
+
+RC_GTEST_PROP(Shapes, EveryInvalidParameterRaisesANamedError, (const InvalidProblem& v)) {
+  try {
+    validate(v.problem);
+  } catch (const Error& e) {
+    RC_LOG() << e.what() << "\n";
+    RC_ASSERT(e.subject() == v.subject);
+    RC_ASSERT(std::string(e.what()).find(v.subject) != std::string::npos);
+    return;
+  }
+  RC_FAIL("accepted a problem that violates " + v.subject);
+}
+
+RC_GTEST_PROP(Shapes, PytorchRuleAcceptsExactlyTheDocumentedSuperset, (const Problem& base)) {
+  Problem pr = base;
+  Params& p = pr.params;
+  p.dilation.h = *rc::gen::inRange<int64_t>(1, 5);
+  p.output_padding.h = *rc::gen::inRange<int64_t>(0, std::max(p.stride.h, p.dilation.h) + 2);
+  p.padding = 0;  // keep the output size valid whatever op is
+  const bool megengine_ok = p.output_padding.h < p.stride.h;
+  const bool pytorch_ok = megengine_ok || p.output_padding.h < p.dilation.h;
+  RC_CLASSIFY(pytorch_ok && !megengine_ok, "only the pytorch rule accepts");
+  const auto accepts = [&](OutputPaddingRule rule) {
+    p.output_padding_rule = rule;
+    try {
+      validate(pr);
+      return true;
+    } catch (const Error& e) {
+      RC_ASSERT(e.subject() == std::string("output_padding"));
+      return false;
+    }
+  };
+  RC_ASSERT(accepts(OutputPaddingRule::kMegEngine) == megengine_ok);
+  RC_ASSERT(accepts(OutputPaddingRule::kPyTorch) == pytorch_ok);
+}
+
+// ---- 2. adjointness ---------------------------------------------------------------------------
+
+RC_GTEST_PROP(Adjoint, TransposedConvolutionIsTheAdjointOfConv2d, (const Problem& pr)) {
+  tag(pr);
+  const bool integer = *rc::gen::arbitrary<bool>();
+  const Regime regime = integer ? Regime::kInteger : Regime::kReal;
+  RC_TAG(to_string(regime));
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  const auto d = make_data<float>(pr, regime, seed);
+  const Tensor<float> y =
+      make_tensor<float>(output_shape(pr), regime, seed ^ 0x5bd1e995u, integer_range(pr));
+  const AdjointResult r = adjoint_check(pr.params, d.x, d.w, y, integer);
+  RC_ASSERT(r.shape_ok);
+  if (!r.passed()) {
+    fail_case(pr, d,
+              "<T(x), y> = " + std::to_string(r.lhs) + " but <x, C(y)> = " + std::to_string(r.rhs));
+  }
+}
+
+// ---- 3. precision ladder ----------------------------------------------------------------------
+
+template <class T, class Acc>
+void check_rung(int rung, const Problem& pr, const ProblemData<T>& d, const Tensor<Exact>& exact,
+                Precision prec) {
+  const Tensor<Acc> y = conv_transpose2d<T, Acc>(pr.params, d.x, d.w, d.bias());
+  const Tensor<double> bound = certified_bound(pr.params, d.x, d.w, d.bias(), prec);
+  double worst = 0;
+  for (size_t i = 0; i < y.data.size(); ++i) {
+    const Exact err = abs(Exact(y.data[i]) - exact.data[i]);
+    if (err > Exact(bound.data[i])) {
+      RC_FAIL(std::string(ladder().names[rung]) + " reference outside its certified bound at " +
+              std::to_string(i) + " for " + format_problem(pr));
+    }
+    if (bound.data[i] > 0) worst = std::max(worst, static_cast<double>(err) / bound.data[i]);
+  }
+  std::lock_guard lock(ladder().mu);
+  ladder().max_ratio[rung] = std::max(ladder().max_ratio[rung], worst);
+}
+
+RC_GTEST_PROP(PrecisionLadder, EveryAccumulatorStaysWithinItsCertifiedBound, (const Problem& pr)) {
+  tag(pr);
+  const Regime regime = *rc::gen::element(Regime::kReal, Regime::kCancellation);
+  RC_TAG(to_string(regime));
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  const auto f = make_data<float>(pr, regime, seed);
+  const Tensor<Exact> exact_f = conv_transpose2d<float, Exact>(pr.params, f.x, f.w, f.bias());
+  constexpr Precision kLd{std::numeric_limits<long double>::epsilon() / 2, 0x1p-1074};
+  check_rung<float, float>(0, pr, f, exact_f, kFloat32Precision);
+  check_rung<float, double>(1, pr, f, exact_f, kFloat64Precision);
+  check_rung<float, long double>(2, pr, f, exact_f, kLd);
+  const auto dd = make_data<double>(pr, regime, seed);
+  const Tensor<Exact> exact_d = conv_transpose2d<double, Exact>(pr.params, dd.x, dd.w, dd.bias());
+  check_rung<double, long double>(3, pr, dd, exact_d, kLd);
+}
+
+// ---- 4. linearity -----------------------------------------------------------------------------
+
+RC_GTEST_PROP(Linearity, LinearInXAndInWAndBiasIsAdditive, (const Problem& pr)) {
+  tag(pr);
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  const auto d1 = make_data<float>(pr, Regime::kInteger, seed);
+  const auto d2 = make_data<float>(pr, Regime::kInteger, seed + 1);
+  Params nb = pr.params;
+  nb.bias = false;
+  Tensor<float> xs = d1.x, ws = d1.w;
+  for (size_t i = 0; i < xs.data.size(); ++i) xs.data[i] += d2.x.data[i];
+  for (size_t i = 0; i < ws.data.size(); ++i) ws.data[i] += d2.w.data[i];
+  for (const Implementation* impl : implementations_under_test()) {
+    // In x: T(x1 + x2) = T(x1) + T(x2).
+    Tensor<float> sum = run_impl(*impl, nb, d1.x, d1.w, nullptr);
+    const Tensor<float> t2 = run_impl(*impl, nb, d2.x, d1.w, nullptr);
+    for (size_t i = 0; i < sum.data.size(); ++i) sum.data[i] += t2.data[i];
+    expect_identical(*impl, pr, d1, run_impl(*impl, nb, xs, d1.w, nullptr), sum, "linearity in x");
+    // In w: T_{w1 + w2}(x) = T_{w1}(x) + T_{w2}(x).
+    Tensor<float> wsum = run_impl(*impl, nb, d1.x, d1.w, nullptr);
+    const Tensor<float> tw2 = run_impl(*impl, nb, d1.x, d2.w, nullptr);
+    for (size_t i = 0; i < wsum.data.size(); ++i) wsum.data[i] += tw2.data[i];
+    expect_identical(*impl, pr, d1, run_impl(*impl, nb, d1.x, ws, nullptr), wsum, "linearity in w");
+    // Bias: T(x; b) = T(x; 0) + b, exactly, on every element (taps or not).
+    if (pr.params.bias) {
+      Tensor<float> plus_b = run_impl(*impl, nb, d1.x, d1.w, nullptr);
+      for (int64_t n = 0; n < plus_b.shape[0]; ++n)
+        for (int64_t c = 0; c < plus_b.shape[1]; ++c)
+          for (int64_t h = 0; h < plus_b.shape[2]; ++h)
+            for (int64_t w = 0; w < plus_b.shape[3]; ++w)
+              plus_b.at(n, c, h, w) += d1.b.data[static_cast<size_t>(c)];
+      expect_identical(*impl, pr, d1, run_impl(*impl, pr.params, d1), plus_b, "bias additivity");
+    }
+  }
+}
+
+// ---- 5. groups --------------------------------------------------------------------------------
+
+RC_GTEST_PROP(Groups, GroupedEqualsConcatenatedUngroupedGroups, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const Params& p = pr.params;
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t taps = ocg * p.kernel_size.h * p.kernel_size.w;
+  for (const Implementation* impl : implementations_under_test()) {
+    const Tensor<float> grouped = run_impl(*impl, p, d);
+    Tensor<float> concat(grouped.shape);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      Params one = p;
+      one.groups = 1;
+      one.in_channels = icg;
+      one.out_channels = ocg;
+      // Group g's weight block (IC/G, OC/G, kh, kw) is contiguous in (G, IC/G, OC/G, kh, kw).
+      Tensor<float> wg(Shape{icg, ocg, p.kernel_size.h, p.kernel_size.w});
+      std::copy_n(d.w.data.begin() + g * icg * taps, icg * taps, wg.data.begin());
+      Tensor<float> bg(Shape{1, ocg, 1, 1});
+      if (p.bias) std::copy_n(d.b.data.begin() + g * ocg, ocg, bg.data.begin());
+      const Tensor<float> yg =
+          run_impl(*impl, one, slice_channels(d.x, g * icg, icg), wg, p.bias ? &bg : nullptr);
+      for (int64_t n = 0; n < yg.shape[0]; ++n)
+        for (int64_t c = 0; c < ocg; ++c)
+          for (int64_t h = 0; h < yg.shape[2]; ++h)
+            for (int64_t w = 0; w < yg.shape[3]; ++w)
+              concat.at(n, g * ocg + c, h, w) = yg.at(n, c, h, w);
+    }
+    expect_identical(*impl, pr, d, grouped, concat, "groups vs concatenated groups");
+  }
+}
+
+// ---- 6. zero insertion ------------------------------------------------------------------------
+
+// Written from the textbook construction, independently of the library's loops: upsample x by
+// inserting s-1 zeros between pixels, pad by d(k-1)-p on each side (+op at the end; crop where
+// negative), and correlate at stride 1 with the spatially flipped, channel-transposed, dilated
+// kernel.
+Tensor<float> zero_insertion(const Problem& pr, const ProblemData<float>& d) {
+  const Params& p = pr.params;
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
+  const int64_t uh = (pr.ih - 1) * p.stride.h + 1, uw = (pr.iw - 1) * p.stride.w + 1;
+  // Upsampled input, with zeros between the pixels.
+  Tensor<float> up(Shape{pr.mb, p.in_channels, uh, uw});
+  for (int64_t n = 0; n < pr.mb; ++n)
+    for (int64_t c = 0; c < p.in_channels; ++c)
+      for (int64_t i = 0; i < pr.ih; ++i)
+        for (int64_t j = 0; j < pr.iw; ++j)
+          up.at(n, c, i * p.stride.h, j * p.stride.w) = d.x.at(n, c, i, j);
+  const int64_t lead_h = p.dilation.h * (kh - 1) - p.padding.h;  // may be negative: crop
+  const int64_t lead_w = p.dilation.w * (kw - 1) - p.padding.w;
+  const Shape os = output_shape(pr);
+  Tensor<float> y(os);
+  for (int64_t n = 0; n < pr.mb; ++n)
+    for (int64_t g = 0; g < p.groups; ++g)
+      for (int64_t o = 0; o < ocg; ++o)
+        for (int64_t oh = 0; oh < os[2]; ++oh)
+          for (int64_t ow = 0; ow < os[3]; ++ow) {
+            float acc = 0;
+            for (int64_t i = 0; i < icg; ++i)
+              for (int64_t a = 0; a < kh; ++a)
+                for (int64_t b = 0; b < kw; ++b) {
+                  // Window position in the padded upsampled image, then back to `up`.
+                  const int64_t r = oh + a * p.dilation.h - lead_h;
+                  const int64_t c = ow + b * p.dilation.w - lead_w;
+                  if (r < 0 || r >= uh || c < 0 || c >= uw) continue;
+                  // Flipped kernel, channels transposed: w[g][i][o][kh-1-a][kw-1-b].
+                  const float wv = d.w.data[static_cast<size_t>(
+                      (((g * icg + i) * ocg + o) * kh + (kh - 1 - a)) * kw + (kw - 1 - b))];
+                  acc += wv * up.at(n, g * icg + i, r, c);
+                }
+            y.at(n, g * ocg + o, oh, ow) =
+                acc + (p.bias ? d.b.data[static_cast<size_t>(g * ocg + o)] : 0.f);
+          }
+  return y;
+}
+
+RC_GTEST_PROP(ZeroInsertion, StridedEqualsStride1OnTheUpsampledInput, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const Tensor<float> want = zero_insertion(pr, d);
+  for (const Implementation* impl : implementations_under_test()) {
+    expect_identical(*impl, pr, d, run_impl(*impl, pr.params, d), want, "zero insertion");
+  }
+}
+
+// ---- 7. dilation ------------------------------------------------------------------------------
+
+RC_GTEST_PROP(Dilation, EqualsUndilatedRunWithMaterializedZeros, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const Params& p = pr.params;
+  Params dense = p;
+  dense.dilation = {1, 1};
+  dense.kernel_size = {p.dilation.h * (p.kernel_size.h - 1) + 1,
+                       p.dilation.w * (p.kernel_size.w - 1) + 1};
+  dense.output_padding_rule = OutputPaddingRule::kMegEngine;
+  Tensor<float> wd(weight_shape(dense));
+  const int64_t planes = d.w.size() / (p.kernel_size.h * p.kernel_size.w);
+  for (int64_t q = 0; q < planes; ++q)
+    for (int64_t a = 0; a < p.kernel_size.h; ++a)
+      for (int64_t b = 0; b < p.kernel_size.w; ++b)
+        wd.data[static_cast<size_t>((q * dense.kernel_size.h + a * p.dilation.h) *
+                                        dense.kernel_size.w +
+                                    b * p.dilation.w)] =
+            d.w.data[static_cast<size_t>((q * p.kernel_size.h + a) * p.kernel_size.w + b)];
+  for (const Implementation* impl : implementations_under_test()) {
+    expect_identical(*impl, pr, d, run_impl(*impl, p, d),
+                     run_impl(*impl, dense, d.x, wd, p.bias ? &d.b : nullptr),
+                     "dilation vs materialized zeros");
+  }
+}
+
+// ---- 8. padding and output_padding ------------------------------------------------------------
+
+RC_GTEST_PROP(Padding, EqualsUnpaddedResultCropped, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const Params& p = pr.params;
+  Params full = p;
+  full.padding = 0;
+  full.output_padding = 0;
+  for (const Implementation* impl : implementations_under_test()) {
+    const Tensor<float> y = run_impl(*impl, p, d);
+    const Tensor<float> y0 = run_impl(*impl, full, d);
+    // y[oh] = y0[oh + p]; rows past y0's end (output_padding beyond the padding) get the bias.
+    Tensor<float> want(y.shape);
+    for (int64_t n = 0; n < y.shape[0]; ++n)
+      for (int64_t c = 0; c < y.shape[1]; ++c)
+        for (int64_t h = 0; h < y.shape[2]; ++h)
+          for (int64_t w = 0; w < y.shape[3]; ++w) {
+            const int64_t h0 = h + p.padding.h, w0 = w + p.padding.w;
+            want.at(n, c, h, w) = h0 < y0.shape[2] && w0 < y0.shape[3]
+                                      ? y0.at(n, c, h0, w0)
+                                      : (p.bias ? d.b.data[static_cast<size_t>(c)] : 0.f);
+          }
+    expect_identical(*impl, pr, d, y, want, "padding vs cropped unpadded result");
+  }
+}
+
+// ---- 9. batch independence and translation ----------------------------------------------------
+
+RC_GTEST_PROP(Batch, EachSampleIsIndependent, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  for (const Implementation* impl : implementations_under_test()) {
+    const Tensor<float> y = run_impl(*impl, pr.params, d);
+    for (int64_t n = 0; n < pr.mb; ++n) {
+      Tensor<float> xn(Shape{1, d.x.shape[1], d.x.shape[2], d.x.shape[3]});
+      const int64_t per_x = xn.size();
+      std::copy_n(d.x.data.begin() + n * per_x, per_x, xn.data.begin());
+      const Tensor<float> yn = run_impl(*impl, pr.params, xn, d.w, pr.params.bias ? &d.b : nullptr);
+      Tensor<float> slice(yn.shape);
+      std::copy_n(y.data.begin() + n * yn.size(), yn.size(), slice.data.begin());
+      expect_identical(*impl, pr, d, slice, yn, "batch sample vs its own run");
+    }
+  }
+}
+
+RC_GTEST_PROP(Translation, ShiftingTheInputShiftsTheOutputByTheStride, (const Problem& pr)) {
+  tag(pr);
+  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const bool along_w = *rc::gen::arbitrary<bool>();
+  RC_TAG(along_w ? "shift in w" : "shift in h");
+  const Params& p = pr.params;
+  // x' has one extra leading zero row (column): x'[i + 1] = x[i]. Then y'[o + s] = y[o].
+  Tensor<float> xs(
+      Shape{pr.mb, p.in_channels, pr.ih + (along_w ? 0 : 1), pr.iw + (along_w ? 1 : 0)});
+  for (int64_t n = 0; n < pr.mb; ++n)
+    for (int64_t c = 0; c < p.in_channels; ++c)
+      for (int64_t h = 0; h < pr.ih; ++h)
+        for (int64_t w = 0; w < pr.iw; ++w)
+          xs.at(n, c, h + (along_w ? 0 : 1), w + (along_w ? 1 : 0)) = d.x.at(n, c, h, w);
+  for (const Implementation* impl : implementations_under_test()) {
+    const Tensor<float> y = run_impl(*impl, p, d);
+    const Tensor<float> ys = run_impl(*impl, p, xs, d.w, p.bias ? &d.b : nullptr);
+    Tensor<float> shifted(y.shape);
+    for (int64_t n = 0; n < y.shape[0]; ++n)
+      for (int64_t c = 0; c < y.shape[1]; ++c)
+        for (int64_t h = 0; h < y.shape[2]; ++h)
+          for (int64_t w = 0; w < y.shape[3]; ++w)
+            shifted.at(n, c, h, w) =
+                ys.at(n, c, h + (along_w ? 0 : p.stride.h), w + (along_w ? p.stride.w : 0));
+    expect_identical(*impl, pr, d, shifted, y, "shifted output vs output");
+  }
+}
+
+// ---- 10. every registered implementation against the exact reference -------------------------
+
+RC_GTEST_PROP(Registry, EveryImplementationMatchesTheExactReference, (const Problem& pr)) {
+  tag(pr);
+  const Regime regime = *rc::gen::element(Regime::kInteger, Regime::kReal, Regime::kCancellation);
+  RC_TAG(to_string(regime));
+  const auto d = make_data<float>(pr, regime, *rc::gen::arbitrary<uint64_t>());
+  const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+  const Truth truth = compute_truth(c);
+  for (const Implementation* impl : implementations_under_test()) {
+    const AnyTensor y = impl->run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
+    // Integer data: zero bound, i.e. bit for bit.
+    const Tensor<double> bound = regime == Regime::kInteger
+                                     ? Tensor<double>(truth.expected.shape)
+                                     : case_bound(c, impl->accumulation, impl->output_u);
+    const Report r = compare_outputs(truth, y, bound, nullptr, impl->output);
+    if (!r.passed()) fail_case(pr, d, impl->name + ": " + format_report(r));
+  }
+}
+
+// Reports the precision ladder's evidence and fails if the bounds look vacuous.
+class LadderReport : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    auto& s = ladder();
+    std::cout << "precision ladder: largest err/bound seen:";
+    for (int i = 0; i < 4; ++i) std::cout << " " << s.names[i] << " " << s.max_ratio[i] << ";";
+    std::cout << "\n";
+    // float accumulation must come measurably close to its bound: a bound 10^6 times too loose
+    // would let real bugs through.
+    if (s.max_ratio[0] > 0 && s.max_ratio[0] < 1e-6) {
+      ADD_FAILURE() << "float/float err/bound never exceeded 1e-6: the bound is vacuous";
+    }
+  }
+};
+
+}  // namespace
+
+int testing::run_property_suite(int argc, char** argv) {
+  // 300 cases per property unless the caller chose (RC_PARAMS="max_success=N ..." scales up).
+  if (const char* rc = std::getenv("RC_PARAMS"); rc == nullptr || *rc == '\0') {
+    setenv("RC_PARAMS", "max_success=300", 1);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new LadderReport);
+  if (!::testing::GTEST_FLAG(list_tests)) {
+    std::cout << "implementations under test:";
+    for (const Implementation* impl : implementations_under_test()) std::cout << " " << impl->name;
+    std::cout << "\n";
+  }
+  return RUN_ALL_TESTS();
+}
+
+}  // namespace convt2d
