@@ -60,6 +60,10 @@ const char* mutant_description() {
       return "every batch sample reads sample 0's input";
     case 14:
       return "bias added to taps-bearing elements only in the first sample";
+    case 15:
+      return "output_padding in W ignored when output_padding in H is 0";
+    case 16:
+      return "kernel plane read transposed (w[fw][fh] in column-major order)";
     default:
       return "unknown";
   }
@@ -72,6 +76,8 @@ Tensor<float> conv_transpose2d_mutant(const Params& params, const Tensor<float>&
   Shape os = output_shape(pr);
 #if CONVT2D_MUTANT == 1
   os[3] -= p.output_padding.w;
+#elif CONVT2D_MUTANT == 15
+  if (p.output_padding.h == 0) os[3] -= p.output_padding.w;
 #endif
   Tensor<float> y(os);
   const int64_t oh_size = y.shape[2], ow_size = y.shape[3];
@@ -128,7 +134,11 @@ Tensor<float> conv_transpose2d_mutant(const Params& params, const Tensor<float>&
 #else
                   const int64_t plane = ic * ocg + o;
 #endif
+#if CONVT2D_MUTANT == 16
+                  const float wv = w.data[static_cast<size_t>(plane * kh * kw + kfw * kh + kfh)];
+#else
                   const float wv = w.data[static_cast<size_t>((plane * kh + kfh) * kw + kfw)];
+#endif
                   float& acc = y.at(n, g * ocg + o, oh, ow);
                   acc += xv * wv;
 #if CONVT2D_MUTANT == 9

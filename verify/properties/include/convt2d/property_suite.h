@@ -12,8 +12,13 @@
 ///     return convt2d::testing::run_property_suite(argc, argv);
 ///   }
 ///
-/// Every property then runs against every registered float32 implementation (the built-in ones
-/// and yours); `CONVT2D_IMPL=my-backend` restricts the implementation-specific properties to one.
+/// Properties 1-3 check convt2d's own definitions; properties 4-10 (and the float-accumulated
+/// adjoint property) run against every implementation under test: the registered float32-input,
+/// non-exact implementations, built-in and yours. `CONVT2D_IMPL=my-backend` restricts them to
+/// one; a name that matches nothing is an error (exit status 2), never a vacuous pass. On a
+/// failure the shrunk problem is printed as a problem string with RapidCheck's
+/// `RC_PARAMS="reproduce=..."` line, and `CONVT2D_DUMP_DIR=dir` writes the failing case as a
+/// case directory (core/case_dir.h) the CLI replays. Details: docs/verification.md.
 
 #include <vector>
 
@@ -31,8 +36,10 @@ const Registry& suite_registry();
 /// entries of suite_registry(), restricted to the one named by CONVT2D_IMPL when it is set.
 std::vector<const Implementation*> implementations_under_test();
 
-/// Runs every property under GoogleTest. Unless RC_PARAMS is set, each property runs 300 cases
-/// (`RC_PARAMS="max_success=10000"` scales a long campaign up). Returns the process exit code.
+/// Runs every property under GoogleTest (gtest flags such as --gtest_filter apply). Each property
+/// runs 300 cases unless RC_PARAMS sets max_success (`RC_PARAMS="max_success=10000"` for a long
+/// campaign; its other settings, e.g. seed or reproduce, are kept). Returns the exit status: 0 all
+/// passed, 1 a property failed, 2 no implementation under test.
 int run_property_suite(int argc, char** argv);
 
 }  // namespace convt2d::testing
