@@ -168,10 +168,12 @@ void validate(const Problem& pr) {
 }
 
 Shape input_shape(const Problem& pr) {
+  require_at_least("batch (mb)", pr.mb, 0);
   return {pr.mb, pr.params.in_channels, pr.ih, pr.iw};
 }
 
 Shape output_shape(const Problem& pr) {
+  require_at_least("batch (mb)", pr.mb, 0);
   const Pair o = output_size(pr);
   return {pr.mb, pr.params.out_channels, o.h, o.w};
 }
