@@ -166,5 +166,13 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "convt2d: out of memory (lower the problem size or --max-bytes)\n");
     return 2;
+  } catch (const std::exception& e) {
+    // Not a convt2d::Error: a bug in convt2d, but still one line and no signal.
+    std::string msg = e.what();
+    for (char& c : msg) {
+      if (c == '\n') c = ' ';
+    }
+    fmt::print(stderr, "convt2d: internal error (please report): {}\n", msg);
+    return 2;
   }
 }

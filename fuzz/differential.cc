@@ -55,8 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;  // invalid parameter sets are the shape target's business
   }
   const uint8_t mode = in.byte() % 8;
-  const Regime regime = mode < 3 ? Regime::kInteger : mode < 6 ? Regime::kReal
-                                                              : Regime::kCancellation;
+  const Regime regime = mode < 3   ? Regime::kInteger
+                        : mode < 6 ? Regime::kReal
+                                   : Regime::kCancellation;
   const uint64_t seed = in.u64();
   auto d = make_data<float>(pr, regime, seed);
   // Sometimes plant NaN/Inf: then the exact result decides which positions must be non-finite.
@@ -79,8 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!r.passed()) finding(pr, impl.name + ":\n" + format_report(r));
   }
   if (!nonfinite && regime != Regime::kCancellation) {
-    const Tensor<float> y = make_tensor<float>(output_shape(pr), regime, seed ^ 0x9e37u,
-                                               integer_range(pr));
+    const Tensor<float> y =
+        make_tensor<float>(output_shape(pr), regime, seed ^ 0x9e37u, integer_range(pr));
     const AdjointResult a = adjoint_check(pr.params, d.x, d.w, y, regime == Regime::kInteger);
     if (!a.passed()) finding(pr, "adjoint identity broken");
   }

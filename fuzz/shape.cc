@@ -17,9 +17,12 @@ using namespace convt2d;
 // Mostly small values, sometimes huge or negative ones.
 int64_t value(fuzz::Input& in) {
   switch (in.byte() % 4) {
-    case 0: return static_cast<int64_t>(in.u64());
-    case 1: return in.in(-3, 3);
-    default: return in.in(0, 40);
+    case 0:
+      return static_cast<int64_t>(in.u64());
+    case 1:
+      return in.in(-3, 3);
+    default:
+      return in.in(0, 40);
   }
 }
 
@@ -45,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.output_padding = {value(in), value(in)};
   p.dilation = {value(in), value(in)};
   p.groups = value(in);
-  p.output_padding_rule = in.byte() % 2 ? OutputPaddingRule::kPyTorch : OutputPaddingRule::kMegEngine;
+  p.output_padding_rule =
+      in.byte() % 2 ? OutputPaddingRule::kPyTorch : OutputPaddingRule::kMegEngine;
   Shape shape;
   try {
     shape = output_shape(pr);
@@ -68,21 +72,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Accepted: the rules hold and the shape equals the formula in 128-bit arithmetic.
   const auto extent = [](__int128 i, __int128 k, __int128 s, __int128 pad, __int128 op,
                          __int128 d) { return (i - 1) * s - 2 * pad + d * (k - 1) + op + 1; };
-  const __int128 oh = extent(pr.ih, p.kernel_size.h, p.stride.h, p.padding.h, p.output_padding.h,
-                             p.dilation.h);
-  const __int128 ow = extent(pr.iw, p.kernel_size.w, p.stride.w, p.padding.w, p.output_padding.w,
-                             p.dilation.w);
+  const __int128 oh =
+      extent(pr.ih, p.kernel_size.h, p.stride.h, p.padding.h, p.output_padding.h, p.dilation.h);
+  const __int128 ow =
+      extent(pr.iw, p.kernel_size.w, p.stride.w, p.padding.w, p.output_padding.w, p.dilation.w);
   if (shape != Shape{pr.mb, p.out_channels, static_cast<int64_t>(oh), static_cast<int64_t>(ow)} ||
       oh < 1 || ow < 1 || pr.mb < 0 || p.groups < 1 || p.in_channels % p.groups != 0 ||
       p.out_channels % p.groups != 0 || p.padding.h < 0 || p.padding.w < 0) {
     finding("accepted an invalid problem or computed a wrong shape: " + format_problem(pr));
   }
-  const bool op_ok_h = p.output_padding.h < p.stride.h ||
-                       (p.output_padding_rule == OutputPaddingRule::kPyTorch &&
-                        p.output_padding.h < p.dilation.h);
-  const bool op_ok_w = p.output_padding.w < p.stride.w ||
-                       (p.output_padding_rule == OutputPaddingRule::kPyTorch &&
-                        p.output_padding.w < p.dilation.w);
+  const bool op_ok_h =
+      p.output_padding.h < p.stride.h ||
+      (p.output_padding_rule == OutputPaddingRule::kPyTorch && p.output_padding.h < p.dilation.h);
+  const bool op_ok_w =
+      p.output_padding.w < p.stride.w ||
+      (p.output_padding_rule == OutputPaddingRule::kPyTorch && p.output_padding.w < p.dilation.w);
   if (!op_ok_h || !op_ok_w || p.output_padding.h < 0 || p.output_padding.w < 0) {
     finding("accepted an output_padding that breaks the rule: " + format_problem(pr));
   }

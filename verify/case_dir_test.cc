@@ -1,9 +1,10 @@
 // case.json parsing: defaults, pairs, unknown keys, and every error class (each one found or
 // anticipated by the parser fuzz target).
+#include "convt2d/case_dir.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "convt2d/case_dir.h"
 #include "convt2d/error.h"
 
 namespace convt2d {
@@ -57,8 +58,9 @@ TEST(CaseJson, Errors) {
             "kernel_size: expected an int or [h, w]");
   ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "bias": 1})",
             "bias: expected true or false");
-  ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "conv_mode": "convolution"})",
-            "conv_mode");
+  ExpectBad(
+      R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "conv_mode": "convolution"})",
+      "conv_mode");
   ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "compute_mode": "tf32"})",
             "compute_mode");
   ExpectBad(R"({"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 4})", "groups");

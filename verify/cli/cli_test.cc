@@ -187,6 +187,24 @@ TEST_F(Cli, CheckFailsOneUlpBeyondTheBoundAndNamesTheElement) {
   }
 }
 
+TEST_F(Cli, CheckReportsNanAndInfMismatches) {
+  const std::string problem = "mb1ic3ih3oc2kh2sh2";
+  const fs::path c = MakeCase("c", problem);
+  const Problem pr = parse_problem(problem);
+  const auto d = make_data<float>(pr, Regime::kReal, 1);
+  Tensor<float> y = conv_transpose2d<float, float>(pr.params, d.x, d.w, d.bias());
+  y.data[5] = NAN;
+  y.data[7] = INFINITY;
+  write_npy(dir_ / "y.npy", y);
+  Result r = Run(
+      fmt::format("check --case {} --candidate {} --json", c.string(), (dir_ / "y.npy").string()));
+  EXPECT_EQ(r.code, 1);
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["nonfinite_mismatches"], 2);
+  EXPECT_EQ(j["over_bound"], 0);  // the finite elements are fine
+  EXPECT_EQ(j["first_nonfinite"]["index"], (std::vector<int64_t>{0, 0, 0, 5}));  // 6x6 output
+}
+
 TEST_F(Cli, CheckFailsAWrongShape) {
   const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
   write_npy(dir_ / "y.npy", Tensor<float>(Shape{1, 2, 6, 6}));  // the formula gives 7x7
