@@ -10,6 +10,14 @@
 
 namespace {
 
+// Messages from libraries may span lines; the CLI prints exactly one.
+std::string one_line(std::string msg) {
+  for (char& c : msg) {
+    if (c == '\n') c = ' ';
+  }
+  return msg;
+}
+
 // "3" or "3,5" -> Pair.
 convt2d::Pair parse_pair(const std::string& flag, const std::string& s) {
   const auto comma = s.find(',');
@@ -110,11 +118,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string msg = e.what();
-    for (char& c : msg) {
-      if (c == '\n') c = ' ';
-    }
-    fmt::print(stderr, "convt2d: {}\n", msg);
+    fmt::print(stderr, "convt2d: {}\n", one_line(e.what()));
     return 2;
   }
 
@@ -161,18 +165,14 @@ int main(int argc, char** argv) {
     throw convt2d::Error("bench",
                          "bench: not built yet (it arrives with the optimized implementation)");
   } catch (const convt2d::Error& e) {
-    fmt::print(stderr, "convt2d: {}\n", e.what());
+    fmt::print(stderr, "convt2d: {}\n", one_line(e.what()));
     return 2;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "convt2d: out of memory (lower the problem size or --max-bytes)\n");
     return 2;
   } catch (const std::exception& e) {
     // Not a convt2d::Error: a bug in convt2d, but still one line and no signal.
-    std::string msg = e.what();
-    for (char& c : msg) {
-      if (c == '\n') c = ' ';
-    }
-    fmt::print(stderr, "convt2d: internal error (please report): {}\n", msg);
+    fmt::print(stderr, "convt2d: internal error (please report): {}\n", one_line(e.what()));
     return 2;
   }
 }

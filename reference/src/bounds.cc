@@ -51,47 +51,48 @@ Tensor<double> abs_products_upper(const Params& params, const Tensor<T>& x, cons
   return r;
 }
 
+// Replaces every element of sum|w*x| (from abs_products_upper) by f(sum, |b|, K, n, c, oh, ow).
+template <class T, class F>
+Tensor<double> per_element(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                           const Tensor<T>* b, F f) {
+  const Problem pr = problem_from_shapes(params, x.shape, w.shape, b ? &b->shape : nullptr);
+  const std::vector<int64_t> rows = taps_per_row(pr), cols = taps_per_col(pr);
+  Tensor<double> t = abs_products_upper(params, x, w);
+  for (int64_t n = 0; n < t.shape[0]; ++n)
+    for (int64_t c = 0; c < t.shape[1]; ++c)
+      for (int64_t oh = 0; oh < t.shape[2]; ++oh)
+        for (int64_t ow = 0; ow < t.shape[3]; ++ow) {
+          double& e = t.at(n, c, oh, ow);
+          e = f(e, abs_bias_at(params, b, c), taps_at(pr, rows, cols, oh, ow), n, c, oh, ow);
+        }
+  return t;
+}
+
 template <class T>
 Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                const Tensor<T>* b, Precision prec, double output_u) {
-  const Problem pr = problem_from_shapes(params, x.shape, w.shape, b ? &b->shape : nullptr);
-  const std::vector<int64_t> rows = taps_per_row(pr), cols = taps_per_col(pr);
-  Tensor<double> bound = abs_products_upper(params, x, w);
-  for (int64_t n = 0; n < bound.shape[0]; ++n)
-    for (int64_t c = 0; c < bound.shape[1]; ++c)
-      for (int64_t oh = 0; oh < bound.shape[2]; ++oh)
-        for (int64_t ow = 0; ow < bound.shape[3]; ++ow) {
-          double& e = bound.at(n, c, oh, ow);
-          const int64_t k = taps_at(pr, rows, cols, oh, ow);
-          const double s = e, abs_bias = abs_bias_at(params, b, c);
-          e = element_bound(k, s, abs_bias, prec);
-          // Final rounding of |y_acc| <= |b| + sum|w*x| + e to the output format.
-          if (output_u > 0 && k > 0) e = up(e + up(output_u * up(up(abs_bias + s) + e)));
-        }
-  return bound;
+  return per_element(params, x, w, b,
+                     [&](double s, double abs_bias, int64_t k, int64_t, int64_t, int64_t, int64_t) {
+                       double e = element_bound(k, s, abs_bias, prec);
+                       // Final rounding of |y_acc| <= |b| + sum|w*x| + e to the output format.
+                       if (output_u > 0 && k > 0) {
+                         e = up(e + up(output_u * up(up(abs_bias + s) + e)));
+                       }
+                       return e;
+                     });
 }
 
 template <class T>
 Tensor<double> suspicious_band(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                const Tensor<T>* b, const Tensor<double>& abs_y, double u,
                                double lambda) {
-  const Problem pr = problem_from_shapes(params, x.shape, w.shape, b ? &b->shape : nullptr);
-  const std::vector<int64_t> rows = taps_per_row(pr), cols = taps_per_col(pr);
-  Tensor<double> band = abs_products_upper(params, x, w);
-  for (int64_t n = 0; n < band.shape[0]; ++n)
-    for (int64_t c = 0; c < band.shape[1]; ++c)
-      for (int64_t oh = 0; oh < band.shape[2]; ++oh)
-        for (int64_t ow = 0; ow < band.shape[3]; ++ow) {
-          double& e = band.at(n, c, oh, ow);
-          const int64_t k = taps_at(pr, rows, cols, oh, ow);
-          if (k == 0) {
-            e = 0.0;  // the bias alone: exact
-            continue;
-          }
-          const double mag = e + abs_bias_at(params, b, c);
-          e = lambda * std::sqrt(static_cast<double>(k + 1)) * u * mag + u * abs_y.at(n, c, oh, ow);
-        }
-  return band;
+  return per_element(
+      params, x, w, b,
+      [&](double s, double abs_bias, int64_t k, int64_t n, int64_t c, int64_t oh, int64_t ow) {
+        if (k == 0) return 0.0;  // the bias alone: exact
+        return lambda * std::sqrt(static_cast<double>(k + 1)) * u * (s + abs_bias) +
+               u * abs_y.at(n, c, oh, ow);
+      });
 }
 
 template Tensor<double> abs_products_upper<float>(const Params&, const Tensor<float>&,
