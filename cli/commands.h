@@ -13,7 +13,9 @@
 namespace convt2d::cli {
 
 struct RunOptions {
-  std::string case_dir, out, impl = "reference", out_dtype;
+  std::string case_dir, out, out_dtype;
+  /// Empty: `reference` for float32 cases, `reference-f64` for float64 cases.
+  std::string impl;
   int64_t max_bytes = kDefaultMaxBytes;
 };
 int run(const RunOptions& o);
@@ -52,6 +54,15 @@ struct NamedProblem {
 std::vector<NamedProblem> read_problem_file(const std::string& path);
 /// The problems `convt2d verify` runs by default.
 std::vector<NamedProblem> builtin_problems();
+
+/// The most random problems `gen` and `verify` draw: a typo such as `--random 1e12` becomes a clear
+/// error instead of hours of work.
+inline constexpr int64_t kMaxRandom = 1'000'000;
+
+/// The i-th random problem of a seed (the same for `gen` and `verify`). Error when `count` is
+/// negative or above kMaxRandom.
+void check_random_count(int64_t count);
+Problem nth_random_problem(uint64_t seed, int64_t i);
 
 /// Error when a problem's tensors (and the exact result, at sizeof(Exact) per element) exceed
 /// max_bytes. Call before allocating anything for it.

@@ -16,22 +16,21 @@ namespace convt2d::cli {
 
 int gen(const GenOptions& o) {
   const Regime regime = parse_regime(o.regime);
-  if (o.random < 0) throw Error("--random", fmt::format("--random must be >= 0, got {}", o.random));
-  std::vector<Problem> problems;
-  if (!o.problem.empty()) {
-    problems.push_back(parse_problem(o.problem));
-  } else {
-    for (int64_t i = 0; i < o.random; ++i) {
-      problems.push_back(random_problem(o.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i)));
-    }
-  }
-  for (const Problem& pr : problems) check_problem_bytes(pr, o.max_bytes);
+  check_random_count(o.random);
+  const int64_t count = o.problem.empty() ? o.random : 1;
+  const Problem single = o.problem.empty() ? Problem{} : parse_problem(o.problem);
+  const auto nth = [&](int64_t i) {
+    return o.problem.empty() ? nth_random_problem(o.seed, i) : single;
+  };
+  // Every size check before the first file is written: a rejected run leaves nothing behind.
+  // Problems are drawn again below instead of stored (random_problem is cheap).
+  for (int64_t i = 0; i < count; ++i) check_problem_bytes(nth(i), o.max_bytes);
   const std::filesystem::path out(o.out);
   nlohmann::json cases = nlohmann::json::array();
-  for (size_t i = 0; i < problems.size(); ++i) {
-    const Problem& pr = problems[i];
+  for (int64_t i = 0; i < count; ++i) {
+    const Problem pr = nth(i);
     const std::string name = fmt::format("{:03}-{}", i, format_problem(pr));
-    const uint64_t data_seed = o.seed + i;
+    const uint64_t data_seed = o.seed + static_cast<uint64_t>(i);
     auto d = make_data<float>(pr, regime, data_seed);
     const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
     write_case(out / name, pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
@@ -70,7 +69,7 @@ int gen(const GenOptions& o) {
   const std::string text = manifest.dump(2) + "\n";
   write_bytes_atomically(out / "manifest.json",
                          std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-  fmt::print("gen: wrote {} case(s) to {}\n", problems.size(), out.string());
+  fmt::print("gen: wrote {} case(s) to {}\n", count, out.string());
   return 0;
 }
 

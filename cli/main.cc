@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "convt2d/error.h"
+#include "convt2d/implementations.h"
 
 namespace {
 
@@ -38,6 +39,24 @@ convt2d::Pair parse_pair(const std::string& flag, const std::string& s) {
   }
 }
 
+// CLI11's own range validators print the whole double range; these say what is wrong in a few
+// words.
+const CLI::Validator kNonNegative(
+    [](std::string& s) -> std::string {
+      return !s.empty() && s[0] == '-' ? "must be >= 0, got " + s : "";
+    },
+    "", "non-negative");
+const CLI::Validator kPositive(
+    [](std::string& s) -> std::string {
+      try {
+        size_t used = 0;
+        if (std::stoll(s, &used) > 0 && used == s.size()) return "";
+      } catch (const std::logic_error&) {
+      }
+      return "must be a positive integer, got " + s;
+    },
+    "", "positive");
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,10 +71,15 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--case", run.case_dir, "case directory (case.json, x.npy, w.npy, b.npy)")
       ->required();
   run_cmd->add_option("--out", run.out, "output .npy file")->required();
-  run_cmd->add_option("--impl", run.impl, "implementation name (see `convt2d verify`)");
+  run_cmd->add_option("--impl", run.impl,
+                      fmt::format("implementation, one of: {} (default: reference, or "
+                                  "reference-f64 for a float64 case)",
+                                  fmt::join(convt2d::builtin_registry().names(), ", ")));
   run_cmd->add_option("--out-dtype", run.out_dtype,
                       "float32 or float64 (default: the implementation's output dtype)");
-  run_cmd->add_option("--max-bytes", run.max_bytes, "cap on any tensor's bytes");
+  run_cmd
+      ->add_option("--max-bytes", run.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
+      ->check(kPositive);
 
   convt2d::cli::CheckOptions check;
   auto* check_cmd = app.add_subcommand(
@@ -67,13 +91,16 @@ int main(int argc, char** argv) {
                         "candidate file's dtype)");
   check_cmd->add_flag("--json", check.json, "machine-readable report");
   check_cmd->add_option("--lambda", check.lambda, "width of the suspicious band (default 8)");
-  check_cmd->add_option("--max-bytes", check.max_bytes, "cap on any tensor's bytes");
+  check_cmd
+      ->add_option("--max-bytes", check.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
+      ->check(kPositive);
 
   std::string problem;
   std::string batch = "1", height, width, ic, oc, ks, stride = "1", padding = "0", op = "0",
               dil = "1", groups = "1", rule = "megengine";
   auto* shape_cmd = app.add_subcommand("shape", "print N OC OH OW, or the validation error");
-  shape_cmd->add_option("--problem", problem, "problem string, e.g. mb1ic64ih32oc64kh4sh2ph1");
+  auto* shape_problem =
+      shape_cmd->add_option("--problem", problem, "problem string, e.g. mb1ic64ih32oc64kh4sh2ph1");
   shape_cmd->add_option("--batch", batch, "N");
   shape_cmd->add_option("--height", height, "input H");
   shape_cmd->add_option("--width", width, "input W (default: H)");
@@ -86,6 +113,12 @@ int main(int argc, char** argv) {
   shape_cmd->add_option("--dilation", dil, "d or dh,dw");
   shape_cmd->add_option("--groups", groups, "G");
   shape_cmd->add_option("--output-padding-rule", rule, "megengine (default) or pytorch");
+  // A problem string and the separate flags describe the same thing: one or the other.
+  for (CLI::Option* opt : shape_cmd->get_options()) {
+    if (opt != shape_problem && opt->get_name().rfind("--help", 0) != 0) {
+      shape_problem->excludes(opt);
+    }
+  }
 
   convt2d::cli::GenOptions gen;
   auto* gen_cmd = app.add_subcommand(
@@ -93,10 +126,12 @@ int main(int argc, char** argv) {
   auto* gen_problem = gen_cmd->add_option("--problem", gen.problem, "problem string");
   auto* gen_random = gen_cmd->add_option("--random", gen.random, "number of random problems");
   gen_problem->excludes(gen_random);
-  gen_cmd->add_option("--seed", gen.seed, "seed (default 1)");
+  gen_cmd->add_option("--seed", gen.seed, "seed (default 1)")->check(kNonNegative);
   gen_cmd->add_option("--out", gen.out, "output directory")->required();
   gen_cmd->add_option("--regime", gen.regime, "real (default), integer or cancellation");
-  gen_cmd->add_option("--max-bytes", gen.max_bytes, "cap on any tensor's bytes");
+  gen_cmd
+      ->add_option("--max-bytes", gen.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
+      ->check(kPositive);
 
   convt2d::cli::VerifyOptions verify;
   auto* verify_cmd = app.add_subcommand(
@@ -104,12 +139,16 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--problems", verify.problems_file,
                          "file of 'name problem' lines (default: the built-in set)");
   verify_cmd->add_option("--random", verify.random, "add N random problems");
-  verify_cmd->add_option("--seed", verify.seed, "seed for data and random problems (default 1)");
+  verify_cmd->add_option("--seed", verify.seed, "seed for data and random problems (default 1)")
+      ->check(kNonNegative);
   verify_cmd->add_option("--max-macs", verify.max_macs,
                          "skip problems with more multiply-adds (the exact reference is slow)");
-  verify_cmd->add_option("--max-bytes", verify.max_bytes, "cap on any tensor's bytes");
+  verify_cmd
+      ->add_option("--max-bytes", verify.max_bytes,
+                   "cap on the bytes of any tensor (default 4 GiB)")
+      ->check(kPositive);
 
-  app.add_subcommand("bench", "benchmark (arrives with the optimized implementation)");
+  app.add_subcommand("bench", "not built yet: arrives with the optimized implementation (exits 2)");
 
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 #include "convt2d/checked.h"
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
+#include "convt2d/fill.h"
 #include "convt2d/implementations.h"
 #include "convt2d/npy.h"
 
@@ -29,14 +30,33 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   }
 }
 
+void check_random_count(int64_t count) {
+  if (count < 0 || count > kMaxRandom) {
+    throw Error("--random", fmt::format("--random must be in [0, {}], got {}", kMaxRandom, count));
+  }
+}
+
+Problem nth_random_problem(uint64_t seed, int64_t i) {
+  // Golden-ratio spacing keeps the streams of nearby seeds apart.
+  return random_problem(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i));
+}
+
 int run(const RunOptions& o) {
   const Registry registry = builtin_registry();
-  const Implementation& impl = registry.get(o.impl);
+  if (!o.impl.empty()) registry.get(o.impl);  // an unknown name fails before any file is read
   const Case c = read_case(o.case_dir, o.max_bytes);
   check_problem_bytes(c.problem, o.max_bytes);
+  const Implementation& impl = registry.get(
+      o.impl.empty() ? (c.dtype() == DType::kFloat64 ? "reference-f64" : "reference") : o.impl);
   if (c.dtype() != impl.input) {
-    throw Error("--impl", fmt::format("--impl {} takes {} inputs, but the case holds {}", impl.name,
-                                      to_string(impl.input), to_string(c.dtype())));
+    std::vector<std::string> fitting;
+    for (const Implementation& i : registry.all()) {
+      if (i.input == c.dtype()) fitting.push_back(i.name);
+    }
+    throw Error("--impl", fmt::format("--impl {} takes {} inputs, but the case holds {} (use one "
+                                      "of: {})",
+                                      impl.name, to_string(impl.input), to_string(c.dtype()),
+                                      fmt::join(fitting, ", ")));
   }
   const DType out_dtype =
       o.out_dtype.empty() ? impl.output : parse_dtype(o.out_dtype, "--out-dtype");

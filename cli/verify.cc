@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
+#include <utility>
 
 #include "commands.h"
 #include "convt2d/compare.h"
@@ -83,19 +85,21 @@ std::vector<NamedProblem> builtin_problems() {
 }
 
 int verify(const VerifyOptions& o) {
-  std::vector<NamedProblem> problems =
+  const std::vector<NamedProblem> listed =
       o.problems_file.empty() ? builtin_problems() : read_problem_file(o.problems_file);
-  if (o.random < 0) throw Error("--random", fmt::format("--random must be >= 0, got {}", o.random));
-  for (int64_t i = 0; i < o.random; ++i) {
-    const Problem pr = random_problem(o.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i));
-    problems.push_back({fmt::format("random-{}", i), pr});
-  }
+  check_random_count(o.random);
+  const int64_t total = static_cast<int64_t>(listed.size()) + o.random;
   const Registry registry = builtin_registry();
   Tally t;
   fmt::print("{:<16} {:<18} {:<13} {:>12} {:>10}  {}\n", "problem", "check", "regime", "err/bound",
              "ms", "result");
   const auto total0 = Clock::now();
-  for (const NamedProblem& np : problems) {
+  for (int64_t i = 0; i < total; ++i) {
+    // Random problems are drawn when their turn comes, never stored.
+    const int64_t listed_n = static_cast<int64_t>(listed.size());
+    const NamedProblem np = i < listed_n ? listed[static_cast<size_t>(i)]
+                                         : NamedProblem{fmt::format("random-{}", i - listed_n),
+                                                        nth_random_problem(o.seed, i - listed_n)};
     const Problem& pr = np.problem;
     if (macs(pr) > o.max_macs) {
       t.row(np.name, "all", "-", "SKIPPED", "-", 0.0,
@@ -106,27 +110,26 @@ int verify(const VerifyOptions& o) {
     check_problem_bytes(pr, o.max_bytes);
     for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
       const std::string rname(to_string(regime));
-      const auto d = make_data<float>(pr, regime, o.seed);
-      const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
-      const Truth truth = compute_truth(c);
+      // Each implementation is judged on data of its own input dtype; the float64 case and its
+      // truth are built only when some implementation reads float64.
+      std::optional<std::pair<Case, Truth>> cases[2];
+      const auto case_for = [&](DType dt) -> const std::pair<Case, Truth>& {
+        auto& slot = cases[dt == DType::kFloat64 ? 1 : 0];
+        if (!slot) {
+          const auto build = [&](const auto& d) {
+            Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+            Truth truth = compute_truth(c);
+            return std::pair{std::move(c), std::move(truth)};
+          };
+          slot = dt == DType::kFloat64 ? build(make_data<double>(pr, regime, o.seed))
+                                       : build(make_data<float>(pr, regime, o.seed));
+        }
+        return *slot;
+      };
       for (const Implementation& impl : registry.all()) {
         if (impl.exact) continue;  // the truth itself
+        const auto& [c, truth] = case_for(impl.input);
         const auto t0 = Clock::now();
-        if (impl.input != DType::kFloat32) {
-          // float64-input implementations are judged on float64 data.
-          const auto dd = make_data<double>(pr, regime, o.seed);
-          const Case cd{pr, dd.x, dd.w,
-                        pr.params.bias ? std::optional<AnyTensor>(dd.b) : std::nullopt};
-          const Truth td = compute_truth(cd);
-          const AnyTensor y = impl.run(pr.params, cd.x, cd.w, cd.b ? &*cd.b : nullptr);
-          Tensor<double> bound = regime == Regime::kInteger
-                                     ? Tensor<double>(td.expected.shape)
-                                     : case_bound(cd, impl.accumulation, impl.output_u);
-          const Report r = compare_outputs(td, y, bound, nullptr, impl.output);
-          t.row(np.name, impl.name, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(regime, r),
-                ms_since(t0));
-          continue;
-        }
         AnyTensor y;
         try {
           y = impl.run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
@@ -140,18 +143,23 @@ int verify(const VerifyOptions& o) {
                                          : case_bound(c, impl.accumulation, impl.output_u);
         const Report r = compare_outputs(truth, y, bound, nullptr, impl.output);
         std::string note;
-        if (!r.passed() && r.worst) {
+        if (!r.shape_ok) {
+          note = fmt::format("shape mismatch: expected {}, got {}", format_shape(r.expected_shape),
+                             format_shape(r.actual_shape));
+        } else if (r.nonfinite_mismatches > 0) {
+          note = fmt::format("{} NaN/Inf mismatch(es), first at ({})", r.nonfinite_mismatches,
+                             fmt::join(r.first_nonfinite->index, ", "));
+        } else if (!r.passed() && r.worst) {
           note = fmt::format("worst at ({}): expected {:.9g}, got {:.9g}",
                              fmt::join(r.worst->index, ", "), r.worst->expected, r.worst->actual);
         }
-        if (!r.shape_ok) note = "shape mismatch";
         t.row(np.name, impl.name, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(regime, r),
               ms_since(t0), note);
       }
-      if (regime != Regime::kCancellation) adjoint_row(np.name, pr, regime, o.seed, t);
+      adjoint_row(np.name, pr, regime, o.seed, t);
     }
   }
-  fmt::print("time: {:.1f} s for {} problem(s)\n", ms_since(total0) / 1000, problems.size());
+  fmt::print("time: {:.1f} s for {} problem(s)\n", ms_since(total0) / 1000, total);
   fmt::print("verify: {} passed, {} failed, {} skipped\n", t.passed, t.failed, t.skipped);
   return t.failed == 0 ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -119,6 +120,31 @@ TEST_F(Cli, RunComputesTheHandExample) {
   EXPECT_EQ(dtype_of(read_npy(dir_ / "yf.npy")), DType::kFloat32);
 }
 
+TEST_F(Cli, Float64CasesRunAndCheck) {
+  // A float64 case: the default implementation becomes reference-f64, float32-input ones are
+  // refused with the names that fit, and check judges float64 output against the float64 bound.
+  const Problem pr = parse_problem("mb2ic6ih4oc4kh3sh2ph1oph1g2");
+  const auto d = make_data<double>(pr, Regime::kReal, 2);
+  const AnyTensor x = d.x, w = d.w, b = d.b;
+  write_case(dir_ / "c", pr.params, x, w, &b);
+  const std::string c = (dir_ / "c").string(), y = (dir_ / "y.npy").string();
+  Result r = Run(fmt::format("run --case {} --out {}", c, y));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(dtype_of(read_npy(y)), DType::kFloat64);
+  r = Run(fmt::format("check --case {} --candidate {} --json", c, y));
+  EXPECT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["claimed_dtype"], "float64");
+  EXPECT_EQ(j["suspicious"], false);
+  // The same values rounded to float32 are far outside the float64 bound...
+  write_npy(dir_ / "y32.npy", tensor_cast<float>(std::get<Tensor<double>>(read_npy(y))));
+  r = Run(fmt::format("check --case {} --candidate {} --dtype float64", c,
+                      (dir_ / "y32.npy").string()));
+  EXPECT_EQ(r.code, 1) << r.out;
+  ExpectUnusable(fmt::format("run --case {} --out {} --impl reference-f32", c, y),
+                 "use one of: reference-f64, reference-f64-mp");
+}
+
 TEST_F(Cli, ShapePrintsTheOutputShapeOrTheError) {
   Result r = Run("shape --problem mb20ic16ih50iw100oc33kh3kw5sh2sw3ph4pw2oph1opw2");
   EXPECT_EQ(r.code, 0);
@@ -130,6 +156,8 @@ TEST_F(Cli, ShapePrintsTheOutputShapeOrTheError) {
   EXPECT_EQ(r.out, "20 33 94 300\n");
   ExpectUnusable("shape --problem mb1ic4ih5oc6kh3sh2oph2", "output_padding=(2, 2)");
   ExpectUnusable("shape --problem mb1ic4ih5oc6kh3zz1", "unknown token 'zz'");
+  ExpectUnusable("shape --problem mb1ic4ih5oc6kh3 --stride 2", "--problem excludes --stride");
+  ExpectUnusable("shape --in-channels 4 --out-channels 4 --kernel-size 3", "--height");
   ExpectUnusable("shape --in-channels 4 --out-channels 4 --kernel-size 3 --height 4 --stride x",
                  "--stride");
 }
@@ -203,6 +231,38 @@ TEST_F(Cli, CheckReportsNanAndInfMismatches) {
   EXPECT_EQ(j["nonfinite_mismatches"], 2);
   EXPECT_EQ(j["over_bound"], 0);  // the finite elements are fine
   EXPECT_EQ(j["first_nonfinite"]["index"], (std::vector<int64_t>{0, 0, 0, 5}));  // 6x6 output
+}
+
+TEST_F(Cli, NonFiniteInputsExpectNanWhereTheReferenceHasNan) {
+  // Rule: the exact result follows IEEE arithmetic on the inputs (inf * 0 and inf - inf are NaN),
+  // and the candidate must reproduce every NaN and infinity of it.
+  const std::string problem = "mb1ic2ih3oc2kh2sh2bias0";
+  const Problem pr = parse_problem(problem);
+  auto d = make_data<float>(pr, Regime::kReal, 1);
+  d.x.data[0] = NAN;       // every output element it reaches is NaN
+  d.x.data[4] = INFINITY;  // +-inf where it reaches, with the sign of the weight
+  const AnyTensor x = d.x, w = d.w;
+  write_case(dir_ / "c", pr.params, x, w, nullptr);
+  const std::string c = (dir_ / "c").string(), y = (dir_ / "y.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c, y)).code, 0);
+  Tensor<float> out = std::get<Tensor<float>>(read_npy(y));
+  size_t nan_at = out.data.size(), inf_at = out.data.size();
+  for (size_t i = 0; i < out.data.size(); ++i) {
+    if (std::isnan(out.data[i]) && nan_at == out.data.size()) nan_at = i;
+    if (std::isinf(out.data[i]) && inf_at == out.data.size()) inf_at = i;
+  }
+  ASSERT_LT(nan_at, out.data.size());
+  ASSERT_LT(inf_at, out.data.size());
+  Result r = Run(fmt::format("check --case {} --candidate {}", c, y));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("NaN/Inf mismatches: 0"));
+  // A finite value where the truth is NaN, and a flipped infinity, are both mismatches.
+  out.data[nan_at] = 0.0f;
+  out.data[inf_at] = -out.data[inf_at];
+  write_npy(y, out);
+  r = Run(fmt::format("check --case {} --candidate {} --json", c, y));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["nonfinite_mismatches"], 2);
 }
 
 TEST_F(Cli, CheckFailsAWrongShape) {
@@ -394,6 +454,26 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   ExpectUnusable(
       fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "int.npy").string()),
       "unsupported dtype");
+  // Counts and caps that make no sense.
+  ExpectUnusable(fmt::format("gen --random 1000000000000 --out {}", (dir_ / "g").string()),
+                 "--random must be in [0, 1000000]");
+  ExpectUnusable(fmt::format("run --case {} --out {} --max-bytes 0", c.string(), y),
+                 "--max-bytes: must be a positive integer");
+  ExpectUnusable(fmt::format("gen --random 2 --seed -1 --out {}", (dir_ / "g").string()),
+                 "--seed: must be >= 0");
+  // A tiny cap is checked for every problem before the first file is written.
+  ExpectUnusable(
+      fmt::format("gen --random 3 --seed 5 --max-bytes 100 --out {}", (dir_ / "g").string()),
+      "more than --max-bytes 100");
+  EXPECT_FALSE(fs::exists(dir_ / "g"));
+  // An input that is not a regular file (a FIFO would block a naive reader forever).
+  m = copy_case("fifo");
+  fs::remove(m / "x.npy");
+  ASSERT_EQ(mkfifo((m / "x.npy").c_str(), 0600), 0);
+  ExpectUnusable(fmt::format("run --case {} --out {}", m.string(), y), "not a regular file");
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", c.string(), (m / "x.npy").string()),
+                 "not a regular file");
+  fs::remove(m / "x.npy");
   // Unknown implementation and unknown flags.
   ExpectUnusable(fmt::format("run --case {} --out {} --impl cudnn", c.string(), y), "'cudnn'");
   ExpectUnusable(fmt::format("run --case {} --out {} --frobnicate", c.string(), y), "frobnicate");

@@ -1,0 +1,188 @@
+// Unit tests of the compare module: the verdict at the bound, ulps, the suspicious band, NaN/Inf
+// rules, shape mismatches and the JSON rendering.
+#include "convt2d/compare.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "convt2d/fill.h"
+
+namespace convt2d {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A 1x1x1xN truth holding `values`.
+Truth TruthOf(const std::vector<double>& values) {
+  Truth t;
+  t.expected = Tensor<Exact>(Shape{1, 1, 1, static_cast<int64_t>(values.size())});
+  t.abs_expected = Tensor<double>(t.expected.shape);
+  for (size_t i = 0; i < values.size(); ++i) {
+    t.expected.data[i] = Exact(values[i]);
+    t.abs_expected.data[i] = std::fabs(values[i]);
+  }
+  return t;
+}
+
+Tensor<double> Filled(const Shape& s, double v) {
+  Tensor<double> t(s);
+  for (double& e : t.data) e = v;
+  return t;
+}
+
+TEST(Compare, ZeroBoundDemandsBitEquality) {
+  const Truth t = TruthOf({1.5, -2.0, 0.0});
+  const Tensor<double> zero(t.expected.shape);
+  Tensor<float> y(t.expected.shape, {1.5f, -2.0f, 0.0f});
+  Report r = compare_outputs(t, y, zero, nullptr, DType::kFloat32);
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.max_err_over_bound, 0.0);
+  y.data[1] = std::nextafter(-2.0f, 0.0f);
+  r = compare_outputs(t, y, zero, nullptr, DType::kFloat32);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.over_bound, 1);
+  EXPECT_TRUE(std::isinf(r.max_err_over_bound));
+  ASSERT_TRUE(r.worst);
+  EXPECT_EQ(r.worst->index, (Shape{0, 0, 0, 1}));
+  EXPECT_EQ(r.worst->ulps, 0.5);  // float32 ulp at 2.0 is 2^-22; spacing below 2.0 is 2^-23
+}
+
+TEST(Compare, TheVerdictSitsExactlyAtTheBound) {
+  // The comparison is exact: an error equal to the bound passes, the next float beyond fails.
+  const Truth t = TruthOf({1.0});
+  const Tensor<double> bound = Filled(t.expected.shape, 0x1p-20);
+  Tensor<float> y(t.expected.shape, {1.0f + 0x1p-20f});
+  EXPECT_TRUE(compare_outputs(t, y, bound, nullptr, DType::kFloat32).passed());
+  y.data[0] = std::nextafter(y.data[0], 2.0f);
+  const Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32);
+  EXPECT_FALSE(r.passed());
+  EXPECT_NEAR(r.worst->ulps, 9.0, 1e-12);  // 2^-20 + 2^-23 in ulps of 2^-23
+  EXPECT_GT(r.max_err_over_bound, 1.0);
+}
+
+TEST(Compare, UlpsAreInTheClaimedDtype) {
+  const Truth t = TruthOf({1.0});
+  const Tensor<double> bound = Filled(t.expected.shape, 1.0);
+  const Tensor<double> y(t.expected.shape, {1.0 + 0x1p-50});
+  EXPECT_DOUBLE_EQ(compare_outputs(t, y, bound, nullptr, DType::kFloat64).worst->ulps, 4.0);
+  EXPECT_DOUBLE_EQ(compare_outputs(t, y, bound, nullptr, DType::kFloat32).worst->ulps, 0x1p-27);
+}
+
+TEST(Compare, SuspiciousOnlyInsideTheBoundButOutsideTheBand) {
+  const Truth t = TruthOf({1.0, 2.0});
+  const Tensor<double> bound = Filled(t.expected.shape, 1e-3);
+  const Tensor<double> band = Filled(t.expected.shape, 1e-5);
+  Tensor<float> y(t.expected.shape, {1.0f, 2.0f});
+  Report r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  EXPECT_TRUE(r.passed());
+  EXPECT_FALSE(r.suspicious);
+  EXPECT_THAT(format_report(r), Not(HasSubstr("suspicious")));
+  EXPECT_EQ(nlohmann::json::parse(report_json(r))["suspicious"], false);
+
+  y.data[1] = 2.0f + 1e-4f;  // inside the bound, outside the band
+  r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  EXPECT_TRUE(r.passed());
+  EXPECT_TRUE(r.suspicious);
+  EXPECT_EQ(r.over_band, 1);
+  EXPECT_NEAR(r.max_err_over_band, 10.0, 0.1);
+  EXPECT_THAT(format_report(r), HasSubstr("suspicious"));
+  EXPECT_THAT(format_report(r), HasSubstr("verdict: PASSED"));
+  EXPECT_EQ(nlohmann::json::parse(report_json(r))["suspicious"], true);
+
+  y.data[1] = 2.0f + 1e-2f;  // a failure is a failure, not "suspicious"
+  r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  EXPECT_FALSE(r.passed());
+  EXPECT_FALSE(r.suspicious);
+  EXPECT_THAT(format_report(r), Not(HasSubstr("suspicious")));
+}
+
+TEST(Compare, NanAndInfinityRules) {
+  const double big = std::numeric_limits<float>::max();
+  Truth t = TruthOf({0.0, big, 1.0, 0.0});
+  t.expected.data[0] = std::numeric_limits<Exact>::quiet_NaN();
+  t.expected.data[3] = -std::numeric_limits<Exact>::infinity();
+  const Tensor<double> bound = Filled(t.expected.shape, 0x1p104);  // big + bound reaches overflow
+  // Expected NaN -> NaN; a finite value that may overflow -> infinity of its sign; -inf -> -inf.
+  Tensor<float> y(t.expected.shape, {NAN, INFINITY, 1.0f, -INFINITY});
+  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32);
+  EXPECT_TRUE(r.passed()) << format_report(r);
+  for (const auto& [i, v] :
+       {std::pair{0, 0.0f}, std::pair{1, -INFINITY}, std::pair{2, NAN}, std::pair{3, INFINITY}}) {
+    Tensor<float> bad = y;
+    bad.data[static_cast<size_t>(i)] = v;
+    r = compare_outputs(t, bad, bound, nullptr, DType::kFloat32);
+    EXPECT_FALSE(r.passed()) << i;
+    EXPECT_EQ(r.nonfinite_mismatches, 1) << i;
+    ASSERT_TRUE(r.first_nonfinite);
+    EXPECT_EQ(r.first_nonfinite->index, (Shape{0, 0, 0, i}));
+  }
+  // In float64 the same finite value is nowhere near overflow.
+  const Tensor<double> y64(t.expected.shape, {NAN, INFINITY, 1.0, -INFINITY});
+  EXPECT_EQ(compare_outputs(t, y64, bound, nullptr, DType::kFloat64).nonfinite_mismatches, 1);
+}
+
+TEST(Compare, ShapeMismatchIsAFailedReport) {
+  const Truth t = TruthOf({1.0, 2.0});
+  const Tensor<double> bound(t.expected.shape);
+  const Report r =
+      compare_outputs(t, Tensor<float>(Shape{1, 1, 2, 1}), bound, nullptr, DType::kFloat32);
+  EXPECT_FALSE(r.passed());
+  EXPECT_FALSE(r.shape_ok);
+  EXPECT_THAT(format_report(r),
+              HasSubstr("shape mismatch: expected (1, 1, 1, 2), got (1, 1, 2, 1)"));
+  const auto j = nlohmann::json::parse(report_json(r));
+  EXPECT_EQ(j["verdict"], "FAILED");
+  EXPECT_EQ(j["shape_ok"], false);
+  EXPECT_EQ(j["actual_shape"], (Shape{1, 1, 2, 1}));
+}
+
+TEST(Compare, EmptyOutputPassesWithNullWorst) {
+  // N = 0: nothing to compare, nothing wrong.
+  Truth t;
+  t.expected = Tensor<Exact>(Shape{0, 3, 4, 4});
+  t.abs_expected = Tensor<double>(Shape{0, 3, 4, 4});
+  const Report r = compare_outputs(t, Tensor<float>(Shape{0, 3, 4, 4}),
+                                   Tensor<double>(Shape{0, 3, 4, 4}), nullptr, DType::kFloat32);
+  EXPECT_TRUE(r.passed());
+  EXPECT_TRUE(nlohmann::json::parse(report_json(r))["worst"].is_null());
+}
+
+TEST(Compare, BoundAndBandOfACaseAreOrdered) {
+  // For a large K the band (~ sqrt(K) u) is far inside the certified bound (~ K u), and the
+  // float32 reference's own result lies inside both.
+  const Problem pr = parse_problem("mb1ic256ih3oc2kh3sh2ph1");
+  const auto d = make_data<float>(pr, Regime::kReal, 5);
+  const Case c{pr, d.x, d.w, std::optional<AnyTensor>(d.b)};
+  const Truth t = compute_truth(c);
+  const Tensor<double> bound = case_bound(c, kFloat32Precision);
+  const Tensor<double> band = case_band(c, t, kFloat32Precision.u, kDefaultLambda);
+  ASSERT_EQ(bound.shape, band.shape);
+  int64_t band_smaller = 0;
+  for (size_t i = 0; i < bound.data.size(); ++i) band_smaller += band.data[i] < bound.data[i];
+  EXPECT_GT(band_smaller, bound.size() / 2);
+  const AnyTensor y = conv_transpose2d<float, float>(pr.params, d.x, d.w, d.bias());
+  const Report r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  EXPECT_TRUE(r.passed());
+  EXPECT_FALSE(r.suspicious) << r.max_err_over_band;
+}
+
+TEST(Compare, AdjointHoldsExactlyOnIntegerData) {
+  const Problem pr = parse_problem("mb2ic6ih4iw5oc4kh3kw2sh2ph1oph1g2");
+  const auto d = make_data<float>(pr, Regime::kInteger, 3);
+  const Tensor<float> y = make_tensor<float>(output_shape(pr), Regime::kInteger, 4, 3);
+  AdjointResult r = adjoint_check(pr.params, d.x, d.w, y, /*exact_data=*/true);
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.diff, 0.0);
+  EXPECT_NE(r.lhs, 0.0);
+  // A y of the wrong shape cannot be paired with ConvT(x).
+  r = adjoint_check(pr.params, d.x, d.w, Tensor<float>(Shape{2, 4, 3, 3}), true);
+  EXPECT_FALSE(r.passed());
+}
+
+}  // namespace
+}  // namespace convt2d
