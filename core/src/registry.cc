@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <optional>
+
 #include "convt2d/error.h"
 
 namespace convt2d {
@@ -33,6 +36,32 @@ const Implementation& Registry::get(const std::string& name) const {
 std::vector<std::string> Registry::names() const {
   std::vector<std::string> r;
   for (const auto& i : impls_) r.push_back(i.name);
+  return r;
+}
+
+}  // namespace convt2d
+
+namespace convt2d {
+
+Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& w,
+                  const AnyTensor* b, int threads) {
+  if (impl.prepare) return impl.prepare(p, w, b, threads);
+  // The generic wrapper: x and y live in shared state the three callables capture.
+  struct State {
+    AnyTensor x, y;
+    Params p;
+    AnyTensor w;
+    std::optional<AnyTensor> b;
+  };
+  auto s = std::make_shared<State>();
+  s->p = p;
+  s->w = w;
+  if (b != nullptr) s->b = *b;
+  auto run = impl.run;
+  Prepared r;
+  r.load = [s](const AnyTensor& x) { s->x = x; };
+  r.execute = [s, run] { s->y = run(s->p, s->x, s->w, s->b ? &*s->b : nullptr); };
+  r.store = [s] { return s->y; };
   return r;
 }
 

@@ -13,6 +13,18 @@
 
 namespace convt2d {
 
+/// An implementation made ready for one parameter set, weights and bias (weights packed,
+/// primitives created): what `bench` times. load() and store() move data between NCHW tensors and
+/// the implementation's own layout and are not timed; execute() is the timed computation.
+struct Prepared {
+  /// Takes x (NCHW, the implementation's input dtype); may reorder or copy it.
+  std::function<void(const AnyTensor& x)> load;
+  /// y = ConvTranspose2d(the loaded x).
+  std::function<void()> execute;
+  /// Returns the last result as an NCHW tensor of the implementation's output dtype.
+  std::function<AnyTensor()> store;
+};
+
 /// One implementation: a name, what it reads and writes, and the arithmetic it claims.
 struct Implementation {
   /// Unique, stable, used on the command line: "reference", "reference-f32", "optimized", ...
@@ -36,7 +48,16 @@ struct Implementation {
   std::function<AnyTensor(const Params&, const AnyTensor& x, const AnyTensor& w,
                           const AnyTensor* b)>
       run;
+  /// Optional: prepares repeated runs with `threads` threads (<= 0: the default). When empty,
+  /// prepared() builds a Prepared around `run`.
+  std::function<Prepared(const Params&, const AnyTensor& w, const AnyTensor* b, int threads)>
+      prepare;
 };
+
+/// impl.prepare(...) when set, else a Prepared whose execute() calls impl.run (load() keeps a
+/// copy of x; threads is ignored).
+Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& w,
+                  const AnyTensor* b, int threads);
 
 /// An ordered list of implementations, looked up by name.
 class Registry {

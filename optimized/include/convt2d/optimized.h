@@ -1,0 +1,69 @@
+#pragma once
+/// \file
+/// The optimized float32 ConvTranspose2d for x86-64 (AVX2 + FMA), with a portable scalar fallback
+/// chosen at run time on CPUs without them. Every valid parameter set runs through the same
+/// stride-phase algorithm: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod sw),
+/// which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a dense
+/// stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "convt2d/params.h"
+#include "convt2d/tensor.h"
+
+namespace convt2d::optimized {
+
+/// Instruction sets the kernels exist for.
+enum class Isa { kScalar, kAvx2 };
+
+/// "scalar" / "avx2".
+std::string to_string(Isa isa);
+/// The best ISA this CPU runs (AVX2 needs AVX2, FMA and OS support for the ymm state).
+Isa detected_isa();
+/// `isa` if this CPU runs it, else Error naming "isa".
+void require_isa(Isa isa);
+
+/// Weights packed once for one parameter set and ISA, in the order the micro-kernels read them;
+/// run() takes them any number of times. Immutable after pack(), so safe to share across threads.
+class PackedWeights {
+ public:
+  PackedWeights(PackedWeights&&) noexcept;
+  PackedWeights& operator=(PackedWeights&&) noexcept;
+  ~PackedWeights();
+
+  const Params& params() const;
+  Isa isa() const;
+  /// The micro-kernel names this packing uses, e.g. "convt2d_f32_4x24__avx2".
+  std::string kernel_names() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  friend PackedWeights pack(const Params&, const Tensor<float>&, Isa);
+  explicit PackedWeights(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Validates `p` (Error on invalid parameters) and `w`'s shape, and packs the weights for `isa`
+/// (default: detected_isa()). Error if the CPU lacks `isa`.
+PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa = detected_isa());
+
+/// y = ConvTranspose2d(x, packed weights, b). `b` is null exactly when params().bias is false.
+/// `threads` <= 0 means OpenMP's default. Shapes are validated (Error names the tensor).
+Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
+                  int threads = 0);
+
+/// The same into a caller-owned, correctly sized output (no allocation of y): for benchmarks and
+/// for repeated calls. Every element of `y` is written exactly once.
+void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
+              Tensor<float>& y, int threads = 0);
+
+/// One-shot: pack and run.
+Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
+                               const Tensor<float>* b, int threads = 0,
+                               Isa isa = detected_isa());
+
+}  // namespace convt2d::optimized
