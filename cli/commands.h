@@ -9,6 +9,7 @@
 
 #include "convt2d/case_dir.h"
 #include "convt2d/params.h"
+#include "problem_file.h"
 
 namespace convt2d::cli {
 
@@ -45,13 +46,6 @@ struct VerifyOptions {
 };
 int verify(const VerifyOptions& o);
 
-/// A named problem, from a layers file or the built-in set.
-struct NamedProblem {
-  std::string name;
-  Problem problem;
-};
-/// Reads "name problem" lines (or bare problem strings); '#' starts a comment.
-std::vector<NamedProblem> read_problem_file(const std::string& path);
 /// The problems `convt2d verify` runs by default.
 std::vector<NamedProblem> builtin_problems();
 

@@ -1,9 +1,6 @@
 // `run` and `check`, plus the helpers the other subcommands share.
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "commands.h"
 #include "convt2d/checked.h"
 #include "convt2d/compare.h"
@@ -92,33 +89,6 @@ int check(const CheckOptions& o) {
     fmt::print("{}", format_report(r));
   }
   return r.passed() ? 0 : 1;
-}
-
-std::vector<NamedProblem> read_problem_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("--problems", fmt::format("{}: no such file", path));
-  std::vector<NamedProblem> out;
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    std::istringstream ss(line);
-    std::string a, b, extra;
-    if (!(ss >> a)) continue;
-    ss >> b;
-    if (ss >> extra) {
-      throw Error("--problems",
-                  fmt::format("{}:{}: expected 'name problem', got '{}'", path, line_no, line));
-    }
-    try {
-      out.push_back(b.empty() ? NamedProblem{a, parse_problem(a)}
-                              : NamedProblem{a, parse_problem(b)});
-    } catch (const Error& e) {
-      throw Error(e.subject(), fmt::format("{}:{}: {}", path, line_no, e.what()));
-    }
-  }
-  return out;
 }
 
 }  // namespace convt2d::cli

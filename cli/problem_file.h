@@ -1,0 +1,23 @@
+#pragma once
+// Files of named problems ("name problem" lines): `verify --problems` and `bench --layers` read
+// them, and so does the Google Benchmark executable; a small library so all three share one parser.
+
+#include <string>
+#include <vector>
+
+#include "convt2d/params.h"
+
+namespace convt2d::cli {
+
+/// A named problem, from a layers file or the built-in set.
+struct NamedProblem {
+  std::string name;
+  Problem problem;
+};
+
+/// Reads "name problem" lines (or bare problem strings); '#' starts a comment. Errors name `flag`
+/// as their subject, and the file and line number in their message.
+std::vector<NamedProblem> read_problem_file(const std::string& path,
+                                            const std::string& flag = "--problems");
+
+}  // namespace convt2d::cli
