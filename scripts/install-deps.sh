@@ -3,10 +3,11 @@
 # Idempotent: a second run installs nothing and does not touch the network.
 set -euo pipefail
 
+# ocl-icd-opencl-dev: Debian's oneDNN CMake config needs it (libdnnl-dev only recommends it).
 packages=(
   cmake ninja-build g++ clang clang-format
   libgtest-dev librapidcheck-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libbenchmark-dev libdnnl-dev libomp-dev python3
+  libbenchmark-dev libdnnl-dev ocl-icd-opencl-dev libomp-dev python3
 )
 
 missing=()

@@ -1,0 +1,251 @@
+#include "runner.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/implementations.h"
+#include "onednn_impl.h"
+#include "peak.h"
+
+namespace convt2d::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median seconds of execute() after a warm-up (first touches of y, caches, lazy set-up) of about
+// a tenth of the budget; then runs until min_time has passed and min_reps runs were made.
+double time_execute(const Prepared& pp, double min_time, int min_reps) {
+  const auto w0 = Clock::now();
+  do {
+    pp.execute();
+  } while (seconds_since(w0) < 0.1 * min_time);
+  std::vector<double> t;
+  double total = 0;
+  while (total < min_time || static_cast<int>(t.size()) < min_reps) {
+    const auto t0 = Clock::now();
+    pp.execute();
+    t.push_back(seconds_since(t0));
+    total += t.back();
+  }
+  return median(std::move(t));
+}
+
+// x, w, b of one dtype for a layer.
+struct Data {
+  AnyTensor x, w, b;
+  bool has_b = false;
+};
+
+Data make_any(const Problem& pr, DType dt, uint64_t seed) {
+  const auto pack = [&](const auto& d) { return Data{d.x, d.w, d.b, pr.params.bias}; };
+  return dt == DType::kFloat64 ? pack(make_data<double>(pr, Regime::kReal, seed))
+                               : pack(make_data<float>(pr, Regime::kReal, seed));
+}
+
+// One timed (or skipped, or failed) implementation on one layer.
+struct Row {
+  std::string impl;
+  std::optional<double> seconds;
+  std::string why;  // skip reason or error
+  bool failed = false;
+};
+
+bool is_onednn(const std::string& name) {
+  return name.rfind("onednn", 0) == 0;
+}
+
+std::string threads_text(int n) {
+  return fmt::format("{} thread{}", n, n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+Registry bench_registry() {
+  Registry r = builtin_registry();
+  add_onednn(r);
+  return r;
+}
+
+std::vector<std::string> default_impls() {
+  return {"optimized", "reference", "onednn-best", "onednn-nchw"};
+}
+
+Selection select_impls(const Registry& r, const std::vector<std::string>& names) {
+  Selection s;
+  if (names.empty()) {
+    for (const std::string& n : default_impls()) {
+      if (const Implementation* i = r.find(n)) {
+        s.impls.push_back(i);
+      } else {
+        s.notes.push_back(
+            fmt::format("no '{}' implementation in this build; timing the others", n));
+      }
+    }
+    return s;
+  }
+  for (const std::string& n : names) {
+    const Implementation* i = r.find(n);
+    if (i == nullptr) {
+      throw Error("--impls", fmt::format("--impls: unknown implementation '{}' (known: {})", n,
+                                         fmt::join(r.names(), ", ")));
+    }
+    if (std::find(s.impls.begin(), s.impls.end(), i) == s.impls.end()) s.impls.push_back(i);
+  }
+  return s;
+}
+
+std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs) {
+  if (impl.name.rfind("reference", 0) == 0 && macs(pr) > max_ref_macs) {
+    return fmt::format("{:.3g} multiply-adds > --max-ref-macs {:.3g}", macs(pr), max_ref_macs);
+  }
+  return "";
+}
+
+double flops(const Problem& pr) {
+  return 2.0 * macs(pr);
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.layers.empty()) throw Error("--layers", "bench: no layers to time");
+  if (o.threads < 1) {
+    throw Error("--threads", fmt::format("--threads must be >= 1, got {}", o.threads));
+  }
+  if (!(o.min_time > 0) || !std::isfinite(o.min_time)) {
+    throw Error("--min-time", fmt::format("--min-time must be > 0 seconds, got {}", o.min_time));
+  }
+  const Registry registry = bench_registry();
+  const Selection sel = select_impls(registry, o.impls);
+  std::FILE* info = o.json ? stderr : stdout;  // stdout carries only the JSON array then
+
+  omp_set_num_threads(o.threads);
+  const double peak1 = fma_peak_gflops(1);
+  const double peak = o.threads == 1 ? peak1 : fma_peak_gflops(o.threads);
+  fmt::print(info, "convt2d bench: {}, min-time {} s, median of >= {} runs; {}\n",
+             threads_text(o.threads), o.min_time, o.min_reps, onednn_summary());
+  if (peak1 > 0) {
+    fmt::print(
+        info, "FMA peak (AVX2 float32, measured): {:.1f} GFLOP/s on 1 thread{}\n", peak1,
+        o.threads == 1 ? "" : fmt::format(", {:.1f} GFLOP/s on {}", peak, threads_text(o.threads)));
+  } else {
+    fmt::print(info, "FMA peak: not measured (this CPU lacks AVX2 + FMA); % of peak left blank\n");
+  }
+  for (const std::string& n : sel.notes) fmt::print(info, "note: {}\n", n);
+  std::fflush(info);
+
+  const Implementation* optimized = registry.find("optimized");
+  if (std::find(sel.impls.begin(), sel.impls.end(), optimized) == sel.impls.end()) {
+    optimized = nullptr;
+  }
+  std::map<std::string, std::vector<double>> speedups;  // oneDNN variant -> per-layer ratios
+  nlohmann::json rows = nlohmann::json::array();
+  bool any_failed = false;
+
+  for (const Layer& layer : o.layers) {
+    const Problem& pr = layer.problem;
+    std::optional<Data> data[2];
+    std::vector<Row> results;
+    for (const Implementation* impl : sel.impls) {
+      Row row{impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs)};
+      if (row.why.empty()) {
+        auto& d = data[impl->input == DType::kFloat64 ? 1 : 0];
+        if (!d) d = make_any(pr, impl->input, o.seed);
+        try {
+          omp_set_num_threads(o.threads);
+          const Prepared pp =
+              prepared(*impl, pr.params, d->w, d->has_b ? &d->b : nullptr, o.threads);
+          pp.load(d->x);
+          row.seconds = time_execute(pp, o.min_time, o.min_reps);
+        } catch (const Error& e) {
+          row.failed = true;
+          row.why = e.what();
+          any_failed = true;
+        }
+      }
+      results.push_back(std::move(row));
+    }
+
+    const double fl = flops(pr);
+    const Row* opt = nullptr;
+    for (const Row& r : results) {
+      if (optimized != nullptr && r.impl == optimized->name && r.seconds) opt = &r;
+    }
+    if (o.json) {
+      for (const Row& r : results) {
+        if (r.failed) fmt::print(stderr, "{} {}: FAILED: {}\n", layer.name, r.impl, r.why);
+        if (!r.seconds) continue;
+        rows.push_back({{"name", layer.name},
+                        {"problem", format_problem(pr)},
+                        {"impl", r.impl},
+                        {"threads", o.threads},
+                        {"median_ms", *r.seconds * 1e3},
+                        {"gflops", fl / *r.seconds * 1e-9}});
+      }
+    } else {
+      fmt::print("\n{}  {}  ({:.4g} MFLOP)\n", layer.name, format_problem(pr), fl * 1e-6);
+      fmt::print("  {:<18} {:>10} {:>9} {:>7}\n", "implementation", "median ms", "GFLOP/s",
+                 "% peak");
+      for (const Row& r : results) {
+        if (!r.seconds) {
+          fmt::print("  {:<18} {:>10}  {}\n", r.impl, r.failed ? "FAILED" : "SKIPPED", r.why);
+          continue;
+        }
+        const double gf = fl / *r.seconds * 1e-9;
+        fmt::print("  {:<18} {:>10.3f} {:>9.1f} {:>7}\n", r.impl, *r.seconds * 1e3, gf,
+                   peak > 0 ? fmt::format("{:.1f}%", 100 * gf / peak) : "");
+      }
+    }
+    if (opt != nullptr) {
+      std::vector<std::string> parts;
+      for (const Row& r : results) {
+        if (!is_onednn(r.impl) || !r.seconds) continue;
+        const double s = *r.seconds / *opt->seconds;
+        speedups[r.impl].push_back(s);
+        parts.push_back(fmt::format("{:.2f}x vs {}", s, r.impl));
+      }
+      if (!o.json && !parts.empty()) {
+        fmt::print("  speed-up of optimized: {}\n", fmt::join(parts, ", "));
+      }
+    }
+    std::fflush(stdout);
+  }
+
+  if (o.json) {
+    fmt::print("{}\n", rows.dump(2));
+  } else if (!speedups.empty()) {
+    fmt::print("\ngeometric mean speed-up of optimized:");
+    const char* sep = " ";
+    for (const auto& [name, v] : speedups) {
+      double log_sum = 0;
+      for (double s : v) log_sum += std::log(s);
+      fmt::print("{}{:.2f}x vs {} ({} layers)", sep,
+                 std::exp(log_sum / static_cast<double>(v.size())), name, v.size());
+      sep = ", ";
+    }
+    fmt::print("\n");
+  } else if (optimized == nullptr) {
+    fmt::print("\nno speed-ups: the optimized implementation was not timed\n");
+  }
+  return any_failed ? 1 : 0;
+}
+
+}  // namespace convt2d::bench

@@ -1,0 +1,68 @@
+#pragma once
+/// \file
+/// `convt2d bench`: times implementations from the one registry on a list of layers, beside the
+/// machine's measured FMA peak. The Google Benchmark executable shares the selection and timing
+/// rules declared here.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convt2d/params.h"
+#include "convt2d/registry.h"
+
+namespace convt2d::bench {
+
+/// A named layer to time.
+struct Layer {
+  std::string name;
+  Problem problem;
+};
+
+/// What to time and how.
+struct BenchOptions {
+  std::vector<Layer> layers;
+  /// OpenMP threads for every implementation (and for the second peak figure).
+  int threads = 1;
+  /// Each implementation repeats execute() until this many seconds have passed...
+  double min_time = 0.5;
+  /// ... and at least this many times; the median is reported.
+  int min_reps = 5;
+  /// Implementation names; empty: default_impls().
+  std::vector<std::string> impls;
+  /// The `reference*` implementations are skipped on layers with more multiply-adds.
+  double max_ref_macs = kDefaultMaxRefMacs;
+  /// One JSON array on stdout instead of the tables.
+  bool json = false;
+  /// Seed of the (real-regime) input data.
+  uint64_t seed = 1;
+
+  static constexpr double kDefaultMaxRefMacs = 5e7;
+};
+
+/// The registry the bench iterates: builtin_registry() plus add_onednn().
+Registry bench_registry();
+
+/// optimized, reference, onednn-best, onednn-nchw.
+std::vector<std::string> default_impls();
+
+/// The implementations to time, in order. With `names` empty, default_impls() that `r` holds,
+/// and a note for each that it lacks (e.g. `optimized` before it is built). A name given
+/// explicitly that `r` lacks is an Error naming `--impls`.
+struct Selection {
+  std::vector<const Implementation*> impls;
+  std::vector<std::string> notes;
+};
+Selection select_impls(const Registry& r, const std::vector<std::string>& names);
+
+/// Why `impl` is not timed on `pr` (a reference* implementation over max_ref_macs), or "".
+std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs);
+
+/// 2 * macs(pr).
+double flops(const Problem& pr);
+
+/// Runs the bench; prints tables (or JSON) on stdout and notes on stderr. Returns 0, or 1 when an
+/// implementation failed on some layer (its row says why). Throws Error on unusable options.
+int run_bench(const BenchOptions& o);
+
+}  // namespace convt2d::bench
