@@ -49,6 +49,19 @@ int verify(const VerifyOptions& o);
 /// The problems `convt2d verify` runs by default.
 std::vector<NamedProblem> builtin_problems();
 
+/// `bench` skips the slow reference* implementations above this many multiply-adds (the same as
+/// bench::BenchOptions::kDefaultMaxRefMacs; cli/bench.cc checks).
+inline constexpr double kDefaultBenchMaxRefMacs = 5e7;
+struct BenchCliOptions {
+  std::string layers_file, problem, impls;
+  int threads = 1;
+  double min_time = 0.5;
+  double max_ref_macs = kDefaultBenchMaxRefMacs;
+  bool json = false;
+};
+/// `convt2d bench` (cli/bench.cc, built only with CONVT2D_BUILD_BENCH).
+int bench(const BenchCliOptions& o);
+
 /// The most random problems `gen` and `verify` draw: a typo such as `--random 1e12` becomes a clear
 /// error instead of hours of work.
 inline constexpr int64_t kMaxRandom = 1'000'000;

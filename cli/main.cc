@@ -148,7 +148,33 @@ int main(int argc, char** argv) {
                    "cap on the bytes of any tensor (default 4 GiB)")
       ->check(kPositive);
 
-  app.add_subcommand("bench", "not built yet: arrives with the optimized implementation (exits 2)");
+#ifdef CONVT2D_HAVE_BENCH
+  convt2d::cli::BenchCliOptions bench;
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "time the implementations against oneDNN on a list of layers, beside the FMA peak");
+  auto* bench_layers =
+      bench_cmd->add_option("--layers", bench.layers_file, "file of 'name problem' lines");
+  auto* bench_problem = bench_cmd->add_option("--problem", bench.problem, "one problem string");
+  bench_layers->excludes(bench_problem);
+  bench_cmd->add_option("--threads", bench.threads, "OpenMP threads (default 1)")->check(kPositive);
+  bench_cmd->add_option("--min-time", bench.min_time,
+                        "seconds of timed runs per implementation and layer (default 0.5; at "
+                        "least 5 runs; the median is reported)");
+  bench_cmd->add_option("--impls", bench.impls,
+                        "comma-separated implementations (default: optimized, reference, "
+                        "onednn-best, onednn-nchw)");
+  bench_cmd->add_option("--max-ref-macs", bench.max_ref_macs,
+                        fmt::format("skip reference* implementations on layers with more "
+                                    "multiply-adds (default {:g})",
+                                    convt2d::cli::kDefaultBenchMaxRefMacs));
+  bench_cmd->add_flag("--json", bench.json,
+                      "one JSON array of {name, problem, impl, threads, median_ms, gflops}");
+#else
+  // Without oneDNN there is nothing to compare with: any arguments, one clear line, exit 2.
+  auto* bench_cmd =
+      app.add_subcommand("bench", "not built: needs oneDNN (CONVT2D_BUILD_BENCH=ON); exits 2");
+  bench_cmd->allow_extras();
+#endif
 
   try {
     app.parse(argc, argv);
@@ -201,8 +227,12 @@ int main(int argc, char** argv) {
       fmt::print("{} {} {} {}\n", s[0], s[1], s[2], s[3]);
       return 0;
     }
+#ifdef CONVT2D_HAVE_BENCH
+    if (*bench_cmd) return convt2d::cli::bench(bench);
+#endif
     throw convt2d::Error("bench",
-                         "bench: not built yet (it arrives with the optimized implementation)");
+                         "bench: not built in this convt2d (configure with oneDNN and Google "
+                         "Benchmark installed, or -DCONVT2D_BUILD_BENCH=ON)");
   } catch (const convt2d::Error& e) {
     fmt::print(stderr, "convt2d: {}\n", one_line(e.what()));
     return 2;

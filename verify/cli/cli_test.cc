@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "convt2d/bounds.h"
@@ -484,6 +485,74 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
     EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
   }
 }
+
+#ifdef CONVT2D_HAVE_BENCH
+TEST_F(Cli, BenchJsonIsOneArrayOfRowsWithTheRightKeys) {
+  const Result r = Run("bench --problem mb1ic4ih4oc4kh2sh2 --json --min-time 0.01");
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(r.out)) << r.out;  // the whole stdout, nothing else
+  ASSERT_TRUE(j.is_array());
+  const std::set<std::string> keys{"name", "problem", "impl", "threads", "median_ms", "gflops"};
+  const std::set<std::string> allowed{"optimized", "reference", "onednn-best", "onednn-nchw"};
+  std::set<std::string> impls;
+  for (const auto& row : j) {
+    ASSERT_TRUE(row.is_object());
+    std::set<std::string> got;
+    for (const auto& [k, v] : row.items()) got.insert(k);
+    EXPECT_EQ(got, keys) << row.dump();
+    EXPECT_EQ(row["name"], "mb1ic4ih4oc4kh2sh2");
+    EXPECT_EQ(row["problem"], "mb1ic4ih4oc4kh2sh2");
+    EXPECT_EQ(row["threads"], 1);
+    EXPECT_TRUE(row["median_ms"].is_number() && row["median_ms"].get<double>() > 0);
+    EXPECT_TRUE(row["gflops"].is_number() && row["gflops"].get<double>() > 0);
+    EXPECT_TRUE(allowed.count(row["impl"].get<std::string>())) << row.dump();
+    impls.insert(row["impl"].get<std::string>());
+  }
+  EXPECT_EQ(impls.size(), j.size());  // one row per implementation
+  for (const char* impl : {"reference", "onednn-best", "onednn-nchw"}) {
+    EXPECT_TRUE(impls.count(impl)) << impl;
+  }
+  // optimized is timed exactly when the build has it; otherwise a note says so (on stderr).
+  EXPECT_EQ(impls.count("optimized") == 0, r.err.find("no 'optimized'") != std::string::npos)
+      << r.err;
+}
+
+TEST_F(Cli, BenchTablesNameEveryLayerAndSkipTheReferenceOverTheLimit) {
+  std::ofstream(dir_ / "layers.txt") << "# two tiny layers\nfirst mb1ic4ih4oc4kh2sh2\n"
+                                        "second mb2ic4ih3oc8kh3sh2ph1oph1g2\n";
+  const Result r = Run(fmt::format("bench --layers {} --min-time 0.01 --max-ref-macs 2000",
+                                   (dir_ / "layers.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* s : {"FMA peak", "first", "second", "onednn-best", "onednn-nchw", "% peak"}) {
+    EXPECT_THAT(r.out, HasSubstr(s));
+  }
+  // first has 1024 multiply-adds, second 2592: only the second skips the reference.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("reference +SKIPPED +2.59e\\+03 multiply-adds"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("reference +[0-9]+\\.[0-9]+ "));
+}
+
+TEST_F(Cli, BenchBadInputIsExitCode2WithOneLine) {
+  const std::string layers = (dir_ / "layers.txt").string();
+  std::ofstream(layers) << "good mb1ic4ih4oc4kh2sh2\nbad mb1ic4ih4oc4kh2sh2zz9\n";
+  ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt:2:");
+  std::ofstream(layers) << "too many words here\n";
+  ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt:1: expected 'name problem'");
+  std::ofstream(layers) << "# only a comment\n";
+  ExpectUnusable(fmt::format("bench --layers {}", layers), "no layers");
+  ExpectUnusable(fmt::format("bench --layers {}", (dir_ / "nope.txt").string()),
+                 "nope.txt: no such file");
+  ExpectUnusable("bench", "give --layers FILE or --problem STR");
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --impls onednn-best,cudnn", "'cudnn'");
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --min-time 0", "--min-time");
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --threads 0", "--threads");
+  ExpectUnusable("bench --problem mb1ic4ih4ocxkh2", "problem string");
+}
+#else
+TEST_F(Cli, BenchWithoutOnednnSaysSoInOneLine) {
+  ExpectUnusable("bench --layers whatever.txt --json", "bench: not built");
+}
+#endif
 
 }  // namespace
 }  // namespace convt2d
