@@ -3,6 +3,11 @@
 #include <limits>
 
 #include "convt2d/reference.h"
+#ifdef CONVT2D_HAVE_OPTIMIZED
+#include <memory>
+
+#include "convt2d/optimized.h"
+#endif
 
 namespace convt2d {
 namespace {
@@ -37,6 +42,52 @@ constexpr Precision kLongDoublePrecision{std::numeric_limits<long double>::epsil
 // as an over-estimate (it is exact for float32 inputs, where no sum rounds at all).
 constexpr Precision kExactPrecision{0x1p-1000, 0x1p-1074};
 
+#ifdef CONVT2D_HAVE_OPTIMIZED
+Implementation optimized_impl() {
+  Implementation impl;
+  impl.name = "optimized";
+  impl.description = "stride-phase register-tiled kernels, " +
+                     optimized::to_string(optimized::detected_isa()) +
+                     ", float32 in, float32 accumulator, float32 out";
+  impl.input = DType::kFloat32;
+  impl.output = DType::kFloat32;
+  impl.accumulation = kFloat32Precision;
+  impl.run = [](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                const AnyTensor* b) -> AnyTensor {
+    return optimized::conv_transpose2d(p, std::get<Tensor<float>>(x), std::get<Tensor<float>>(w),
+                                       b ? &std::get<Tensor<float>>(*b) : nullptr);
+  };
+  impl.prepare = [](const Params& p, const AnyTensor& w, const AnyTensor* b,
+                    int threads) -> Prepared {
+    // Packing happens here, once; execute() runs on preallocated x and y.
+    struct State {
+      optimized::PackedWeights packed;
+      std::optional<Tensor<float>> b;
+      Tensor<float> x, y;
+    };
+    auto s =
+        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w)),
+                                      b ? std::optional(std::get<Tensor<float>>(*b)) : std::nullopt,
+                                      {},
+                                      {}});
+    Prepared r;
+    r.load = [s](const AnyTensor& x) {
+      s->x = std::get<Tensor<float>>(x);
+      const Shape ws = weight_shape(s->packed.params());
+      const Shape bs = bias_shape(s->packed.params());
+      s->y =
+          Tensor<float>(output_shape(problem_from_shapes(s->packed.params(), s->x.shape, ws, &bs)));
+    };
+    r.execute = [s, threads] {
+      optimized::run_into(s->packed, s->x, s->b ? &*s->b : nullptr, s->y, threads);
+    };
+    r.store = [s]() -> AnyTensor { return s->y; };
+    return r;
+  };
+  return impl;
+}
+#endif
+
 }  // namespace
 
 Registry builtin_registry() {
@@ -59,6 +110,9 @@ Registry builtin_registry() {
   r.add(reference_impl<double, Exact, double>(
       "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
       kExactPrecision, 0x1p-53, /*exact=*/true));
+#ifdef CONVT2D_HAVE_OPTIMIZED
+  r.add(optimized_impl());
+#endif
   return r;
 }
 

@@ -2,9 +2,9 @@
 /// \file
 /// The optimized float32 ConvTranspose2d for x86-64 (AVX2 + FMA), with a portable scalar fallback
 /// chosen at run time on CPUs without them. Every valid parameter set runs through the same
-/// stride-phase algorithm: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod sw),
-/// which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a dense
-/// stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
+/// stride-phase algorithm: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod
+/// sw), which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a
+/// dense stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
 
 #include <cstdint>
 #include <memory>
@@ -63,7 +63,6 @@ void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<
 
 /// One-shot: pack and run.
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
-                               const Tensor<float>* b, int threads = 0,
-                               Isa isa = detected_isa());
+                               const Tensor<float>* b, int threads = 0, Isa isa = detected_isa());
 
 }  // namespace convt2d::optimized

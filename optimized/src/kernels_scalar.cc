@@ -1,0 +1,43 @@
+// Portable micro-kernels for CPUs without AVX2/FMA: the same tiles over an 8-lane array. Compiled
+// with the project's default flags (the compiler may still use SSE2 for them).
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "kernels_impl.h"
+
+namespace convt2d::optimized {
+namespace {
+
+struct Lanes8 {
+  struct type {
+    float v[8];
+  };
+  static type broadcast(const float* p) {
+    type r;
+    for (float& e : r.v) e = *p;
+    return r;
+  }
+  static type load(const float* p) {
+    type r;
+    for (int i = 0; i < 8; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static void store(float* p, const type& v) {
+    for (int i = 0; i < 8; ++i) p[i] = v.v[i];
+  }
+  // Separate multiply and add: a portable build need not have a fast fused multiply-add.
+  static type fma(const type& a, const type& b, type c) {
+    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
+    return c;
+  }
+};
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+  static const KernelTable t = make_table<Lanes8>("scalar");
+  return t;
+}
+
+}  // namespace convt2d::optimized
