@@ -231,7 +231,11 @@ std::string onednn_summary() {
                         : v->cpu_runtime == DNNL_RUNTIME_SEQ ? "sequential"
                                                              : "other";
   return fmt::format("oneDNN {}.{}.{} ({} runtime, ISA {})", v->major, v->minor, v->patch, runtime,
-                     isa_name(dnnl::get_effective_cpu_isa()));
+                     onednn_isa());
+}
+
+std::string onednn_isa() {
+  return isa_name(dnnl::get_effective_cpu_isa());
 }
 
 }  // namespace convt2d::bench

@@ -16,6 +16,8 @@
 /// oneDNN's output size equals ours. The Prepared interface gives prepare() no input size, so the
 /// primitive and the weight reorder are made at the first load() of each input shape (untimed).
 
+#include <string>
+
 #include "convt2d/registry.h"
 
 namespace convt2d::bench {
@@ -25,5 +27,8 @@ void add_onednn(Registry& r);
 
 /// "oneDNN 2.6.3 (OpenMP runtime, ISA avx2)": the version and what it runs on this CPU.
 std::string onednn_summary();
+
+/// The instruction set oneDNN's kernels use on this CPU: "avx2", "avx512_core", ...
+std::string onednn_isa();
 
 }  // namespace convt2d::bench

@@ -78,6 +78,12 @@ std::string threads_text(int n) {
   return fmt::format("{} thread{}", n, n == 1 ? "" : "s");
 }
 
+// About four significant digits, never an exponent: 0.01234, 1.234, 123.4.
+std::string ms_text(double ms) {
+  const int decimals = ms >= 100 ? 1 : ms >= 10 ? 2 : ms >= 1 ? 3 : ms >= 0.1 ? 4 : 5;
+  return fmt::format("{:.{}f}", ms, decimals);
+}
+
 }  // namespace
 
 Registry bench_registry() {
@@ -149,6 +155,12 @@ int run_bench(const BenchOptions& o) {
   } else {
     fmt::print(info, "FMA peak: not measured (this CPU lacks AVX2 + FMA); % of peak left blank\n");
   }
+  if (onednn_isa().rfind("avx512", 0) == 0) {
+    fmt::print(info,
+               "note: oneDNN runs {} code, which can exceed the AVX2 peak; "
+               "ONEDNN_MAX_CPU_ISA=AVX2 compares ISA for ISA\n",
+               onednn_isa());
+  }
   for (const std::string& n : sel.notes) fmt::print(info, "note: {}\n", n);
   std::fflush(info);
 
@@ -210,7 +222,7 @@ int run_bench(const BenchOptions& o) {
           continue;
         }
         const double gf = fl / *r.seconds * 1e-9;
-        fmt::print("  {:<18} {:>10.3f} {:>9.1f} {:>7}\n", r.impl, *r.seconds * 1e3, gf,
+        fmt::print("  {:<18} {:>10} {:>9.1f} {:>7}\n", r.impl, ms_text(*r.seconds * 1e3), gf,
                    peak > 0 ? fmt::format("{:.1f}%", 100 * gf / peak) : "");
       }
     }
@@ -237,8 +249,9 @@ int run_bench(const BenchOptions& o) {
     for (const auto& [name, v] : speedups) {
       double log_sum = 0;
       for (double s : v) log_sum += std::log(s);
-      fmt::print("{}{:.2f}x vs {} ({} layers)", sep,
-                 std::exp(log_sum / static_cast<double>(v.size())), name, v.size());
+      fmt::print("{}{:.2f}x vs {} ({} layer{})", sep,
+                 std::exp(log_sum / static_cast<double>(v.size())), name, v.size(),
+                 v.size() == 1 ? "" : "s");
       sep = ", ";
     }
     fmt::print("\n");
