@@ -5,9 +5,9 @@
 
 namespace convt2d::optimized {
 
-/// One register tile: `mr` output channels × `nv`·8 consecutive outputs of one output row and one
-/// column phase. acc starts at the bias, then for every valid tap t and every input channel c:
-///   acc[m][j] += w_t[c·mr + m] · x[xoff[t] + c·chan_stride + j].
+/// One register tile of the direct path: `mr` output channels × nv vectors of consecutive outputs
+/// of one output row and one column phase. acc starts at the bias, then for every valid tap t and
+/// every input channel c:  acc[m][j] += w_t[c·mr + m] · x[xoff[t] + c·chan_stride + j].
 /// All reads are in bounds by construction (the input is zero-padded in W).
 struct TileArgs {
   const float* x;            ///< channel 0 of the group, at the tile's first column
@@ -17,25 +17,49 @@ struct TileArgs {
   int64_t icg;          ///< input channels per group
   int64_t chan_stride;  ///< floats between two input channels in the padded input
   const float* bias;    ///< mr values
-  float* out;           ///< mr rows of nv·8 floats
+  float* out;           ///< mr rows of nv vectors
   int64_t out_stride;   ///< floats between two output rows of the tile
 };
 
 using TileKernel = void (*)(const TileArgs&);
 
-/// The largest channel tile, and the largest vector count per tile for each mr (so that mr·nv
-/// accumulators plus the loaded vectors fit in 16 ymm registers, with at least 8 independent FMA
-/// chains where mr allows).
-inline constexpr int kMaxMr = 4;
-inline constexpr int kMaxNv[kMaxMr + 1] = {0, 6, 4, 3, 3};
+/// One GEMM register tile over packed operands: mr rows (output channels) × nv vectors of
+/// columns (pixels of one phase). a is [k][mr] (weights), b is [k][nv·lanes] (packed input);
+/// c[m·ldc + j] = (accumulate ? c[m·ldc + j] : bias[m]) + Σ_k a[k·mr + m] · b[k·nv·lanes + j].
+struct GemmArgs {
+  int64_t k;
+  const float* a;
+  const float* b;
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+  const float* bias;
+};
 
-/// Kernels by [mr][nv] (nv <= kMaxNv[mr]), and their names ("convt2d_f32_4x24__avx2").
+using GemmKernel = void (*)(const GemmArgs&);
+
+/// Direct-path tiles: at most kDirectMr channels; per mr the largest vector count (so that
+/// mr·nv accumulators plus the loaded vectors fit in 16 ymm registers, with as many independent
+/// FMA chains as mr allows).
+inline constexpr int kDirectMr = 4;
+inline constexpr int kDirectNv[kDirectMr + 1] = {0, 6, 4, 3, 3};
+/// GEMM tiles: at most kMaxGemmMr channels × kGemmNv vectors (AVX2: 4 × 3 ymm = 12 accumulators
+/// of 16 registers; AVX-512: 8 × 3 zmm = 24 of 32).
+inline constexpr int kMaxGemmMr = 8;
+inline constexpr int kGemmNv = 3;
+
+/// The kernels of one ISA. Names say type, tile and ISA: "convt2d_f32_gemm_8x48__avx512".
 struct KernelTable {
-  TileKernel k[kMaxMr + 1][7] = {};
-  const char* name[kMaxMr + 1][7] = {};
+  int lanes = 8;    ///< floats per vector
+  int gemm_mr = 4;  ///< the full GEMM channel tile of this ISA (<= kMaxGemmMr)
+  TileKernel direct[kDirectMr + 1][7] = {};
+  const char* direct_name[kDirectMr + 1][7] = {};
+  GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
+  const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 
 const KernelTable& scalar_kernels();
 const KernelTable& avx2_kernels();
+const KernelTable& avx512_kernels();
 
 }  // namespace convt2d::optimized

@@ -2,15 +2,13 @@
 // only after detected_isa() has found both on the CPU.
 #include <immintrin.h>
 
-#include <string>
-#include <utility>
-
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
 namespace {
 
 struct Avx2 {
+  static constexpr int kLanes = 8;
   using type = __m256;
   static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }
@@ -21,7 +19,7 @@ struct Avx2 {
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = make_table<Avx2>("avx2");
+  static const KernelTable t = make_table<Avx2, 4>("avx2");
   return t;
 }
 

@@ -1,6 +1,11 @@
 #pragma once
-// The micro-kernel bodies, written once over a tiny vector abstraction V (8 float lanes) and
-// instantiated per ISA in a file compiled with that ISA's flags. Include only from such a file.
+// The micro-kernel bodies, written once over a tiny vector abstraction V (V::kLanes float lanes)
+// and instantiated per ISA in a file compiled with that ISA's flags. Include only from such a
+// file.
+//
+// The accumulator arrays are indexed only by fully unrolled loops (the pragmas) and initialised
+// without branches around loops: GCC then keeps every accumulator in a register; otherwise it
+// spills them on every iteration, a 2-3x slowdown.
 
 #include <string>
 #include <utility>
@@ -10,52 +15,108 @@
 namespace convt2d::optimized {
 
 template <class V, int MR, int NV>
-void tile_kernel(const TileArgs& a) {
+void direct_kernel(const TileArgs& a) {
+  constexpr int kL = V::kLanes;
   typename V::type acc[MR][NV];
-  for (int m = 0; m < MR; ++m) {
-    const auto b = V::broadcast(a.bias + m);
-    for (int v = 0; v < NV; ++v) acc[m][v] = b;
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[m][v] = V::broadcast(a.bias + m);
   }
-  for (int64_t t = 0; t < a.ntaps; ++t) {
-    const float* xp = a.x + a.xoff[t];
+  // Locals, not reads through `a`: vector stores may alias anything (__m256 is may_alias).
+  const int64_t ntaps = a.ntaps, icg = a.icg, cs = a.chan_stride;
+  const float* const x = a.x;
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const float* xp = x + a.xoff[t];
     const float* wp = a.wtap[t];
-    for (int64_t c = 0; c < a.icg; ++c) {
+    for (int64_t c = 0; c < icg; ++c) {
       typename V::type xv[NV];
-      for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + 8 * v);
-      for (int m = 0; m < MR; ++m) {
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+      _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
-        for (int v = 0; v < NV; ++v) acc[m][v] = V::fma(wv, xv[v], acc[m][v]);
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+          acc[m][v] = V::fma(wv, xv[v], acc[m][v]);
+        }
       }
-      xp += a.chan_stride;
+      xp += cs;
       wp += MR;
     }
   }
-  for (int m = 0; m < MR; ++m) {
-    for (int v = 0; v < NV; ++v) V::store(a.out + m * a.out_stride + 8 * v, acc[m][v]);
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      V::store(a.out + m * a.out_stride + kL * v, acc[m][v]);
+    }
   }
 }
 
 template <class V, int MR, int NV>
-void fill_entry(KernelTable& t, const char* isa) {
-  t.k[MR][NV] = &tile_kernel<V, MR, NV>;
-  // Static storage: names live as long as the table.
-  static const std::string name =
-      "convt2d_f32_" + std::to_string(MR) + "x" + std::to_string(8 * NV) + "__" + isa;
-  t.name[MR][NV] = name.c_str();
+void gemm_kernel(const GemmArgs& g) {
+  constexpr int kL = V::kLanes;
+  typename V::type acc[MR][NV];
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      acc[m][v] = g.accumulate ? V::load(g.c + m * g.ldc + kL * v) : V::broadcast(g.bias + m);
+    }
+  }
+  const float* a = g.a;
+  const float* b = g.b;
+  const int64_t kn = g.k;
+  for (int64_t k = 0; k < kn; ++k) {
+    typename V::type bv[NV];
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kL * v);
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+      const auto av = V::broadcast(a + m);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        acc[m][v] = V::fma(av, bv[v], acc[m][v]);
+      }
+    }
+    a += MR;
+    b += kL * NV;
+  }
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      V::store(g.c + m * g.ldc + kL * v, acc[m][v]);
+    }
+  }
+}
+
+// Names are built once per instantiation and live as long as the program.
+template <class V, bool Gemm, int MR, int NV>
+const char* kernel_name(const char* isa) {
+  static const std::string name = std::string("convt2d_f32_") + (Gemm ? "gemm_" : "") +
+                                  std::to_string(MR) + "x" + std::to_string(V::kLanes * NV) + "__" +
+                                  isa;
+  return name.c_str();
 }
 
 template <class V, int MR, int... NVs>
-void fill_row(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
-  (fill_entry<V, MR, NVs + 1>(t, isa), ...);
+void fill_direct(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  ((t.direct[MR][NVs + 1] = &direct_kernel<V, MR, NVs + 1>,
+    t.direct_name[MR][NVs + 1] = kernel_name<V, false, MR, NVs + 1>(isa)),
+   ...);
 }
 
-template <class V>
+template <class V, int MR, int... NVs>
+void fill_gemm(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  ((t.gemm[MR][NVs + 1] = &gemm_kernel<V, MR, NVs + 1>,
+    t.gemm_name[MR][NVs + 1] = kernel_name<V, true, MR, NVs + 1>(isa)),
+   ...);
+}
+
+template <class V, int... MRs>
+void fill_gemm_rows(KernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  (fill_gemm<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kGemmNv>{}), ...);
+}
+
+/// The table of one ISA: direct tiles up to kDirectMr channels, GEMM tiles up to GemmMr.
+template <class V, int GemmMr>
 KernelTable make_table(const char* isa) {
   KernelTable t;
-  fill_row<V, 1>(t, isa, std::make_integer_sequence<int, kMaxNv[1]>{});
-  fill_row<V, 2>(t, isa, std::make_integer_sequence<int, kMaxNv[2]>{});
-  fill_row<V, 3>(t, isa, std::make_integer_sequence<int, kMaxNv[3]>{});
-  fill_row<V, 4>(t, isa, std::make_integer_sequence<int, kMaxNv[4]>{});
+  t.lanes = V::kLanes;
+  t.gemm_mr = GemmMr;
+  fill_direct<V, 1>(t, isa, std::make_integer_sequence<int, kDirectNv[1]>{});
+  fill_direct<V, 2>(t, isa, std::make_integer_sequence<int, kDirectNv[2]>{});
+  fill_direct<V, 3>(t, isa, std::make_integer_sequence<int, kDirectNv[3]>{});
+  fill_direct<V, 4>(t, isa, std::make_integer_sequence<int, kDirectNv[4]>{});
+  fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   return t;
 }
 

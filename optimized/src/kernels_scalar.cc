@@ -10,6 +10,7 @@ namespace convt2d::optimized {
 namespace {
 
 struct Lanes8 {
+  static constexpr int kLanes = 8;
   struct type {
     float v[8];
   };
@@ -36,7 +37,7 @@ struct Lanes8 {
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t = make_table<Lanes8>("scalar");
+  static const KernelTable t = make_table<Lanes8, 4>("scalar");
   return t;
 }
 

@@ -2,25 +2,62 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "convt2d/error.h"
 #include "plan.h"
 
 namespace convt2d::optimized {
 
 std::string to_string(Isa isa) {
-  return isa == Isa::kAvx2 ? "avx2" : "scalar";
+  switch (isa) {
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kScalar:
+      break;
+  }
+  return "scalar";
+}
+
+Isa parse_isa(const std::string& s, const std::string& what) {
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (s == to_string(i)) return i;
+  }
+  throw Error(what, fmt::format("{}: unknown ISA '{}' (known: scalar, avx2, avx512)", what, s));
+}
+
+bool cpu_supports(Isa isa) {
+  // __builtin_cpu_supports also checks that the OS saves the vector state (OSXSAVE/XGETBV).
+  switch (isa) {
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::kScalar:
+      break;
+  }
+  return true;
 }
 
 Isa detected_isa() {
-  // __builtin_cpu_supports also checks that the OS saves the ymm state (OSXSAVE/XGETBV).
-  static const Isa isa =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Isa::kAvx2 : Isa::kScalar;
+  static const Isa isa = [] {
+    Isa best = cpu_supports(Isa::kAvx512) ? Isa::kAvx512
+               : cpu_supports(Isa::kAvx2) ? Isa::kAvx2
+                                          : Isa::kScalar;
+    if (const char* cap = std::getenv("CONVT2D_ISA"); cap != nullptr && *cap != '\0') {
+      best = std::min(best, parse_isa(cap, "CONVT2D_ISA"));
+    }
+    return best;
+  }();
   return isa;
 }
 
 void require_isa(Isa isa) {
-  if (isa == Isa::kAvx2 && detected_isa() != Isa::kAvx2) {
-    throw Error("isa", "isa: avx2 requested, but this CPU lacks AVX2 or FMA");
+  if (!cpu_supports(isa)) {
+    throw Error("isa", fmt::format("isa: {} requested, but this CPU lacks it", to_string(isa)));
   }
 }
 
@@ -37,17 +74,9 @@ Isa PackedWeights::isa() const {
 }
 
 std::string PackedWeights::kernel_names() const {
-  std::vector<std::string> names;
-  for (int mr = 1; mr <= kMaxMr; ++mr) {
-    for (int nv = 1; nv <= kMaxNv[mr]; ++nv) {
-      // Only the channel tiles this packing can use: full blocks and the remainder.
-      const int64_t rem = impl_->ocg % kMaxMr;
-      if (mr == kMaxMr ? impl_->ocg >= kMaxMr : mr == rem) {
-        if (nv == kMaxNv[mr]) names.emplace_back(impl_->kernels->name[mr][nv]);
-      }
-    }
-  }
-  return fmt::format("{}", fmt::join(names, ", "));
+  const Impl& pl = *impl_;
+  const int mr = static_cast<int>(std::min(pl.mr_block, pl.ocg));
+  return pl.gemm ? pl.kernels->gemm_name[mr][kGemmNv] : pl.kernels->direct_name[mr][kDirectNv[mr]];
 }
 
 PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 namespace convt2d::optimized {
@@ -38,7 +39,9 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   auto pl = std::make_unique<PackedWeights::Impl>();
   pl->p = p;
   pl->isa = isa;
-  pl->kernels = isa == Isa::kAvx2 ? &avx2_kernels() : &scalar_kernels();
+  pl->kernels = isa == Isa::kAvx512 ? &avx512_kernels()
+                : isa == Isa::kAvx2 ? &avx2_kernels()
+                                    : &scalar_kernels();
   pl->g = p.groups;
   pl->icg = p.in_channels / p.groups;
   pl->ocg = p.out_channels / p.groups;
@@ -46,7 +49,9 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->kw = p.kernel_size.w;
   pl->rows = phase_taps(pl->kh, p.stride.h, p.dilation.h);
   pl->cols = phase_taps(pl->kw, p.stride.w, p.dilation.w);
-  pl->ocblocks = ceil_div(pl->ocg, kMaxMr);
+  pl->gemm = pl->ocg >= kGemmMinOcg;
+  pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : kDirectMr;
+  pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
 
   const int64_t sh = p.stride.h, sw = p.stride.w;
   int64_t total = 0;
@@ -55,7 +60,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
       for (int64_t rx = 0; rx < sw; ++rx) {
         const int64_t taps = pl->rows[ry].size() * pl->cols[rx].size();
         for (int64_t ocb = 0; ocb < pl->ocblocks; ++ocb) {
-          const int64_t mr = std::min<int64_t>(kMaxMr, pl->ocg - ocb * kMaxMr);
+          const int64_t mr = std::min(pl->mr_block, pl->ocg - ocb * pl->mr_block);
           pl->offsets.push_back(total);
           total += taps * pl->icg * mr;
         }
@@ -71,14 +76,14 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
         const PhaseTaps& rt = pl->rows[ry];
         const PhaseTaps& ct = pl->cols[rx];
         for (int64_t ocb = 0; ocb < pl->ocblocks; ++ocb) {
-          const int64_t mr = std::min<int64_t>(kMaxMr, pl->ocg - ocb * kMaxMr);
+          const int64_t mr = std::min(pl->mr_block, pl->ocg - ocb * pl->mr_block);
           float* dst = const_cast<float*>(pl->panel(gi, ry, rx, ocb));
           for (int64_t ih = 0; ih < rt.size(); ++ih) {
             for (int64_t iw = 0; iw < ct.size(); ++iw) {
               const int64_t t = ih * ct.size() + iw;
               for (int64_t c = 0; c < pl->icg; ++c) {
                 for (int64_t m = 0; m < mr; ++m) {
-                  const int64_t oc = ocb * kMaxMr + m;
+                  const int64_t oc = ocb * pl->mr_block + m;
                   const float v =
                       src[(((gi * pl->icg + c) * pl->ocg + oc) * pl->kh + rt.k[ih]) * pl->kw +
                           ct.k[iw]];
@@ -96,13 +101,18 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   return pl;
 }
 
-void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
-             Tensor<float>& y, int threads) {
+namespace {
+
+// The direct path: no packing of the input; tiles read the zero-padded input rows in place.
+// Used for few output channels per group, where packing would not be reused.
+void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
+                    Tensor<float>& y, int threads) {
   const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   if (y.size() == 0) return;
   const Params& p = pl.p;
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
+  const int64_t lanes = pl.kernels->lanes;
 
   // Column phases, their segments of the row buffer, and the zero padding of the input in W
   // that lets every tile read full vectors without bounds checks.
@@ -114,7 +124,7 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
     const int64_t last = ow - 1 + pw - rx;
     const int64_t qend = last >= 0 ? last / sw + 1 : 0;
     c.count = std::max<int64_t>(0, qend - c.qlo);
-    c.padded = ceil_div(c.count, 8) * 8;
+    c.padded = ceil_div(c.count, lanes) * lanes;
     c.offset = row_len;
     row_len += c.padded;
     const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
@@ -150,7 +160,7 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> buf(static_cast<size_t>(kMaxMr * row_len));
+    std::vector<float> buf(static_cast<size_t>(kDirectMr * row_len));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
@@ -166,9 +176,9 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
       }
       const float* xg = xp.get() + (n * ic + gi * pl.icg) * h * wp;
       for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-        const int64_t mr = std::min<int64_t>(kMaxMr, pl.ocg - ocb * kMaxMr);
-        float bias[kMaxMr] = {};
-        for (int64_t m = 0; m < mr; ++m) bias[m] = b ? b[gi * pl.ocg + ocb * kMaxMr + m] : 0.0f;
+        const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
+        float bias[kDirectMr] = {};
+        for (int64_t m = 0; m < mr; ++m) bias[m] = b ? b[gi * pl.ocg + ocb * kDirectMr + m] : 0.0f;
         for (int64_t rx = 0; rx < sw; ++rx) {
           const ColumnPhase& c = cp[static_cast<size_t>(rx)];
           if (c.count == 0) continue;
@@ -201,17 +211,18 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
           a.chan_stride = h * wp;
           a.bias = bias;
           a.out_stride = row_len;
-          const int nv_max = kMaxNv[mr];
+          const int nv_max = kDirectNv[mr];
           for (int64_t j0 = 0; j0 < c.count;) {
-            const int nv = static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, 8)));
-            const int64_t j1 = std::min(c.count, j0 + 8 * nv);
+            const int nv =
+                static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, lanes)));
+            const int64_t j1 = std::min(c.count, j0 + lanes * nv);
             a.x = xg + j0;
             a.out = seg + j0;
             // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
             const bool touches_padding =
                 c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
             if (pl.weights_finite || !touches_padding) {
-              pl.kernels->k[mr][nv](a);
+              pl.kernels->direct[mr][nv](a);
             } else {
               // 0·Inf is NaN: sum only the taps whose input column exists, as the definition does.
               for (int64_t m = 0; m < mr; ++m) {
@@ -233,12 +244,240 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
         }
         // Interleave the column phases into the output rows: each element written once.
         for (int64_t m = 0; m < mr; ++m) {
-          float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kMaxMr + m) * oh + oy) * ow;
+          float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kDirectMr + m) * oh + oy) * ow;
           const float* bm = buf.data() + m * row_len;
           for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = bm[src[static_cast<size_t>(ox)]];
         }
       }
     }
+  }
+}
+
+// One output element from the definition, summing only the taps whose input exists (as the
+// reference does). For the rare tiles where zero padding would meet an Inf or NaN weight.
+float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
+                    int64_t n, int64_t gi, int64_t o, int64_t oy, int64_t ox) {
+  const Params& p = pl.p;
+  const int64_t ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
+  const int64_t ocg = pl.ocg;
+  // The packed weights of phase (ry, rx) hold every tap of that phase.
+  const int64_t ry = (oy + p.padding.h) % p.stride.h, qy = (oy + p.padding.h) / p.stride.h;
+  const int64_t rx = (ox + p.padding.w) % p.stride.w, qx = (ox + p.padding.w) / p.stride.w;
+  const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
+  const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
+  const int64_t ocb = o / pl.mr_block, m = o % pl.mr_block;
+  const int64_t mr = std::min(pl.mr_block, ocg - ocb * pl.mr_block);
+  const float* panel = pl.panel(gi, ry, rx, ocb);
+  float acc = b ? b[gi * ocg + o] : 0.0f;
+  for (int64_t ih = 0; ih < rt.size(); ++ih) {
+    const int64_t iy = qy - rt.a[ih];
+    if (iy < 0 || iy >= h) continue;
+    for (int64_t iw = 0; iw < ct.size(); ++iw) {
+      const int64_t ix = qx - ct.a[iw];
+      if (ix < 0 || ix >= wd) continue;
+      const float* wq = panel + (ih * ct.size() + iw) * pl.icg * mr + m;
+      const float* xq = x.ptr() + ((n * ic + gi * pl.icg) * h + iy) * wd + ix;
+      for (int64_t c = 0; c < pl.icg; ++c) acc += wq[c * mr] * xq[c * h * wd];
+    }
+  }
+  return acc;
+}
+
+// The phase-GEMM path. For image n, group g and phase (ry, rx), the outputs of that phase form a
+// dense GEMM: C[oc][pixel] = bias + Σ_{tap, c} W[tap, c][oc] · X[tap, c][pixel], where
+// X[tap, c][(qy, qx)] = x[c, qy - a_h(tap), qx - a_w(tap)] (0 outside the input). Pixels are cut
+// into blocks (the parallel work items); per block, X is packed in k-chunks of kKc into panels of
+// 24 pixels that stay in L1 while all output-channel blocks stream their packed weights past them.
+constexpr int64_t kKc = 256;
+constexpr int64_t kTilesPerBlock = 4;
+
+struct Span {
+  int64_t lo = 0, count = 0;  // phase outputs q in [lo, lo + count)
+};
+
+Span phase_span(int64_t out, int64_t pad, int64_t s, int64_t r) {
+  Span sp;
+  sp.lo = pad >= r ? ceil_div(pad - r, s) : 0;
+  const int64_t last = out - 1 + pad - r;
+  const int64_t end = last >= 0 ? last / s + 1 : 0;
+  sp.count = std::max<int64_t>(0, end - sp.lo);
+  return sp;
+}
+
+struct WorkItem {
+  int64_t n, g, ry, rx, p0, p1;
+};
+
+void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
+                  Tensor<float>& y, int threads) {
+  const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
+  const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
+  const Params& p = pl.p;
+  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
+  const int64_t lanes = pl.kernels->lanes;
+  const int64_t nr = lanes * kGemmNv;  // pixels per tile
+  const int64_t nc = nr * kTilesPerBlock;
+  std::vector<Span> ys(static_cast<size_t>(sh)), xs(static_cast<size_t>(sw));
+  for (int64_t r = 0; r < sh; ++r) ys[static_cast<size_t>(r)] = phase_span(oh, ph, sh, r);
+  for (int64_t r = 0; r < sw; ++r) xs[static_cast<size_t>(r)] = phase_span(ow, pw, sw, r);
+
+  std::vector<WorkItem> items;
+  for (int64_t n = 0; n < n_batch; ++n) {
+    for (int64_t gi = 0; gi < pl.g; ++gi) {
+      for (int64_t ry = 0; ry < sh; ++ry) {
+        for (int64_t rx = 0; rx < sw; ++rx) {
+          const int64_t pix = ys[static_cast<size_t>(ry)].count * xs[static_cast<size_t>(rx)].count;
+          for (int64_t p0 = 0; p0 < pix; p0 += nc) {
+            items.push_back({n, gi, ry, rx, p0, std::min(pix, p0 + nc)});
+          }
+        }
+      }
+    }
+  }
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const int64_t n_items = static_cast<int64_t>(items.size());
+  const int64_t ldc = nc;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> bp(static_cast<size_t>(kTilesPerBlock * kKc * nr));
+    std::vector<float> cbuf(static_cast<size_t>(pl.ocg * ldc));
+    // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
+    // ixq .. ixq + len - 1.
+    struct Seg {
+      int64_t iyq, ixq, len, d;
+    };
+    std::vector<Seg> segs;
+    struct CopyOp {
+      int64_t src, dst, len;  // src: offset in the channel plane; dst: offset in the tile row
+    };
+    std::vector<CopyOp> ops;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < n_items; ++it) {
+      const WorkItem& wi = items[static_cast<size_t>(it)];
+      const Span sy = ys[static_cast<size_t>(wi.ry)], sx = xs[static_cast<size_t>(wi.rx)];
+      const PhaseTaps& rt = pl.rows[static_cast<size_t>(wi.ry)];
+      const PhaseTaps& ct = pl.cols[static_cast<size_t>(wi.rx)];
+      const int64_t ntw = ct.size();
+      const int64_t taps = rt.size() * ntw;
+      const int64_t kk_total = taps * pl.icg;
+      const int64_t npix = wi.p1 - wi.p0;
+      const int64_t ntiles = ceil_div(npix, nr);
+      const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
+      for (int64_t k0 = 0; k0 < kk_total; k0 += kKc) {
+        const int64_t kc = std::min(kKc, kk_total - k0);
+        // Pack X[k0 .. k0 + kc)[pixels of each tile].
+        for (int64_t ti = 0; ti < ntiles; ++ti) {
+          const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
+          const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
+          segs.clear();
+          for (int64_t q = tp0; q < tp1;) {
+            const int64_t iyq = q / sx.count, ixq = q % sx.count;
+            const int64_t len = std::min(tp1 - q, sx.count - ixq);
+            segs.push_back({iyq, ixq, len, q - tp0});
+            q += len;
+          }
+          float* dst = bp.data() + ti * kKc * nr;
+          // Walk k = t·icg + c from k0 without divisions: per tap, the row copies are the same
+          // for every channel (only the plane changes), so they are worked out once.
+          int64_t t = k0 / pl.icg, c = k0 % pl.icg;
+          for (int64_t k = k0; k < k0 + kc; ++t, c = 0) {
+            const int64_t ay = rt.a[t / ntw], ax = ct.a[t % ntw];
+            ops.clear();
+            int64_t covered = 0;
+            for (const Seg& s : segs) {
+              const int64_t iy = sy.lo + s.iyq - ay;
+              if (iy < 0 || iy >= h) continue;
+              const int64_t ix0 = sx.lo + s.ixq - ax;  // column of the segment's first pixel
+              const int64_t j0 = std::max<int64_t>(0, -ix0);
+              const int64_t j1 = std::min(s.len, wd - ix0);
+              if (j1 > j0) {
+                ops.push_back({iy * wd + ix0 + j0, s.d + j0, j1 - j0});
+                covered += j1 - j0;
+              }
+            }
+            const bool full = covered == width;
+            const int64_t c_end = std::min(pl.icg, c + (k0 + kc - k));
+            for (; c < c_end; ++c, ++k, dst += width) {
+              const float* plane = xg + c * h * wd;
+              if (!full) std::fill(dst, dst + width, 0.0f);
+              for (const CopyOp& op : ops) {
+                if (op.len == nr) {
+                  std::memcpy(dst + op.dst, plane + op.src, nr * sizeof(float));
+                } else {
+                  std::memcpy(dst + op.dst, plane + op.src,
+                              static_cast<size_t>(op.len) * sizeof(float));
+                }
+              }
+            }
+          }
+        }
+        for (int64_t ti = 0; ti < ntiles; ++ti) {
+          const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
+          const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
+          for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
+            const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+            GemmArgs ga{};
+            ga.k = kc;
+            ga.a = pl.panel(wi.g, wi.ry, wi.rx, ocb) + k0 * mr;
+            ga.b = bp.data() + ti * kKc * nr;
+            ga.c = cbuf.data() + ocb * pl.mr_block * ldc + ti * nr;
+            ga.ldc = ldc;
+            ga.accumulate = k0 > 0;
+            float bias[kMaxGemmMr] = {};
+            for (int64_t m = 0; m < mr; ++m) {
+              bias[m] = b ? b[wi.g * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+            }
+            ga.bias = bias;
+            pl.kernels->gemm[mr][nv](ga);
+          }
+        }
+      }
+      // Scatter the block's results to their output positions: each written exactly once.
+      const int64_t amin_y = taps ? *std::min_element(rt.a.begin(), rt.a.end()) : 0;
+      const int64_t amax_y = taps ? *std::max_element(rt.a.begin(), rt.a.end()) : 0;
+      const int64_t amin_x = taps ? *std::min_element(ct.a.begin(), ct.a.end()) : 0;
+      const int64_t amax_x = taps ? *std::max_element(ct.a.begin(), ct.a.end()) : 0;
+      const bool check_exact = !pl.weights_finite && taps > 0;
+      for (int64_t o = 0; o < pl.ocg; ++o) {
+        float* yplane = y.ptr() + (wi.n * oc + wi.g * pl.ocg + o) * oh * ow;
+        const float* crow = cbuf.data() + o * ldc;
+        const float bias_o = b ? b[wi.g * pl.ocg + o] : 0.0f;
+        for (int64_t q = wi.p0; q < wi.p1;) {
+          const int64_t iyq = q / sx.count, ixq0 = q % sx.count;
+          const int64_t len = std::min(wi.p1 - q, sx.count - ixq0);
+          const int64_t qy = sy.lo + iyq;
+          const int64_t oy = qy * sh + wi.ry - ph;
+          float* yrow = yplane + oy * ow + (sx.lo + ixq0) * sw + wi.rx - pw;
+          const float* src = crow + (q - wi.p0);
+          if (taps == 0) {
+            for (int64_t j = 0; j < len; ++j) yrow[j * sw] = bias_o;  // no tap reaches here
+          } else {
+            for (int64_t j = 0; j < len; ++j) yrow[j * sw] = src[j];
+          }
+          if (check_exact) {
+            for (int64_t j = 0; j < len; ++j) {
+              const int64_t qx = sx.lo + ixq0 + j;
+              if (qy - amax_y < 0 || qy - amin_y >= h || qx - amax_x < 0 || qx - amin_x >= wd) {
+                yrow[j * sw] = exact_element(pl, x, b, wi.n, wi.g, o, oy, qx * sw + wi.rx - pw);
+              }
+            }
+          }
+          q += len;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
+             Tensor<float>& y, int threads) {
+  if (y.size() == 0) return;
+  if (pl.gemm) {
+    execute_gemm(pl, x, b, y, threads);
+  } else {
+    execute_direct(pl, x, b, y, threads);
   }
 }
 

@@ -24,10 +24,14 @@ struct PackedWeights::Impl {
   int64_t g = 1, icg = 1, ocg = 1, kh = 1, kw = 1;
   std::vector<PhaseTaps> rows, cols;  ///< by row phase ry < sh, column phase rx < sw
   /// Packed weights; panel(g, ry, rx, ocb) starts at offsets[...] and holds
-  /// [tap ih·ntw + iw][c < icg][m < mr] for the channel block starting at oc = ocb·kMaxMr.
+  /// [tap ih·ntw + iw][c < icg][m < mr] for the channel block starting at oc = ocb·mr_block.
   std::vector<float> packed;
   std::vector<int64_t> offsets;
   int64_t ocblocks = 0;
+  /// The GEMM path (packed input) or the direct path (input read in place).
+  bool gemm = false;
+  /// Channels per packed block: the ISA's GEMM tile on the GEMM path, kDirectMr on the direct one.
+  int64_t mr_block = kDirectMr;
   /// False when some weight is Inf or NaN: then 0·w is not 0, and tiles that read the zero
   /// padding are computed tap by tap over the valid columns only.
   bool weights_finite = true;
@@ -38,6 +42,10 @@ struct PackedWeights::Impl {
            offsets[static_cast<size_t>(((gi * p.stride.h + ry) * sw + rx) * ocblocks + ocb)];
   }
 };
+
+/// Output channels per group from which the phase-GEMM path (packed input) is used; below it the
+/// direct path reads the input in place.
+inline constexpr int64_t kGemmMinOcg = 8;
 
 /// Builds the plan and packs `w` (shape already validated) for `isa`.
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa);

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// The optimized float32 ConvTranspose2d for x86-64 (AVX2 + FMA), with a portable scalar fallback
-/// chosen at run time on CPUs without them. Every valid parameter set runs through the same
+/// The optimized float32 ConvTranspose2d for x86-64: AVX2 + FMA kernels, AVX-512F kernels where the
+/// CPU has them (twice the registers and width), and a portable scalar fallback, chosen at run
+/// time. Every valid parameter set runs through the same
 /// stride-phase algorithm: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod
 /// sw), which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a
 /// dense stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
@@ -15,14 +16,19 @@
 
 namespace convt2d::optimized {
 
-/// Instruction sets the kernels exist for.
-enum class Isa { kScalar, kAvx2 };
+/// Instruction sets the kernels exist for, in increasing order of preference.
+enum class Isa { kScalar, kAvx2, kAvx512 };
 
-/// "scalar" / "avx2".
+/// "scalar" / "avx2" / "avx512".
 std::string to_string(Isa isa);
-/// The best ISA this CPU runs (AVX2 needs AVX2, FMA and OS support for the ymm state).
+/// Parses those names; anything else is an Error naming `what`.
+Isa parse_isa(const std::string& s, const std::string& what = "isa");
+/// Whether this CPU (and OS) runs `isa`: AVX2 needs AVX2 + FMA, AVX-512 needs AVX-512F + FMA.
+bool cpu_supports(Isa isa);
+/// The best ISA this CPU runs. The environment variable CONVT2D_ISA (scalar, avx2, avx512) caps
+/// it, e.g. to run the AVX2 kernels on an AVX-512 machine.
 Isa detected_isa();
-/// `isa` if this CPU runs it, else Error naming "isa".
+/// Nothing if this CPU runs `isa`, else Error naming "isa".
 void require_isa(Isa isa);
 
 /// Weights packed once for one parameter set and ISA, in the order the micro-kernels read them;
@@ -35,7 +41,7 @@ class PackedWeights {
 
   const Params& params() const;
   Isa isa() const;
-  /// The micro-kernel names this packing uses, e.g. "convt2d_f32_4x24__avx2".
+  /// The widest micro-kernel this packing uses, e.g. "convt2d_f32_gemm_4x24__avx2".
   std::string kernel_names() const;
 
   struct Impl;
