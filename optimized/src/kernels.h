@@ -38,6 +38,27 @@ struct GemmArgs {
 
 using GemmKernel = void (*)(const GemmArgs&);
 
+/// One copy of a packing row: `len` floats from `src` (offset in an input channel plane) to `dst`
+/// (offset in the packed row).
+struct CopyOp {
+  int64_t src, dst, len;
+};
+
+/// Packs the rows of one tap for channels [0, channels): row c (at out + c·width) is zero where
+/// no op writes (unless `full`), then every op copies from plane0 + c·plane_stride.
+struct PackArgs {
+  const float* plane0;
+  int64_t plane_stride;
+  int64_t channels;
+  const CopyOp* ops;
+  int64_t nops;
+  bool full;
+  int64_t width;
+  float* out;
+};
+
+using PackKernel = void (*)(const PackArgs&);
+
 /// Direct-path tiles: at most kDirectMr channels; per mr the largest vector count (so that
 /// mr·nv accumulators plus the loaded vectors fit in 16 ymm registers, with as many independent
 /// FMA chains as mr allows).
@@ -55,6 +76,7 @@ struct KernelTable {
   TileKernel direct[kDirectMr + 1][7] = {};
   const char* direct_name[kDirectMr + 1][7] = {};
   GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
+  PackKernel pack = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 

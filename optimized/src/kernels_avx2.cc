@@ -11,6 +11,7 @@ struct Avx2 {
   static constexpr int kLanes = 8;
   using type = __m256;
   static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static type zero() { return _mm256_setzero_ps(); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, type v) { _mm256_storeu_ps(p, v); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }

@@ -12,6 +12,7 @@ struct Avx512 {
   static constexpr int kLanes = 16;
   using type = __m512;
   static type broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static type zero() { return _mm512_setzero_ps(); }
   static type load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, type v) { _mm512_storeu_ps(p, v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }

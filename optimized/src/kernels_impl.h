@@ -78,6 +78,28 @@ void gemm_kernel(const GemmArgs& g) {
   }
 }
 
+template <class V>
+void pack_kernel(const PackArgs& p) {
+  constexpr int kL = V::kLanes;
+  const int64_t channels = p.channels, width = p.width, nops = p.nops, stride = p.plane_stride;
+  const CopyOp* ops = p.ops;
+  float* out = p.out;
+  const float* plane = p.plane0;
+  for (int64_t c = 0; c < channels; ++c, out += width, plane += stride) {
+    if (!p.full) {
+      for (int64_t j = 0; j < width; j += kL) V::store(out + j, V::zero());
+    }
+    for (int64_t o = 0; o < nops; ++o) {
+      const float* src = plane + ops[o].src;
+      float* dst = out + ops[o].dst;
+      const int64_t len = ops[o].len;
+      int64_t j = 0;
+      for (; j + kL <= len; j += kL) V::store(dst + j, V::load(src + j));
+      for (; j < len; ++j) dst[j] = src[j];
+    }
+  }
+}
+
 // Names are built once per instantiation and live as long as the program.
 template <class V, bool Gemm, int MR, int NV>
 const char* kernel_name(const char* isa) {
@@ -117,6 +139,7 @@ KernelTable make_table(const char* isa) {
   fill_direct<V, 3>(t, isa, std::make_integer_sequence<int, kDirectNv[3]>{});
   fill_direct<V, 4>(t, isa, std::make_integer_sequence<int, kDirectNv[4]>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
+  t.pack = &pack_kernel<V>;
   return t;
 }
 

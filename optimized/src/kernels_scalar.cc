@@ -19,6 +19,7 @@ struct Lanes8 {
     for (float& e : r.v) e = *p;
     return r;
   }
+  static type zero() { return type{}; }
   static type load(const float* p) {
     type r;
     for (int i = 0; i < 8; ++i) r.v[i] = p[i];

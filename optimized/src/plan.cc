@@ -347,9 +347,6 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       int64_t iyq, ixq, len, d;
     };
     std::vector<Seg> segs;
-    struct CopyOp {
-      int64_t src, dst, len;  // src: offset in the channel plane; dst: offset in the tile row
-    };
     std::vector<CopyOp> ops;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
@@ -395,20 +392,20 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                 covered += j1 - j0;
               }
             }
-            const bool full = covered == width;
             const int64_t c_end = std::min(pl.icg, c + (k0 + kc - k));
-            for (; c < c_end; ++c, ++k, dst += width) {
-              const float* plane = xg + c * h * wd;
-              if (!full) std::fill(dst, dst + width, 0.0f);
-              for (const CopyOp& op : ops) {
-                if (op.len == nr) {
-                  std::memcpy(dst + op.dst, plane + op.src, nr * sizeof(float));
-                } else {
-                  std::memcpy(dst + op.dst, plane + op.src,
-                              static_cast<size_t>(op.len) * sizeof(float));
-                }
-              }
-            }
+            PackArgs pa{};
+            pa.plane0 = xg + c * h * wd;
+            pa.plane_stride = h * wd;
+            pa.channels = c_end - c;
+            pa.ops = ops.data();
+            pa.nops = static_cast<int64_t>(ops.size());
+            pa.full = covered == width;
+            pa.width = width;
+            pa.out = dst;
+            pl.kernels->pack(pa);
+            k += c_end - c;
+            dst += (c_end - c) * width;
+            c = c_end;
           }
         }
         for (int64_t ti = 0; ti < ntiles; ++ti) {

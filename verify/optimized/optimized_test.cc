@@ -1,0 +1,315 @@
+// The optimized implementation against the exact reference, per ISA (an ISA this CPU lacks is
+// skipped): bit-equal on integer data, within the certified float32 bound on real and
+// cancellation data, NaN/Inf where the definition puts them. Named edge cases use the
+// builder-style tester; a random sweep covers the rest.
+#include "convt2d/optimized.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "convt2d/compare.h"
+#include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/reference.h"
+
+namespace convt2d {
+namespace {
+
+using optimized::Isa;
+
+class IsaTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!optimized::cpu_supports(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks " << optimized::to_string(GetParam());
+    }
+  }
+};
+
+std::string isa_name(const ::testing::TestParamInfo<Isa>& i) {
+  return optimized::to_string(i.param);
+}
+
+// Judges y against the exact result of (pr, d) with the compare module.
+::testing::AssertionResult judged(const Problem& pr, const ProblemData<float>& d,
+                                  const Tensor<float>& y, bool exact) {
+  const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+  const Truth truth = compute_truth(c);
+  const Tensor<double> bound =
+      exact ? Tensor<double>(output_shape(pr)) : case_bound(c, kFloat32Precision);
+  const Report r = compare_outputs(truth, y, bound, nullptr, DType::kFloat32);
+  if (r.passed()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << format_problem(pr) << "\n" << format_report(r);
+}
+
+/// Builder for one problem, XNNPACK style: ConvTransposeTester().stride(2).groups(4).Test(isa).
+class ConvTransposeTester {
+ public:
+  ConvTransposeTester& batch(int64_t n) { return set(pr_.mb, n); }
+  ConvTransposeTester& input(int64_t h, int64_t w) { return set(pr_.ih, h), set(pr_.iw, w); }
+  ConvTransposeTester& channels(int64_t ic, int64_t oc) {
+    pr_.params.in_channels = ic;
+    pr_.params.out_channels = oc;
+    return *this;
+  }
+  ConvTransposeTester& kernel(Pair k) { return set(pr_.params.kernel_size, k); }
+  ConvTransposeTester& stride(Pair s) { return set(pr_.params.stride, s); }
+  ConvTransposeTester& padding(Pair p) { return set(pr_.params.padding, p); }
+  ConvTransposeTester& output_padding(Pair p) { return set(pr_.params.output_padding, p); }
+  ConvTransposeTester& dilation(Pair d) { return set(pr_.params.dilation, d); }
+  ConvTransposeTester& groups(int64_t g) { return set(pr_.params.groups, g); }
+  ConvTransposeTester& bias(bool b) { return set(pr_.params.bias, b); }
+  ConvTransposeTester& pytorch_rule() {
+    return set(pr_.params.output_padding_rule, OutputPaddingRule::kPyTorch);
+  }
+  ConvTransposeTester& threads(int t) { return set(threads_, t); }
+
+  /// Integer data must match the reference bit for bit; real and cancellation data must lie
+  /// within the certified float32 bound.
+  void Test(Isa isa) const {
+    validate(pr_);
+    const auto packed = [&](const ProblemData<float>& d) {
+      return optimized::pack(pr_.params, d.w, isa);
+    };
+    for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
+      const auto d = make_data<float>(pr_, regime, 7);
+      const Tensor<float> y = optimized::run(packed(d), d.x, d.bias(), threads_);
+      EXPECT_TRUE(judged(pr_, d, y, regime == Regime::kInteger)) << to_string(regime);
+    }
+  }
+
+ private:
+  template <class T, class V>
+  ConvTransposeTester& set(T& field, V v) {
+    field = static_cast<T>(v);
+    return *this;
+  }
+  Problem pr_ = [] {
+    Problem p;
+    p.mb = 1;
+    p.ih = p.iw = 5;
+    p.params.in_channels = p.params.out_channels = 4;
+    p.params.kernel_size = 3;
+    return p;
+  }();
+  int threads_ = 0;
+};
+
+TEST_P(IsaTest, OneByOneStrideOne) {
+  ConvTransposeTester().kernel(1).Test(GetParam());
+}
+TEST_P(IsaTest, DcganBlock) {
+  ConvTransposeTester().channels(32, 16).input(4, 4).kernel(4).stride(2).padding(1).Test(
+      GetParam());
+}
+TEST_P(IsaTest, StrideLargerThanKernel) {
+  // Phases no tap reaches hold the bias alone.
+  ConvTransposeTester().kernel(2).stride(3).channels(3, 10).Test(GetParam());
+}
+TEST_P(IsaTest, StrideLargerThanKernelNoBias) {
+  ConvTransposeTester().kernel({1, 2}).stride({4, 3}).channels(2, 9).bias(false).Test(GetParam());
+}
+TEST_P(IsaTest, PaddingBeyondKernelExtent) {
+  ConvTransposeTester().input(9, 8).kernel(3).stride(2).padding({5, 4}).Test(GetParam());
+}
+TEST_P(IsaTest, DilationEqualToStride) {
+  // Every tap lands in phase 0; the other phases are bias only.
+  ConvTransposeTester().kernel(3).stride(2).dilation(2).channels(4, 12).Test(GetParam());
+}
+TEST_P(IsaTest, DilationCoprimeToStride) {
+  ConvTransposeTester().kernel(4).stride(3).dilation(2).padding(2).output_padding(1).Test(
+      GetParam());
+}
+TEST_P(IsaTest, PyTorchOutputPaddingBelowDilation) {
+  ConvTransposeTester().stride(1).dilation(3).output_padding(2).pytorch_rule().Test(GetParam());
+}
+TEST_P(IsaTest, AsymmetricEverything) {
+  ConvTransposeTester()
+      .input(6, 11)
+      .channels(6, 9)
+      .kernel({2, 5})
+      .stride({3, 2})
+      .padding({1, 3})
+      .output_padding({2, 1})
+      .dilation({2, 1})
+      .Test(GetParam());
+}
+TEST_P(IsaTest, GroupsWithOutputPadding) {
+  ConvTransposeTester()
+      .channels(8, 16)
+      .groups(4)
+      .kernel(3)
+      .stride(2)
+      .padding(1)
+      .output_padding(1)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, Depthwise) {
+  ConvTransposeTester().channels(6, 6).groups(6).input(16, 20).kernel(4).stride(2).padding(1).Test(
+      GetParam());
+}
+TEST_P(IsaTest, DepthwiseMultiplier) {
+  ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
+}
+TEST_P(IsaTest, ChannelBlockRemainders) {
+  // Around the direct/GEMM switch (8 channels per group) and the 4- and 8-channel tiles.
+  for (int64_t oc : {1, 3, 5, 7, 8, 9, 12, 17}) {
+    SCOPED_TRACE(oc);
+    ConvTransposeTester().channels(5, oc).kernel(3).stride(2).input(7, 9).Test(GetParam());
+  }
+}
+TEST_P(IsaTest, WideRowsAndManyPixels) {
+  // Several pixel tiles and blocks per phase, with partial last tiles.
+  ConvTransposeTester().channels(3, 16).input(13, 101).kernel(3).stride(1).padding(1).Test(
+      GetParam());
+}
+TEST_P(IsaTest, DeepReductionSpansKChunks) {
+  // icg · taps = 80 · 9 > the 256-deep k-chunk: partial sums carried across chunks.
+  ConvTransposeTester().channels(80, 12).input(6, 6).kernel(3).stride(1).padding(1).Test(
+      GetParam());
+}
+TEST_P(IsaTest, BatchOfThree) {
+  ConvTransposeTester().batch(3).channels(4, 10).kernel(2).stride(2).Test(GetParam());
+}
+TEST_P(IsaTest, SinglePixelInput) {
+  ConvTransposeTester().input(1, 1).channels(7, 11).kernel(5).stride(3).Test(GetParam());
+}
+TEST_P(IsaTest, TwoThreads) {
+  ConvTransposeTester()
+      .channels(16, 24)
+      .input(12, 12)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .threads(2)
+      .Test(GetParam());
+}
+
+TEST_P(IsaTest, EmptyBatchGivesEmptyOutput) {
+  Problem pr = parse_problem("mb0ic4ih5oc6kh3sh2");
+  const auto d = make_data<float>(pr, Regime::kReal, 1);
+  const Tensor<float> y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
+  EXPECT_EQ(y.shape, (Shape{0, 6, 11, 11}));
+  EXPECT_EQ(y.size(), 0);
+}
+
+TEST_P(IsaTest, RandomProblemsMatchTheReference) {
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    const Problem pr = random_problem(seed * 977);
+    for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+      const auto d = make_data<float>(pr, regime, seed);
+      const Tensor<float> y =
+          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
+      ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger)) << "seed " << seed;
+    }
+  }
+}
+
+TEST_P(IsaTest, ThreadCountDoesNotChangeBits) {
+  // Work is split by output blocks, never inside a sum: every thread count gives the same bits.
+  const Problem pr = parse_problem("mb2ic24ih9iw13oc20kh3sh2ph1oph1");
+  const auto d = make_data<float>(pr, Regime::kReal, 3);
+  const auto packed = optimized::pack(pr.params, d.w, GetParam());
+  const Tensor<float> y1 = optimized::run(packed, d.x, d.bias(), 1);
+  for (int t : {2, 3}) EXPECT_EQ(optimized::run(packed, d.x, d.bias(), t), y1) << t << " threads";
+}
+
+TEST_P(IsaTest, PackOnceRunMany) {
+  const Problem pr = parse_problem("mb1ic12ih6oc16kh4sh2ph1");
+  const auto d1 = make_data<float>(pr, Regime::kInteger, 1);
+  const auto packed = optimized::pack(pr.params, d1.w, GetParam());
+  EXPECT_NE(packed.kernel_names().find("__" + optimized::to_string(GetParam())), std::string::npos)
+      << packed.kernel_names();
+  for (uint64_t s = 2; s <= 4; ++s) {
+    auto d = make_data<float>(pr, Regime::kInteger, s);
+    d.w = d1.w;  // the packed weights
+    d.b = d1.b;
+    Tensor<float> y(output_shape(pr));
+    optimized::run_into(packed, d.x, d.bias(), y);
+    EXPECT_TRUE(judged(pr, d, y, true));
+    // A larger input with the same parameters reuses the packing too.
+    Problem big = pr;
+    big.ih = 9;
+    big.iw = 3;
+    auto db = make_data<float>(big, Regime::kInteger, s);
+    db.w = d1.w;
+    db.b = d1.b;
+    EXPECT_TRUE(judged(big, db, optimized::run(packed, db.x, db.bias()), true));
+  }
+}
+
+// Where the zero padding meets an Inf weight, 0·Inf would be NaN; the definition only sums the
+// taps whose input exists, so the result is Inf there (or NaN only where +Inf meets -Inf).
+TEST_P(IsaTest, InfiniteWeightsGiveTheDefinitionsNonFinitePositions) {
+  for (const char* s : {"mb1ic3ih5iw6oc4kh3sh2ph1", "mb1ic2ih4oc12kh4sh2ph1", "mb1ic2ih7oc2kh3",
+                        "mb1ic16ih5oc16kh3sh2ph2g16"}) {
+    const Problem pr = parse_problem(s);
+    auto d = make_data<float>(pr, Regime::kReal, 11);
+    d.w.data[0] = std::numeric_limits<float>::infinity();
+    d.w.data[d.w.data.size() - 1] = -std::numeric_limits<float>::infinity();
+    d.x.data[1] = std::numeric_limits<float>::quiet_NaN();
+    const Tensor<float> y =
+        optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
+    const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
+    ASSERT_EQ(y.shape, r.shape);
+    int64_t nonfinite = 0;
+    for (int64_t i = 0; i < y.size(); ++i) {
+      const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
+      ASSERT_EQ(std::isnan(a), std::isnan(e)) << s << " element " << i << ": " << a << " vs " << e;
+      ASSERT_EQ(std::isinf(a), std::isinf(e)) << s << " element " << i << ": " << a << " vs " << e;
+      if (std::isinf(e)) ASSERT_EQ(a, e) << s << " element " << i;
+      nonfinite += !std::isfinite(e);
+    }
+    EXPECT_GT(nonfinite, 0) << s;  // the case does exercise non-finite values
+  }
+}
+
+TEST_P(IsaTest, ShapeErrorsNameTheTensor) {
+  const Problem pr = parse_problem("mb1ic4ih5oc6kh3sh2");
+  const auto d = make_data<float>(pr, Regime::kReal, 1);
+  Tensor<float> wrong_w(Shape{4, 6, 3, 2});
+  try {
+    optimized::pack(pr.params, wrong_w, GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "weight") << e.what();
+  }
+  const auto packed = optimized::pack(pr.params, d.w, GetParam());
+  Tensor<float> wrong_x(Shape{1, 5, 5, 5});
+  EXPECT_THROW(optimized::run(packed, wrong_x, d.bias()), Error);
+  EXPECT_THROW(optimized::run(packed, d.x, nullptr), Error);  // params.bias but no bias
+  Tensor<float> wrong_y(Shape{1, 6, 11, 10});
+  try {
+    optimized::run_into(packed, d.x, d.bias(), wrong_y);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "output") << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         isa_name);
+
+TEST(Isa, NamesRoundTripAndUnknownIsAnError) {
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    EXPECT_EQ(optimized::parse_isa(optimized::to_string(i)), i);
+  }
+  EXPECT_THROW(optimized::parse_isa("sse9"), Error);
+  EXPECT_TRUE(optimized::cpu_supports(Isa::kScalar));
+  EXPECT_TRUE(optimized::cpu_supports(optimized::detected_isa()));
+}
+
+TEST(Isa, MissingIsaIsAnError) {
+  for (Isa i : {Isa::kAvx2, Isa::kAvx512}) {
+    if (optimized::cpu_supports(i)) continue;
+    const Problem pr = parse_problem("mb1ic4ih5oc6kh3sh2");
+    const auto d = make_data<float>(pr, Regime::kReal, 1);
+    EXPECT_THROW(optimized::pack(pr.params, d.w, i), Error);
+  }
+}
+
+}  // namespace
+}  // namespace convt2d
