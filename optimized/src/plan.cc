@@ -52,17 +52,18 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->gemm = pl->ocg >= kGemmMinOcg;
   pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : kDirectMr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
+  pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);
 
   const int64_t sh = p.stride.h, sw = p.stride.w;
   int64_t total = 0;
   for (int64_t gi = 0; gi < pl->g; ++gi) {
     for (int64_t ry = 0; ry < sh; ++ry) {
       for (int64_t rx = 0; rx < sw; ++rx) {
-        const int64_t taps = pl->rows[ry].size() * pl->cols[rx].size();
+        const int64_t k_total = pl->taps(ry, rx) * pl->icg;
         for (int64_t ocb = 0; ocb < pl->ocblocks; ++ocb) {
           const int64_t mr = std::min(pl->mr_block, pl->ocg - ocb * pl->mr_block);
           pl->offsets.push_back(total);
-          total += taps * pl->icg * mr;
+          total += k_total * mr;
         }
       }
     }
@@ -75,20 +76,14 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
       for (int64_t rx = 0; rx < sw; ++rx) {
         const PhaseTaps& rt = pl->rows[ry];
         const PhaseTaps& ct = pl->cols[rx];
-        for (int64_t ocb = 0; ocb < pl->ocblocks; ++ocb) {
-          const int64_t mr = std::min(pl->mr_block, pl->ocg - ocb * pl->mr_block);
-          float* dst = const_cast<float*>(pl->panel(gi, ry, rx, ocb));
-          for (int64_t ih = 0; ih < rt.size(); ++ih) {
-            for (int64_t iw = 0; iw < ct.size(); ++iw) {
-              const int64_t t = ih * ct.size() + iw;
-              for (int64_t c = 0; c < pl->icg; ++c) {
-                for (int64_t m = 0; m < mr; ++m) {
-                  const int64_t oc = ocb * pl->mr_block + m;
-                  const float v =
-                      src[(((gi * pl->icg + c) * pl->ocg + oc) * pl->kh + rt.k[ih]) * pl->kw +
-                          ct.k[iw]];
-                  dst[(t * pl->icg + c) * mr + m] = v;
-                }
+        for (int64_t ih = 0; ih < rt.size(); ++ih) {
+          for (int64_t iw = 0; iw < ct.size(); ++iw) {
+            const int64_t t = ih * ct.size() + iw;
+            for (int64_t c = 0; c < pl->icg; ++c) {
+              for (int64_t o = 0; o < pl->ocg; ++o) {
+                pl->packed[static_cast<size_t>(pl->index(gi, ry, rx, t * pl->icg + c, o))] =
+                    src[(((gi * pl->icg + c) * pl->ocg + o) * pl->kh + rt.k[ih]) * pl->kw +
+                        ct.k[iw]];
               }
             }
           }
@@ -265,9 +260,6 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t rx = (ox + p.padding.w) % p.stride.w, qx = (ox + p.padding.w) / p.stride.w;
   const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
   const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-  const int64_t ocb = o / pl.mr_block, m = o % pl.mr_block;
-  const int64_t mr = std::min(pl.mr_block, ocg - ocb * pl.mr_block);
-  const float* panel = pl.panel(gi, ry, rx, ocb);
   float acc = b ? b[gi * ocg + o] : 0.0f;
   for (int64_t ih = 0; ih < rt.size(); ++ih) {
     const int64_t iy = qy - rt.a[ih];
@@ -275,9 +267,12 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
     for (int64_t iw = 0; iw < ct.size(); ++iw) {
       const int64_t ix = qx - ct.a[iw];
       if (ix < 0 || ix >= wd) continue;
-      const float* wq = panel + (ih * ct.size() + iw) * pl.icg * mr + m;
+      const int64_t t = ih * ct.size() + iw;
       const float* xq = x.ptr() + ((n * ic + gi * pl.icg) * h + iy) * wd + ix;
-      for (int64_t c = 0; c < pl.icg; ++c) acc += wq[c * mr] * xq[c * h * wd];
+      for (int64_t c = 0; c < pl.icg; ++c) {
+        acc += pl.packed[static_cast<size_t>(pl.index(gi, ry, rx, t * pl.icg + c, o))] *
+               xq[c * h * wd];
+      }
     }
   }
   return acc;
@@ -286,9 +281,9 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 // The phase-GEMM path. For image n, group g and phase (ry, rx), the outputs of that phase form a
 // dense GEMM: C[oc][pixel] = bias + Σ_{tap, c} W[tap, c][oc] · X[tap, c][pixel], where
 // X[tap, c][(qy, qx)] = x[c, qy - a_h(tap), qx - a_w(tap)] (0 outside the input). Pixels are cut
-// into blocks (the parallel work items); per block, X is packed in k-chunks of kKc into panels of
-// 24 pixels that stay in L1 while all output-channel blocks stream their packed weights past them.
-constexpr int64_t kKc = 256;
+// into blocks (the parallel work items); per block, X is packed in k-chunks of pl.kc_block into
+// panels of 24 pixels that stay in L1 while all output-channel blocks stream their packed weights
+// past them.
 constexpr int64_t kTilesPerBlock = 4;
 
 struct Span {
@@ -339,7 +334,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t ldc = nc;
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> bp(static_cast<size_t>(kTilesPerBlock * kKc * nr));
+    std::vector<float> bp(static_cast<size_t>(kTilesPerBlock * pl.kc_block * nr));
     std::vector<float> cbuf(static_cast<size_t>(pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
     // ixq .. ixq + len - 1.
@@ -360,8 +355,8 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       const int64_t npix = wi.p1 - wi.p0;
       const int64_t ntiles = ceil_div(npix, nr);
       const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
-      for (int64_t k0 = 0; k0 < kk_total; k0 += kKc) {
-        const int64_t kc = std::min(kKc, kk_total - k0);
+      for (int64_t k0 = 0; k0 < kk_total; k0 += pl.kc_block) {
+        const int64_t kc = std::min(pl.kc_block, kk_total - k0);
         // Pack X[k0 .. k0 + kc)[pixels of each tile].
         for (int64_t ti = 0; ti < ntiles; ++ti) {
           const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
@@ -373,7 +368,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
             segs.push_back({iyq, ixq, len, q - tp0});
             q += len;
           }
-          float* dst = bp.data() + ti * kKc * nr;
+          float* dst = bp.data() + ti * pl.kc_block * nr;
           // Walk k = t·icg + c from k0 without divisions: per tap, the row copies are the same
           // for every channel (only the plane changes), so they are worked out once.
           int64_t t = k0 / pl.icg, c = k0 % pl.icg;
@@ -415,8 +410,8 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
             const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
             GemmArgs ga{};
             ga.k = kc;
-            ga.a = pl.panel(wi.g, wi.ry, wi.rx, ocb) + k0 * mr;
-            ga.b = bp.data() + ti * kKc * nr;
+            ga.a = pl.gemm_a(wi.g, wi.ry, wi.rx, k0, kc, ocb);
+            ga.b = bp.data() + ti * pl.kc_block * nr;
             ga.c = cbuf.data() + ocb * pl.mr_block * ldc + ti * nr;
             ga.ldc = ldc;
             ga.accumulate = k0 > 0;

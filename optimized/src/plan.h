@@ -2,6 +2,7 @@
 // The stride-phase plan behind PackedWeights: which taps reach which output phase, and the
 // weights packed per (group, row phase, column phase, channel block) in the micro-kernels' order.
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -23,8 +24,13 @@ struct PackedWeights::Impl {
   const KernelTable* kernels = nullptr;
   int64_t g = 1, icg = 1, ocg = 1, kh = 1, kw = 1;
   std::vector<PhaseTaps> rows, cols;  ///< by row phase ry < sh, column phase rx < sw
-  /// Packed weights; panel(g, ry, rx, ocb) starts at offsets[...] and holds
-  /// [tap ih·ntw + iw][c < icg][m < mr] for the channel block starting at oc = ocb·mr_block.
+  /// Packed weights, one panel per (group, ry, rx) holding K = taps·icg rows (k = tap·icg + c,
+  /// tap = ih·ntw + iw) of ocg channels, in channel blocks of mr_block (the last one mr <
+  /// mr_block):
+  ///   direct path: [block][k][m < mr], the block at offsets[(g, ry, rx, block)];
+  ///   GEMM path:   [k-chunk of kc_block][block][k within the chunk][m < mr], so that one k-chunk
+  ///   of
+  ///                all blocks, which the kernels read one after the other, is contiguous.
   std::vector<float> packed;
   std::vector<int64_t> offsets;
   int64_t ocblocks = 0;
@@ -40,6 +46,27 @@ struct PackedWeights::Impl {
     const int64_t sw = p.stride.w;
     return packed.data() +
            offsets[static_cast<size_t>(((gi * p.stride.h + ry) * sw + rx) * ocblocks + ocb)];
+  }
+  int64_t taps(int64_t ry, int64_t rx) const {
+    return rows[static_cast<size_t>(ry)].size() * cols[static_cast<size_t>(rx)].size();
+  }
+  /// The GEMM path's reduction chunk: a [kc][tile pixels] input panel of about 24 KiB stays in
+  /// L1 (half of it) while every channel block's weights stream past it.
+  int64_t kc_block = 256;
+  /// GEMM path: the [k][mr] operand of block ocb for k in [k0, k0 + kc), k0 a multiple of
+  /// kc_block.
+  const float* gemm_a(int64_t gi, int64_t ry, int64_t rx, int64_t k0, int64_t kc,
+                      int64_t ocb) const {
+    return panel(gi, ry, rx, 0) + k0 * ocg + ocb * mr_block * kc;
+  }
+  /// Offset in `packed` of weight (k, o) of panel (gi, ry, rx), in either layout.
+  int64_t index(int64_t gi, int64_t ry, int64_t rx, int64_t k, int64_t o) const {
+    const int64_t ocb = o / mr_block, m = o % mr_block;
+    const int64_t mr = std::min(mr_block, ocg - ocb * mr_block);
+    if (!gemm) return (panel(gi, ry, rx, ocb) - packed.data()) + k * mr + m;
+    const int64_t k0 = k / kc_block * kc_block;
+    const int64_t kc = std::min(kc_block, taps(ry, rx) * icg - k0);
+    return (gemm_a(gi, ry, rx, k0, kc, ocb) - packed.data()) + (k - k0) * mr + m;
   }
 };
 
