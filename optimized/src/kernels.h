@@ -44,15 +44,21 @@ struct CopyOp {
   int64_t src, dst, len;
 };
 
-/// Packs the rows of one tap for channels [0, channels): row c (at out + c·width) is zero where
-/// no op writes (unless `full`), then every op copies from plane0 + c·plane_stride.
+/// The copies of one tap: ops[begin, end); `full` when they cover the whole row.
+struct TapOps {
+  int64_t begin = 0, end = 0;
+  bool full = false;
+};
+
+/// Packs `channels` input channels × `taps` taps: row (c·taps + t), at out + (c·taps + t)·width,
+/// is zero where no op of tap t writes, and holds tap t's copies from plane0 + c·plane_stride.
 struct PackArgs {
   const float* plane0;
   int64_t plane_stride;
   int64_t channels;
+  int64_t taps;
+  const TapOps* tap_ops;
   const CopyOp* ops;
-  int64_t nops;
-  bool full;
   int64_t width;
   float* out;
 };

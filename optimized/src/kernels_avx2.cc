@@ -11,9 +11,19 @@ struct Avx2 {
   static constexpr int kLanes = 8;
   using type = __m256;
   static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static void prefetch(const float* p) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  }
   static type zero() { return _mm256_setzero_ps(); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, type v) { _mm256_storeu_ps(p, v); }
+  // Lane i is on when i < n (n < 8).
+  static __m256i mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static type load_partial(const float* p, int64_t n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void store_partial(float* p, type v, int64_t n) { _mm256_maskstore_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
 };
 

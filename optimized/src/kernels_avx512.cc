@@ -12,9 +12,15 @@ struct Avx512 {
   static constexpr int kLanes = 16;
   using type = __m512;
   static type broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static void prefetch(const float* p) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  }
   static type zero() { return _mm512_setzero_ps(); }
   static type load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, type v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+  static type load_partial(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static void store_partial(float* p, type v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
 };
 

@@ -78,24 +78,35 @@ void gemm_kernel(const GemmArgs& g) {
   }
 }
 
+inline constexpr int64_t kPrefetchChannels = 4;
+
 template <class V>
 void pack_kernel(const PackArgs& p) {
   constexpr int kL = V::kLanes;
-  const int64_t channels = p.channels, width = p.width, nops = p.nops, stride = p.plane_stride;
-  const CopyOp* ops = p.ops;
+  const int64_t channels = p.channels, taps = p.taps, width = p.width, stride = p.plane_stride;
   float* out = p.out;
   const float* plane = p.plane0;
-  for (int64_t c = 0; c < channels; ++c, out += width, plane += stride) {
-    if (!p.full) {
-      for (int64_t j = 0; j < width; j += kL) V::store(out + j, V::zero());
-    }
-    for (int64_t o = 0; o < nops; ++o) {
-      const float* src = plane + ops[o].src;
-      float* dst = out + ops[o].dst;
-      const int64_t len = ops[o].len;
-      int64_t j = 0;
-      for (; j + kL <= len; j += kL) V::store(dst + j, V::load(src + j));
-      for (; j < len; ++j) dst[j] = src[j];
+  for (int64_t c = 0; c < channels; ++c, plane += stride) {
+    for (int64_t t = 0; t < taps; ++t, out += width) {
+      const TapOps& to = p.tap_ops[t];
+      if (!to.full) {
+        for (int64_t j = 0; j < width; j += kL) V::store(out + j, V::zero());
+      }
+      for (int64_t o = to.begin; o < to.end; ++o) {
+        const float* src = plane + p.ops[o].src;
+        float* dst = out + p.ops[o].dst;
+        const int64_t len = p.ops[o].len;
+        // The rows of 256 channel planes are too many streams for the hardware prefetchers:
+        // ask for the same row kPrefetchChannels planes ahead (prefetches never fault).
+        if (c + kPrefetchChannels < channels) {
+          for (int64_t j = 0; j < len; j += 16) V::prefetch(src + kPrefetchChannels * stride + j);
+          V::prefetch(src + kPrefetchChannels * stride + len - 1);
+        }
+        int64_t j = 0;
+        for (; j + kL <= len; j += kL) V::store(dst + j, V::load(src + j));
+        // The tail with masked loads and stores: nothing outside [src, src + len) is touched.
+        if (j < len) V::store_partial(dst + j, V::load_partial(src + j, len - j), len - j);
+      }
     }
   }
 }

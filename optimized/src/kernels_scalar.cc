@@ -19,11 +19,20 @@ struct Lanes8 {
     for (float& e : r.v) e = *p;
     return r;
   }
+  static void prefetch(const float*) {}
   static type zero() { return type{}; }
   static type load(const float* p) {
     type r;
     for (int i = 0; i < 8; ++i) r.v[i] = p[i];
     return r;
+  }
+  static type load_partial(const float* p, int64_t n) {
+    type r{};
+    for (int64_t i = 0; i < n; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static void store_partial(float* p, const type& v, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) p[i] = v.v[i];
   }
   static void store(float* p, const type& v) {
     for (int i = 0; i < 8; ++i) p[i] = v.v[i];

@@ -81,7 +81,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
             const int64_t t = ih * ct.size() + iw;
             for (int64_t c = 0; c < pl->icg; ++c) {
               for (int64_t o = 0; o < pl->ocg; ++o) {
-                pl->packed[static_cast<size_t>(pl->index(gi, ry, rx, t * pl->icg + c, o))] =
+                pl->packed[static_cast<size_t>(pl->index(gi, ry, rx, t, c, o))] =
                     src[(((gi * pl->icg + c) * pl->ocg + o) * pl->kh + rt.k[ih]) * pl->kw +
                         ct.k[iw]];
               }
@@ -270,8 +270,7 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
       const int64_t t = ih * ct.size() + iw;
       const float* xq = x.ptr() + ((n * ic + gi * pl.icg) * h + iy) * wd + ix;
       for (int64_t c = 0; c < pl.icg; ++c) {
-        acc += pl.packed[static_cast<size_t>(pl.index(gi, ry, rx, t * pl.icg + c, o))] *
-               xq[c * h * wd];
+        acc += pl.packed[static_cast<size_t>(pl.index(gi, ry, rx, t, c, o))] * xq[c * h * wd];
       }
     }
   }
@@ -316,16 +315,23 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   for (int64_t r = 0; r < sh; ++r) ys[static_cast<size_t>(r)] = phase_span(oh, ph, sh, r);
   for (int64_t r = 0; r < sw; ++r) xs[static_cast<size_t>(r)] = phase_span(ow, pw, sw, r);
 
+  // Items in the order (image, group, pixel block, phase): the phases' blocks with the same index
+  // cover about the same input rows, which then stay in L2 across the phases instead of being
+  // streamed from memory once per phase.
   std::vector<WorkItem> items;
   for (int64_t n = 0; n < n_batch; ++n) {
     for (int64_t gi = 0; gi < pl.g; ++gi) {
-      for (int64_t ry = 0; ry < sh; ++ry) {
-        for (int64_t rx = 0; rx < sw; ++rx) {
-          const int64_t pix = ys[static_cast<size_t>(ry)].count * xs[static_cast<size_t>(rx)].count;
-          for (int64_t p0 = 0; p0 < pix; p0 += nc) {
-            items.push_back({n, gi, ry, rx, p0, std::min(pix, p0 + nc)});
+      for (int64_t p0 = 0;; p0 += nc) {
+        bool any = false;
+        for (int64_t ry = 0; ry < sh; ++ry) {
+          for (int64_t rx = 0; rx < sw; ++rx) {
+            const int64_t pix =
+                ys[static_cast<size_t>(ry)].count * xs[static_cast<size_t>(rx)].count;
+            if (p0 < pix) items.push_back({n, gi, ry, rx, p0, std::min(pix, p0 + nc)});
+            any = any || p0 < pix;
           }
         }
+        if (!any) break;
       }
     }
   }
@@ -334,7 +340,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t ldc = nc;
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> bp(static_cast<size_t>(kTilesPerBlock * pl.kc_block * nr));
+    std::vector<float> bp(static_cast<size_t>(pl.kc_block * nr));
     std::vector<float> cbuf(static_cast<size_t>(pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
     // ixq .. ixq + len - 1.
@@ -343,6 +349,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     };
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
+    std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
       const WorkItem& wi = items[static_cast<size_t>(it)];
@@ -351,13 +358,16 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       const PhaseTaps& ct = pl.cols[static_cast<size_t>(wi.rx)];
       const int64_t ntw = ct.size();
       const int64_t taps = rt.size() * ntw;
-      const int64_t kk_total = taps * pl.icg;
       const int64_t npix = wi.p1 - wi.p0;
       const int64_t ntiles = ceil_div(npix, nr);
       const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
-      for (int64_t k0 = 0; k0 < kk_total; k0 += pl.kc_block) {
-        const int64_t kc = std::min(pl.kc_block, kk_total - k0);
-        // Pack X[k0 .. k0 + kc)[pixels of each tile].
+      const int64_t cch = pl.chunk_channels(wi.ry, wi.rx);
+      for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
+        const int64_t cn = std::min(cch, pl.icg - c0);
+        const int64_t k0 = c0 * taps, kc = cn * taps;
+        if (kc == 0) break;
+        // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block over
+        // it while it is in L1.
         for (int64_t ti = 0; ti < ntiles; ++ti) {
           const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
           const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
@@ -368,13 +378,11 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
             segs.push_back({iyq, ixq, len, q - tp0});
             q += len;
           }
-          float* dst = bp.data() + ti * pl.kc_block * nr;
-          // Walk k = t·icg + c from k0 without divisions: per tap, the row copies are the same
-          // for every channel (only the plane changes), so they are worked out once.
-          int64_t t = k0 / pl.icg, c = k0 % pl.icg;
-          for (int64_t k = k0; k < k0 + kc; ++t, c = 0) {
+          // The row copies of each tap are the same for every channel (only the plane moves).
+          ops.clear();
+          for (int64_t t = 0; t < taps; ++t) {
             const int64_t ay = rt.a[t / ntw], ax = ct.a[t % ntw];
-            ops.clear();
+            tap_ops[static_cast<size_t>(t)].begin = static_cast<int64_t>(ops.size());
             int64_t covered = 0;
             for (const Seg& s : segs) {
               const int64_t iy = sy.lo + s.iyq - ay;
@@ -387,31 +395,26 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                 covered += j1 - j0;
               }
             }
-            const int64_t c_end = std::min(pl.icg, c + (k0 + kc - k));
-            PackArgs pa{};
-            pa.plane0 = xg + c * h * wd;
-            pa.plane_stride = h * wd;
-            pa.channels = c_end - c;
-            pa.ops = ops.data();
-            pa.nops = static_cast<int64_t>(ops.size());
-            pa.full = covered == width;
-            pa.width = width;
-            pa.out = dst;
-            pl.kernels->pack(pa);
-            k += c_end - c;
-            dst += (c_end - c) * width;
-            c = c_end;
+            tap_ops[static_cast<size_t>(t)].end = static_cast<int64_t>(ops.size());
+            tap_ops[static_cast<size_t>(t)].full = covered == width;
           }
-        }
-        for (int64_t ti = 0; ti < ntiles; ++ti) {
-          const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
+          PackArgs pa{};
+          pa.plane0 = xg + c0 * h * wd;
+          pa.plane_stride = h * wd;
+          pa.channels = cn;
+          pa.taps = taps;
+          pa.tap_ops = tap_ops.data();
+          pa.ops = ops.data();
+          pa.width = width;
+          pa.out = bp.data();
+          pl.kernels->pack(pa);
           const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
           for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
             const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
             GemmArgs ga{};
             ga.k = kc;
             ga.a = pl.gemm_a(wi.g, wi.ry, wi.rx, k0, kc, ocb);
-            ga.b = bp.data() + ti * pl.kc_block * nr;
+            ga.b = bp.data();
             ga.c = cbuf.data() + ocb * pl.mr_block * ldc + ti * nr;
             ga.ldc = ldc;
             ga.accumulate = k0 > 0;

@@ -28,7 +28,7 @@ struct PackedWeights::Impl {
   /// tap = ih·ntw + iw) of ocg channels, in channel blocks of mr_block (the last one mr <
   /// mr_block):
   ///   direct path: [block][k][m < mr], the block at offsets[(g, ry, rx, block)];
-  ///   GEMM path:   [k-chunk of kc_block][block][k within the chunk][m < mr], so that one k-chunk
+  ///   GEMM path:   [k-chunk][block][k within the chunk][m < mr], so that one k-chunk
   ///   of
   ///                all blocks, which the kernels read one after the other, is contiguous.
   std::vector<float> packed;
@@ -51,22 +51,28 @@ struct PackedWeights::Impl {
     return rows[static_cast<size_t>(ry)].size() * cols[static_cast<size_t>(rx)].size();
   }
   /// The GEMM path's reduction chunk: a [kc][tile pixels] input panel of about 24 KiB stays in
-  /// L1 (half of it) while every channel block's weights stream past it.
+  /// L1 while every channel block's weights stream past it. On the GEMM path k = c·taps + tap
+  /// (all taps of one input channel together, so packing reads each input row once for all of
+  /// them), and a chunk holds whole channels.
   int64_t kc_block = 256;
-  /// GEMM path: the [k][mr] operand of block ocb for k in [k0, k0 + kc), k0 a multiple of
-  /// kc_block.
+  int64_t chunk_channels(int64_t ry, int64_t rx) const {
+    return std::max<int64_t>(1, kc_block / std::max<int64_t>(1, taps(ry, rx)));
+  }
+  /// GEMM path: the [k][mr] operand of block ocb for k in [k0, k0 + kc), a whole chunk.
   const float* gemm_a(int64_t gi, int64_t ry, int64_t rx, int64_t k0, int64_t kc,
                       int64_t ocb) const {
     return panel(gi, ry, rx, 0) + k0 * ocg + ocb * mr_block * kc;
   }
-  /// Offset in `packed` of weight (k, o) of panel (gi, ry, rx), in either layout.
-  int64_t index(int64_t gi, int64_t ry, int64_t rx, int64_t k, int64_t o) const {
+  /// Offset in `packed` of the weight of tap t, input channel c, output channel o (within the
+  /// group) of panel (gi, ry, rx), in either layout.
+  int64_t index(int64_t gi, int64_t ry, int64_t rx, int64_t t, int64_t c, int64_t o) const {
     const int64_t ocb = o / mr_block, m = o % mr_block;
     const int64_t mr = std::min(mr_block, ocg - ocb * mr_block);
-    if (!gemm) return (panel(gi, ry, rx, ocb) - packed.data()) + k * mr + m;
-    const int64_t k0 = k / kc_block * kc_block;
-    const int64_t kc = std::min(kc_block, taps(ry, rx) * icg - k0);
-    return (gemm_a(gi, ry, rx, k0, kc, ocb) - packed.data()) + (k - k0) * mr + m;
+    if (!gemm) return (panel(gi, ry, rx, ocb) - packed.data()) + (t * icg + c) * mr + m;
+    const int64_t nt = taps(ry, rx), cch = chunk_channels(ry, rx);
+    const int64_t c0 = c / cch * cch;
+    const int64_t k0 = c0 * nt, kc = std::min(cch, icg - c0) * nt;
+    return (gemm_a(gi, ry, rx, k0, kc, ocb) - packed.data()) + (c * nt + t - k0) * mr + m;
   }
 };
 
