@@ -83,6 +83,9 @@ struct KernelTable {
   const char* direct_name[kDirectMr + 1][7] = {};
   GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
   PackKernel pack = nullptr;
+  /// out[2j] = even[j], out[2j + 1] = odd[j] for 2j, 2j + 1 < n: two column phases of stride 2
+  /// into one output row.
+  void (*interleave2)(const float* even, const float* odd, float* out, int64_t n) = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 

@@ -111,6 +111,19 @@ void pack_kernel(const PackArgs& p) {
   }
 }
 
+template <class V>
+void interleave2_kernel(const float* even, const float* odd, float* out, int64_t n) {
+  constexpr int kL = V::kLanes;
+  int64_t j = 0;
+  for (; 2 * j + 2 * kL <= n; j += kL) {
+    typename V::type lo, hi;
+    V::zip(V::load(even + j), V::load(odd + j), lo, hi);
+    V::store(out + 2 * j, lo);
+    V::store(out + 2 * j + kL, hi);
+  }
+  for (int64_t i = 2 * j; i < n; ++i) out[i] = (i % 2 == 0 ? even : odd)[i / 2];
+}
+
 // Names are built once per instantiation and live as long as the program.
 template <class V, bool Gemm, int MR, int NV>
 const char* kernel_name(const char* isa) {
@@ -151,6 +164,7 @@ KernelTable make_table(const char* isa) {
   fill_direct<V, 4>(t, isa, std::make_integer_sequence<int, kDirectNv[4]>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   t.pack = &pack_kernel<V>;
+  t.interleave2 = &interleave2_kernel<V>;
   return t;
 }
 

@@ -20,6 +20,14 @@ struct Lanes8 {
     return r;
   }
   static void prefetch(const float*) {}
+  static void zip(const type& a, const type& b, type& lo, type& hi) {
+    for (int i = 0; i < 4; ++i) {
+      lo.v[2 * i] = a.v[i];
+      lo.v[2 * i + 1] = b.v[i];
+      hi.v[2 * i] = a.v[4 + i];
+      hi.v[2 * i + 1] = b.v[4 + i];
+    }
+  }
   static type zero() { return type{}; }
   static type load(const float* p) {
     type r;

@@ -299,7 +299,7 @@ Span phase_span(int64_t out, int64_t pad, int64_t s, int64_t r) {
 }
 
 struct WorkItem {
-  int64_t n, g, ry, rx, p0, p1;
+  int64_t n, g, ry, qy0, qy1;  // phase rows [qy0, qy1) of row phase ry, every column phase
 };
 
 void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -310,25 +310,38 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
   const int64_t lanes = pl.kernels->lanes;
   const int64_t nr = lanes * kGemmNv;  // pixels per tile
-  const int64_t nc = nr * kTilesPerBlock;
   std::vector<Span> ys(static_cast<size_t>(sh)), xs(static_cast<size_t>(sw));
   for (int64_t r = 0; r < sh; ++r) ys[static_cast<size_t>(r)] = phase_span(oh, ph, sh, r);
-  for (int64_t r = 0; r < sw; ++r) xs[static_cast<size_t>(r)] = phase_span(ow, pw, sw, r);
+  int64_t qx_max = 1;
+  for (int64_t r = 0; r < sw; ++r) {
+    xs[static_cast<size_t>(r)] = phase_span(ow, pw, sw, r);
+    qx_max = std::max(qx_max, xs[static_cast<size_t>(r)].count);
+  }
+  // A block is whole phase rows (about kTilesPerBlock tiles of pixels per column phase), so that
+  // all column phases of an output row are finished together and written as contiguous rows.
+  const int64_t rows_per_block = std::max<int64_t>(1, nr * kTilesPerBlock / qx_max);
+  const int64_t ldc = ceil_div(rows_per_block * qx_max, nr) * nr;
+  // Output column ox of a row reads column phase rx_of[ox], at col_of[ox] within its phase row.
+  std::vector<int64_t> rx_of(static_cast<size_t>(ow)), col_of(static_cast<size_t>(ow));
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const int64_t rx = (ox + pw) % sw;
+    rx_of[static_cast<size_t>(ox)] = rx;
+    col_of[static_cast<size_t>(ox)] = (ox + pw) / sw - xs[static_cast<size_t>(rx)].lo;
+  }
 
-  // Items in the order (image, group, pixel block, phase): the phases' blocks with the same index
-  // cover about the same input rows, which then stay in L2 across the phases instead of being
-  // streamed from memory once per phase.
+  // Items in the order (image, group, block, row phase): the row phases' blocks with the same
+  // index read about the same input rows, which then stay in L2 instead of being streamed from
+  // memory once per phase.
   std::vector<WorkItem> items;
   for (int64_t n = 0; n < n_batch; ++n) {
     for (int64_t gi = 0; gi < pl.g; ++gi) {
-      for (int64_t p0 = 0;; p0 += nc) {
+      for (int64_t q0 = 0;; q0 += rows_per_block) {
         bool any = false;
         for (int64_t ry = 0; ry < sh; ++ry) {
-          for (int64_t rx = 0; rx < sw; ++rx) {
-            const int64_t pix =
-                ys[static_cast<size_t>(ry)].count * xs[static_cast<size_t>(rx)].count;
-            if (p0 < pix) items.push_back({n, gi, ry, rx, p0, std::min(pix, p0 + nc)});
-            any = any || p0 < pix;
+          const int64_t qy_count = ys[static_cast<size_t>(ry)].count;
+          if (q0 < qy_count) {
+            items.push_back({n, gi, ry, q0, std::min(qy_count, q0 + rows_per_block)});
+            any = true;
           }
         }
         if (!any) break;
@@ -337,11 +350,11 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   }
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   const int64_t n_items = static_cast<int64_t>(items.size());
-  const int64_t ldc = nc;
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> bp(static_cast<size_t>(pl.kc_block * nr));
-    std::vector<float> cbuf(static_cast<size_t>(pl.ocg * ldc));
+    // One result buffer per column phase: [rx][o][pixel of the block].
+    std::vector<float> cbuf(static_cast<size_t>(sw * pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
     // ixq .. ixq + len - 1.
     struct Seg {
@@ -350,114 +363,134 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
     std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
+    std::vector<int64_t> row_base(static_cast<size_t>(sw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
       const WorkItem& wi = items[static_cast<size_t>(it)];
-      const Span sy = ys[static_cast<size_t>(wi.ry)], sx = xs[static_cast<size_t>(wi.rx)];
+      const Span sy = ys[static_cast<size_t>(wi.ry)];
       const PhaseTaps& rt = pl.rows[static_cast<size_t>(wi.ry)];
-      const PhaseTaps& ct = pl.cols[static_cast<size_t>(wi.rx)];
-      const int64_t ntw = ct.size();
-      const int64_t taps = rt.size() * ntw;
-      const int64_t npix = wi.p1 - wi.p0;
-      const int64_t ntiles = ceil_div(npix, nr);
       const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
-      const int64_t cch = pl.chunk_channels(wi.ry, wi.rx);
-      for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
-        const int64_t cn = std::min(cch, pl.icg - c0);
-        const int64_t k0 = c0 * taps, kc = cn * taps;
-        if (kc == 0) break;
-        // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block over
-        // it while it is in L1.
-        for (int64_t ti = 0; ti < ntiles; ++ti) {
-          const int64_t tp0 = wi.p0 + ti * nr, tp1 = std::min(wi.p1, tp0 + nr);
-          const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
-          segs.clear();
-          for (int64_t q = tp0; q < tp1;) {
-            const int64_t iyq = q / sx.count, ixq = q % sx.count;
-            const int64_t len = std::min(tp1 - q, sx.count - ixq);
-            segs.push_back({iyq, ixq, len, q - tp0});
-            q += len;
+      for (int64_t rx = 0; rx < sw; ++rx) {
+        const Span sx = xs[static_cast<size_t>(rx)];
+        if (sx.count == 0) continue;
+        const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
+        const int64_t ntw = ct.size();
+        const int64_t taps = rt.size() * ntw;
+        const int64_t p0 = wi.qy0 * sx.count, p1 = wi.qy1 * sx.count;
+        float* cb = cbuf.data() + rx * pl.ocg * ldc;
+        if (taps == 0) {
+          // No tap reaches this phase: the bias alone.
+          for (int64_t o = 0; o < pl.ocg; ++o) {
+            std::fill(cb + o * ldc, cb + o * ldc + (p1 - p0), b ? b[wi.g * pl.ocg + o] : 0.0f);
           }
-          // The row copies of each tap are the same for every channel (only the plane moves).
-          ops.clear();
-          for (int64_t t = 0; t < taps; ++t) {
-            const int64_t ay = rt.a[t / ntw], ax = ct.a[t % ntw];
-            tap_ops[static_cast<size_t>(t)].begin = static_cast<int64_t>(ops.size());
-            int64_t covered = 0;
-            for (const Seg& s : segs) {
-              const int64_t iy = sy.lo + s.iyq - ay;
-              if (iy < 0 || iy >= h) continue;
-              const int64_t ix0 = sx.lo + s.ixq - ax;  // column of the segment's first pixel
-              const int64_t j0 = std::max<int64_t>(0, -ix0);
-              const int64_t j1 = std::min(s.len, wd - ix0);
-              if (j1 > j0) {
-                ops.push_back({iy * wd + ix0 + j0, s.d + j0, j1 - j0});
-                covered += j1 - j0;
+          continue;
+        }
+        const int64_t ntiles = ceil_div(p1 - p0, nr);
+        const int64_t cch = pl.chunk_channels(wi.ry, rx);
+        for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
+          const int64_t cn = std::min(cch, pl.icg - c0);
+          const int64_t k0 = c0 * taps, kc = cn * taps;
+          // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block
+          // over it while it is in L1.
+          for (int64_t ti = 0; ti < ntiles; ++ti) {
+            const int64_t tp0 = p0 + ti * nr, tp1 = std::min(p1, tp0 + nr);
+            const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
+            segs.clear();
+            for (int64_t q = tp0; q < tp1;) {
+              const int64_t iyq = q / sx.count, ixq = q % sx.count;
+              const int64_t len = std::min(tp1 - q, sx.count - ixq);
+              segs.push_back({iyq, ixq, len, q - tp0});
+              q += len;
+            }
+            // The row copies of each tap are the same for every channel (only the plane moves).
+            ops.clear();
+            for (int64_t t = 0; t < taps; ++t) {
+              const int64_t ay = rt.a[t / ntw], ax = ct.a[t % ntw];
+              TapOps& to = tap_ops[static_cast<size_t>(t)];
+              to.begin = static_cast<int64_t>(ops.size());
+              int64_t covered = 0;
+              for (const Seg& sg : segs) {
+                const int64_t iy = sy.lo + sg.iyq - ay;
+                if (iy < 0 || iy >= h) continue;
+                const int64_t ix0 = sx.lo + sg.ixq - ax;  // column of the segment's first pixel
+                const int64_t j0 = std::max<int64_t>(0, -ix0);
+                const int64_t j1 = std::min(sg.len, wd - ix0);
+                if (j1 > j0) {
+                  ops.push_back({iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
+                  covered += j1 - j0;
+                }
               }
+              to.end = static_cast<int64_t>(ops.size());
+              to.full = covered == width;
             }
-            tap_ops[static_cast<size_t>(t)].end = static_cast<int64_t>(ops.size());
-            tap_ops[static_cast<size_t>(t)].full = covered == width;
-          }
-          PackArgs pa{};
-          pa.plane0 = xg + c0 * h * wd;
-          pa.plane_stride = h * wd;
-          pa.channels = cn;
-          pa.taps = taps;
-          pa.tap_ops = tap_ops.data();
-          pa.ops = ops.data();
-          pa.width = width;
-          pa.out = bp.data();
-          pl.kernels->pack(pa);
-          const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
-          for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-            const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
-            GemmArgs ga{};
-            ga.k = kc;
-            ga.a = pl.gemm_a(wi.g, wi.ry, wi.rx, k0, kc, ocb);
-            ga.b = bp.data();
-            ga.c = cbuf.data() + ocb * pl.mr_block * ldc + ti * nr;
-            ga.ldc = ldc;
-            ga.accumulate = k0 > 0;
-            float bias[kMaxGemmMr] = {};
-            for (int64_t m = 0; m < mr; ++m) {
-              bias[m] = b ? b[wi.g * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+            PackArgs pa{};
+            pa.plane0 = xg + c0 * h * wd;
+            pa.plane_stride = h * wd;
+            pa.channels = cn;
+            pa.taps = taps;
+            pa.tap_ops = tap_ops.data();
+            pa.ops = ops.data();
+            pa.width = width;
+            pa.out = bp.data();
+            pl.kernels->pack(pa);
+            const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
+            for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
+              const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+              GemmArgs ga{};
+              ga.k = kc;
+              ga.a = pl.gemm_a(wi.g, wi.ry, rx, k0, kc, ocb);
+              ga.b = bp.data();
+              ga.c = cb + ocb * pl.mr_block * ldc + ti * nr;
+              ga.ldc = ldc;
+              ga.accumulate = k0 > 0;
+              float bias[kMaxGemmMr] = {};
+              for (int64_t m = 0; m < mr; ++m) {
+                bias[m] = b ? b[wi.g * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+              }
+              ga.bias = bias;
+              pl.kernels->gemm[mr][nv](ga);
             }
-            ga.bias = bias;
-            pl.kernels->gemm[mr][nv](ga);
           }
         }
       }
-      // Scatter the block's results to their output positions: each written exactly once.
-      const int64_t amin_y = taps ? *std::min_element(rt.a.begin(), rt.a.end()) : 0;
-      const int64_t amax_y = taps ? *std::max_element(rt.a.begin(), rt.a.end()) : 0;
-      const int64_t amin_x = taps ? *std::min_element(ct.a.begin(), ct.a.end()) : 0;
-      const int64_t amax_x = taps ? *std::max_element(ct.a.begin(), ct.a.end()) : 0;
-      const bool check_exact = !pl.weights_finite && taps > 0;
+      // Interleave the column phases into whole output rows: each element written exactly once.
       for (int64_t o = 0; o < pl.ocg; ++o) {
         float* yplane = y.ptr() + (wi.n * oc + wi.g * pl.ocg + o) * oh * ow;
-        const float* crow = cbuf.data() + o * ldc;
-        const float bias_o = b ? b[wi.g * pl.ocg + o] : 0.0f;
-        for (int64_t q = wi.p0; q < wi.p1;) {
-          const int64_t iyq = q / sx.count, ixq0 = q % sx.count;
-          const int64_t len = std::min(wi.p1 - q, sx.count - ixq0);
+        for (int64_t iyq = wi.qy0; iyq < wi.qy1; ++iyq) {
           const int64_t qy = sy.lo + iyq;
           const int64_t oy = qy * sh + wi.ry - ph;
-          float* yrow = yplane + oy * ow + (sx.lo + ixq0) * sw + wi.rx - pw;
-          const float* src = crow + (q - wi.p0);
-          if (taps == 0) {
-            for (int64_t j = 0; j < len; ++j) yrow[j * sw] = bias_o;  // no tap reaches here
-          } else {
-            for (int64_t j = 0; j < len; ++j) yrow[j * sw] = src[j];
+          float* yrow = yplane + oy * ow;
+          for (int64_t rx = 0; rx < sw; ++rx) {
+            row_base[static_cast<size_t>(rx)] =
+                (rx * pl.ocg + o) * ldc + (iyq - wi.qy0) * xs[static_cast<size_t>(rx)].count;
           }
-          if (check_exact) {
-            for (int64_t j = 0; j < len; ++j) {
-              const int64_t qx = sx.lo + ixq0 + j;
-              if (qy - amax_y < 0 || qy - amin_y >= h || qx - amax_x < 0 || qx - amin_x >= wd) {
-                yrow[j * sw] = exact_element(pl, x, b, wi.n, wi.g, o, oy, qx * sw + wi.rx - pw);
+          if (sw == 1) {
+            std::copy(cbuf.data() + row_base[0], cbuf.data() + row_base[0] + ow, yrow);
+          } else if (sw == 2) {
+            const int64_t r0 = pw % 2;  // the phase of column 0
+            pl.kernels->interleave2(cbuf.data() + row_base[static_cast<size_t>(r0)],
+                                    cbuf.data() + row_base[static_cast<size_t>(1 - r0)], yrow, ow);
+          } else {
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              yrow[ox] = cbuf[static_cast<size_t>(
+                  row_base[static_cast<size_t>(rx_of[static_cast<size_t>(ox)])] +
+                  col_of[static_cast<size_t>(ox)])];
+            }
+          }
+          if (!pl.weights_finite) {
+            // Where the zero padding met an Inf or NaN weight: the definition's value.
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              const int64_t rx = rx_of[static_cast<size_t>(ox)];
+              const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
+              if (rt.size() == 0 || ct.size() == 0) continue;
+              const int64_t qx = xs[static_cast<size_t>(rx)].lo + col_of[static_cast<size_t>(ox)];
+              const auto [ay0, ay1] = std::minmax_element(rt.a.begin(), rt.a.end());
+              const auto [ax0, ax1] = std::minmax_element(ct.a.begin(), ct.a.end());
+              if (qy - *ay1 < 0 || qy - *ay0 >= h || qx - *ax1 < 0 || qx - *ax0 >= wd) {
+                yrow[ox] = exact_element(pl, x, b, wi.n, wi.g, o, oy, ox);
               }
             }
           }
-          q += len;
         }
       }
     }
