@@ -14,6 +14,9 @@
 
 namespace convt2d::optimized {
 
+inline constexpr int64_t kPrefetchChannels = 4;
+inline constexpr int64_t kPrefetchFloats = 256;
+
 template <class V, int MR, int NV>
 void direct_kernel(const TileArgs& a) {
   constexpr int kL = V::kLanes;
@@ -60,6 +63,9 @@ void gemm_kernel(const GemmArgs& g) {
   const float* b = g.b;
   const int64_t kn = g.k;
   for (int64_t k = 0; k < kn; ++k) {
+    // The weights stream from L3 or memory (each is used for one phase's pixels only); a
+    // software prefetch a few cache lines ahead hides that latency.
+    V::prefetch(a + kPrefetchFloats);
     typename V::type bv[NV];
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kL * v);
     _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
@@ -77,8 +83,6 @@ void gemm_kernel(const GemmArgs& g) {
     }
   }
 }
-
-inline constexpr int64_t kPrefetchChannels = 4;
 
 template <class V>
 void pack_kernel(const PackArgs& p) {

@@ -385,15 +385,19 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
           }
           continue;
         }
-        const int64_t ntiles = ceil_div(p1 - p0, nr);
+        // Tiles of as equal a width as possible (7 vectors: 3 + 2 + 2, not 3 + 3 + 1): a narrow
+        // last tile has too few independent accumulators to keep the FMA units busy.
+        const int64_t nvec = ceil_div(p1 - p0, lanes);
+        const int64_t ntiles = ceil_div(nvec, int64_t{kGemmNv});
         const int64_t cch = pl.chunk_channels(wi.ry, rx);
         for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
           const int64_t cn = std::min(cch, pl.icg - c0);
           const int64_t k0 = c0 * taps, kc = cn * taps;
           // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block
           // over it while it is in L1.
-          for (int64_t ti = 0; ti < ntiles; ++ti) {
-            const int64_t tp0 = p0 + ti * nr, tp1 = std::min(p1, tp0 + nr);
+          for (int64_t ti = 0, v0 = 0; ti < ntiles; ++ti) {
+            const int64_t tv = nvec / ntiles + (ti < nvec % ntiles ? 1 : 0);
+            const int64_t tp0 = p0 + v0 * lanes, tp1 = std::min(p1, tp0 + tv * lanes);
             const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
             segs.clear();
             for (int64_t q = tp0; q < tp1;) {
@@ -440,7 +444,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
               ga.k = kc;
               ga.a = pl.gemm_a(wi.g, wi.ry, rx, k0, kc, ocb);
               ga.b = bp.data();
-              ga.c = cb + ocb * pl.mr_block * ldc + ti * nr;
+              ga.c = cb + ocb * pl.mr_block * ldc + v0 * lanes;
               ga.ldc = ldc;
               ga.accumulate = k0 > 0;
               float bias[kMaxGemmMr] = {};
@@ -450,6 +454,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
               ga.bias = bias;
               pl.kernels->gemm[mr][nv](ga);
             }
+            v0 += tv;
           }
         }
       }
