@@ -23,6 +23,7 @@ struct Avx512 {
     lo = _mm512_permutex2var_ps(a, ilo, b);
     hi = _mm512_permutex2var_ps(a, ihi, b);
   }
+  static type add(type a, type b) { return _mm512_add_ps(a, b); }
   static type zero() { return _mm512_setzero_ps(); }
   static type load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, type v) { _mm512_storeu_ps(p, v); }

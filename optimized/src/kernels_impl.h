@@ -20,9 +20,15 @@ inline constexpr int64_t kPrefetchFloats = 256;
 template <class V, int MR, int NV>
 void direct_kernel(const TileArgs& a) {
   constexpr int kL = V::kLanes;
-  typename V::type acc[MR][NV];
+  // Fewer than 8 accumulators cannot hide the FMA latency: then even and odd input channels go
+  // to two accumulator sets, summed at the end.
+  constexpr int kSets = MR * NV < 8 ? 2 : 1;
+  typename V::type acc[kSets][MR][NV];
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[m][v] = V::broadcast(a.bias + m);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      acc[0][m][v] = V::broadcast(a.bias + m);
+      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
+    }
   }
   // Locals, not reads through `a`: vector stores may alias anything (__m256 is may_alias).
   const int64_t ntaps = a.ntaps, icg = a.icg, cs = a.chan_stride;
@@ -30,13 +36,30 @@ void direct_kernel(const TileArgs& a) {
   for (int64_t t = 0; t < ntaps; ++t) {
     const float* xp = x + a.xoff[t];
     const float* wp = a.wtap[t];
-    for (int64_t c = 0; c < icg; ++c) {
+    int64_t c = 0;
+    if constexpr (kSets == 2) {
+      for (; c + 2 <= icg; c += 2) {
+        _Pragma("GCC unroll 2") for (int s = 0; s < 2; ++s) {
+          typename V::type xv[NV];
+          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+          _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+            const auto wv = V::broadcast(wp + m);
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+              acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
+            }
+          }
+          xp += cs;
+          wp += MR;
+        }
+      }
+    }
+    for (; c < icg; ++c) {
       typename V::type xv[NV];
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-          acc[m][v] = V::fma(wv, xv[v], acc[m][v]);
+          acc[0][m][v] = V::fma(wv, xv[v], acc[0][m][v]);
         }
       }
       xp += cs;
@@ -45,7 +68,9 @@ void direct_kernel(const TileArgs& a) {
   }
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      V::store(a.out + m * a.out_stride + kL * v, acc[m][v]);
+      auto r = acc[0][m][v];
+      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
+      V::store(a.out + m * a.out_stride + kL * v, r);
     }
   }
 }

@@ -28,6 +28,10 @@ struct Lanes8 {
       hi.v[2 * i + 1] = b.v[4 + i];
     }
   }
+  static type add(type a, const type& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
+    return a;
+  }
   static type zero() { return type{}; }
   static type load(const float* p) {
     type r;
