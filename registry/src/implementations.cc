@@ -43,22 +43,22 @@ constexpr Precision kLongDoublePrecision{std::numeric_limits<long double>::epsil
 constexpr Precision kExactPrecision{0x1p-1000, 0x1p-1074};
 
 #ifdef CONVT2D_HAVE_OPTIMIZED
-Implementation optimized_impl() {
+// The optimized kernels for one ISA.
+Implementation optimized_impl(std::string name, optimized::Isa isa) {
   Implementation impl;
-  impl.name = "optimized";
-  impl.description = "stride-phase register-tiled kernels, " +
-                     optimized::to_string(optimized::detected_isa()) +
+  impl.name = std::move(name);
+  impl.description = "stride-phase register-tiled kernels, " + optimized::to_string(isa) +
                      ", float32 in, float32 accumulator, float32 out";
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
-  impl.run = [](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                const AnyTensor* b) -> AnyTensor {
+  impl.run = [isa](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                   const AnyTensor* b) -> AnyTensor {
     return optimized::conv_transpose2d(p, std::get<Tensor<float>>(x), std::get<Tensor<float>>(w),
-                                       b ? &std::get<Tensor<float>>(*b) : nullptr);
+                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa);
   };
-  impl.prepare = [](const Params& p, const AnyTensor& w, const AnyTensor* b,
-                    int threads) -> Prepared {
+  impl.prepare = [isa](const Params& p, const AnyTensor& w, const AnyTensor* b,
+                       int threads) -> Prepared {
     // Packing happens here, once; execute() runs on preallocated x and y.
     struct State {
       optimized::PackedWeights packed;
@@ -66,7 +66,7 @@ Implementation optimized_impl() {
       Tensor<float> x, y;
     };
     auto s =
-        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w)),
+        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w), isa),
                                       b ? std::optional(std::get<Tensor<float>>(*b)) : std::nullopt,
                                       {},
                                       {}});
@@ -111,7 +111,15 @@ Registry builtin_registry() {
       "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
       kExactPrecision, 0x1p-53, /*exact=*/true));
 #ifdef CONVT2D_HAVE_OPTIMIZED
-  r.add(optimized_impl());
+  // The best ISA this CPU runs, then each lower one it runs, so that every consumer of the
+  // registry (verify, properties, the differential fuzzer) exercises every kernel set.
+  const optimized::Isa best = optimized::detected_isa();
+  r.add(optimized_impl("optimized", best));
+  for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
+    if (isa < best && optimized::cpu_supports(isa)) {
+      r.add(optimized_impl("optimized-" + optimized::to_string(isa), isa));
+    }
+  }
 #endif
   return r;
 }

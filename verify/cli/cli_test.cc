@@ -313,6 +313,20 @@ TEST_F(Cli, FlagsATf32ResultAsSuspicious) {
   EXPECT_THAT(r.out, Not(HasSubstr("suspicious")));
 }
 
+TEST_F(Cli, RunImplOptimizedPassesCheck) {
+  // The optimized implementation through the same door as every backend: run, then check.
+  for (const char* problem : {"mb2ic16ih5iw7oc12kh4sh2ph1", "mb1ic3ih6oc3kh3sh3ph2oph1g3"}) {
+    const fs::path c = MakeCase(problem, problem);
+    const std::string y = (dir_ / "y_opt.npy").string();
+    Result r = Run(fmt::format("run --case {} --impl optimized --out {}", c.string(), y));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(std::get<Tensor<float>>(read_npy(y)).shape.size(), 4u);
+    r = Run(fmt::format("check --case {} --candidate {}", c.string(), y));
+    EXPECT_EQ(r.code, 0) << problem << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("verdict: PASSED"));
+  }
+}
+
 TEST_F(Cli, GenThenCheckRoundTrip) {
   const fs::path out = dir_ / "cases";
   Result r = Run(fmt::format("gen --random 4 --seed 7 --out {} --regime real", out.string()));
@@ -360,7 +374,8 @@ TEST_F(Cli, VerifyRunsTheRegistryAndSummarizes) {
   const Result r =
       Run(fmt::format("verify --problems {} --random 2 --seed 3", (dir_ / "layers.txt").string()));
   EXPECT_EQ(r.code, 0) << r.out;
-  for (const char* impl : {"reference ", "reference-f32", "reference-double", "adjoint"}) {
+  for (const char* impl :
+       {"reference ", "reference-f32", "reference-double", "optimized", "adjoint"}) {
     EXPECT_THAT(r.out, HasSubstr(impl));
   }
   EXPECT_THAT(r.out, HasSubstr("SKIPPED"));  // the huge layer exceeds --max-macs
