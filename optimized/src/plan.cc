@@ -142,16 +142,27 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   const int64_t in_rows = n_batch * ic * h;
-  std::unique_ptr<float[]> xp(new float[static_cast<size_t>(in_rows * wp)]);
+  // The padded copy lives in a buffer of the calling thread that later runs reuse: a fresh
+  // allocation of this size would be fresh pages, whose first-touch faults cost as much as the
+  // copy itself.
+  thread_local std::vector<float> padded;
+  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
+    padded = std::vector<float>(static_cast<size_t>(in_rows * wp));
+  }
+  float* const xp = padded.data();
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t r = 0; r < in_rows; ++r) {
-    float* d = xp.get() + r * wp;
+    float* d = xp + r * wp;
     std::fill(d, d + pad_l, 0.0f);
     std::copy(x.ptr() + r * wd, x.ptr() + (r + 1) * wd, d + pad_l);
     std::fill(d + pad_l + wd, d + wp, 0.0f);
   }
 
-  const int64_t items = n_batch * pl.g * oh;
+  // Items of kDirectRows output rows: the per-item bookkeeping is then small next to the work
+  // even for depthwise layers (one channel, four taps per output).
+  constexpr int64_t kDirectRows = 8;
+  const int64_t row_blocks = ceil_div(oh, kDirectRows);
+  const int64_t items = n_batch * pl.g * row_blocks;
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
   {
@@ -161,87 +172,100 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
-      const int64_t oy = item % oh, gi = (item / oh) % pl.g, n = item / (oh * pl.g);
-      const int64_t ry = (oy + ph) % sh, qy = (oy + ph) / sh;
-      const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
-      int64_t nvalid = 0;
-      for (int64_t ih = 0; ih < rt.size(); ++ih) {
-        const int64_t iy = qy - rt.a[ih];
-        if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
-      }
-      const float* xg = xp.get() + (n * ic + gi * pl.icg) * h * wp;
-      for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-        const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
-        float bias[kDirectMr] = {};
-        for (int64_t m = 0; m < mr; ++m) bias[m] = b ? b[gi * pl.ocg + ocb * kDirectMr + m] : 0.0f;
-        for (int64_t rx = 0; rx < sw; ++rx) {
-          const ColumnPhase& c = cp[static_cast<size_t>(rx)];
-          if (c.count == 0) continue;
-          float* seg = buf.data() + c.offset;
-          const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-          const int64_t ntw = ct.size();
-          if (!c.has_taps || nvalid == 0) {
-            // No tap reaches these outputs: the bias alone.
-            for (int64_t m = 0; m < mr; ++m)
-              std::fill(seg + m * row_len, seg + m * row_len + c.count, bias[m]);
-            continue;
-          }
-          const float* panel = pl.panel(gi, ry, rx, ocb);
-          int64_t taps = 0;
-          for (int64_t v = 0; v < nvalid; ++v) {
-            const int64_t ih = valid_ih[static_cast<size_t>(v)];
-            const int64_t iy = qy - rt.a[ih];
-            for (int64_t iw = 0; iw < ntw; ++iw) {
-              xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
-              tap_a[static_cast<size_t>(taps)] = ct.a[iw];
-              wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
-              ++taps;
+      const int64_t rb = item % row_blocks, gi = (item / row_blocks) % pl.g;
+      const int64_t n = item / (row_blocks * pl.g);
+      for (int64_t oy = rb * kDirectRows; oy < std::min(oh, (rb + 1) * kDirectRows); ++oy) {
+        const int64_t ry = (oy + ph) % sh, qy = (oy + ph) / sh;
+        const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
+        int64_t nvalid = 0;
+        for (int64_t ih = 0; ih < rt.size(); ++ih) {
+          const int64_t iy = qy - rt.a[ih];
+          if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
+        }
+        const float* xg = xp + (n * ic + gi * pl.icg) * h * wp;
+        for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
+          const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
+          float bias[kDirectMr] = {};
+          for (int64_t m = 0; m < mr; ++m)
+            bias[m] = b ? b[gi * pl.ocg + ocb * kDirectMr + m] : 0.0f;
+          for (int64_t rx = 0; rx < sw; ++rx) {
+            const ColumnPhase& c = cp[static_cast<size_t>(rx)];
+            if (c.count == 0) continue;
+            float* seg = buf.data() + c.offset;
+            const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
+            const int64_t ntw = ct.size();
+            if (!c.has_taps || nvalid == 0) {
+              // No tap reaches these outputs: the bias alone.
+              for (int64_t m = 0; m < mr; ++m)
+                std::fill(seg + m * row_len, seg + m * row_len + c.count, bias[m]);
+              continue;
             }
-          }
-          TileArgs a{};
-          a.xoff = xoff.data();
-          a.wtap = wtap.data();
-          a.ntaps = taps;
-          a.icg = pl.icg;
-          a.chan_stride = h * wp;
-          a.bias = bias;
-          a.out_stride = row_len;
-          const int nv_max = kDirectNv[mr];
-          for (int64_t j0 = 0; j0 < c.count;) {
-            const int nv =
-                static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, lanes)));
-            const int64_t j1 = std::min(c.count, j0 + lanes * nv);
-            a.x = xg + j0;
-            a.out = seg + j0;
-            // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
-            const bool touches_padding =
-                c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
-            if (pl.weights_finite || !touches_padding) {
-              pl.kernels->direct[mr][nv](a);
-            } else {
-              // 0·Inf is NaN: sum only the taps whose input column exists, as the definition does.
-              for (int64_t m = 0; m < mr; ++m) {
-                for (int64_t j = j0; j < j1; ++j) {
-                  float acc = bias[m];
-                  for (int64_t t = 0; t < taps; ++t) {
-                    const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
-                    if (ix < 0 || ix >= wd) continue;
-                    const float* xq = xg + xoff[static_cast<size_t>(t)] + j;
-                    const float* wq = wtap[static_cast<size_t>(t)] + m;
-                    for (int64_t ci = 0; ci < pl.icg; ++ci) acc += wq[ci * mr] * xq[ci * h * wp];
-                  }
-                  seg[m * row_len + j] = acc;
-                }
+            const float* panel = pl.panel(gi, ry, rx, ocb);
+            int64_t taps = 0;
+            for (int64_t v = 0; v < nvalid; ++v) {
+              const int64_t ih = valid_ih[static_cast<size_t>(v)];
+              const int64_t iy = qy - rt.a[ih];
+              for (int64_t iw = 0; iw < ntw; ++iw) {
+                xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
+                tap_a[static_cast<size_t>(taps)] = ct.a[iw];
+                wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
+                ++taps;
               }
             }
-            j0 = j1;
+            TileArgs a{};
+            a.xoff = xoff.data();
+            a.wtap = wtap.data();
+            a.ntaps = taps;
+            a.icg = pl.icg;
+            a.chan_stride = h * wp;
+            a.bias = bias;
+            a.out_stride = row_len;
+            const int nv_max = kDirectNv[mr];
+            for (int64_t j0 = 0; j0 < c.count;) {
+              const int nv =
+                  static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, lanes)));
+              const int64_t j1 = std::min(c.count, j0 + lanes * nv);
+              a.x = xg + j0;
+              a.out = seg + j0;
+              // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
+              const bool touches_padding =
+                  c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
+              if (pl.weights_finite || !touches_padding) {
+                pl.kernels->direct[mr][nv](a);
+              } else {
+                // 0·Inf is NaN: sum only the taps whose input column exists, as the definition
+                // does.
+                for (int64_t m = 0; m < mr; ++m) {
+                  for (int64_t j = j0; j < j1; ++j) {
+                    float acc = bias[m];
+                    for (int64_t t = 0; t < taps; ++t) {
+                      const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
+                      if (ix < 0 || ix >= wd) continue;
+                      const float* xq = xg + xoff[static_cast<size_t>(t)] + j;
+                      const float* wq = wtap[static_cast<size_t>(t)] + m;
+                      for (int64_t ci = 0; ci < pl.icg; ++ci) acc += wq[ci * mr] * xq[ci * h * wp];
+                    }
+                    seg[m * row_len + j] = acc;
+                  }
+                }
+              }
+              j0 = j1;
+            }
           }
-        }
-        // Interleave the column phases into the output rows: each element written once.
-        for (int64_t m = 0; m < mr; ++m) {
-          float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kDirectMr + m) * oh + oy) * ow;
-          const float* bm = buf.data() + m * row_len;
-          for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = bm[src[static_cast<size_t>(ox)]];
+          // Interleave the column phases into the output rows: each element written once.
+          for (int64_t m = 0; m < mr; ++m) {
+            float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kDirectMr + m) * oh + oy) * ow;
+            const float* bm = buf.data() + m * row_len;
+            if (sw == 1) {
+              std::copy(bm, bm + ow, yrow);
+            } else if (sw == 2) {
+              const int64_t r0 = pw % 2;  // the phase of column 0
+              pl.kernels->interleave2(bm + cp[static_cast<size_t>(r0)].offset,
+                                      bm + cp[static_cast<size_t>(1 - r0)].offset, yrow, ow);
+            } else {
+              for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = bm[src[static_cast<size_t>(ox)]];
+            }
+          }
         }
       }
     }
