@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "convt2d/error.h"
 
 namespace convt2d {
@@ -27,6 +30,51 @@ TEST(CaseJson, DefaultsPairsAndUnknownKeys) {
   EXPECT_EQ(*s.output_shape, (Shape{1, 6, 9, 8}));
   // case_json writes every key and parses back to the same parameters.
   EXPECT_EQ(parse_case_json(case_json(s.params)).params, s.params);
+  EXPECT_FALSE(s.dtype.has_value());
+  EXPECT_EQ(parse_case_json(case_json(s.params, {}, {}, DType::kBFloat16)).dtype, DType::kBFloat16);
+  EXPECT_EQ(parse_case_json(R"({"in_channels": 1, "out_channels": 1, "kernel_size": 1,
+                                "dtype": "float16"})")
+                .dtype,
+            DType::kFloat16);
+}
+
+// A case directory of each dtype: written, read back with its dtype; bfloat16 needs the
+// declaration, and a declaration that disagrees with the arrays is an error naming it.
+TEST(CaseDir, HalfDtypesRoundTripAndBFloat16NeedsItsDeclaration) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "convt2d_case_dir_half_test";
+  fs::remove_all(dir);
+  const Problem pr = parse_problem("mb1ic2ih3oc2kh2sh2");
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+    const Case c = make_case(pr, dt, Regime::kReal, 3);
+    const fs::path d = dir / std::string(to_string(dt));
+    write_case(d, pr.params, c.x, c.w, &*c.b);
+    const Case back = read_case(d);
+    EXPECT_EQ(back.dtype(), dt);
+    EXPECT_EQ(back.x, c.x);
+    EXPECT_EQ(*back.b, *c.b);
+  }
+  // Without "dtype", uint16 arrays are an error naming the file.
+  const fs::path bf = dir / "bfloat16";
+  std::string text = case_json(pr.params);
+  std::ofstream(bf / "case.json") << text;
+  try {
+    read_case(bf);
+    ADD_FAILURE() << "bare uint16 arrays accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("x.npy"));
+    EXPECT_THAT(e.what(), HasSubstr("'<u2'"));
+  }
+  // A declaration that disagrees with the arrays.
+  std::ofstream(dir / "float16" / "case.json") << case_json(pr.params, {}, {}, DType::kFloat32);
+  try {
+    read_case(dir / "float16");
+    ADD_FAILURE() << "float16 arrays accepted as float32";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "dtype");
+    EXPECT_THAT(e.what(), HasSubstr("x.npy holds float16 but case.json declares"));
+  }
+  fs::remove_all(dir);
 }
 
 void ExpectBad(const std::string& text, const std::string& fragment) {
@@ -64,6 +112,10 @@ TEST(CaseJson, Errors) {
   ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "compute_mode": "tf32"})",
             "compute_mode");
   ExpectBad(R"({"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 4})", "groups");
+  ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "dtype": "int8"})",
+            "dtype: unknown dtype 'int8'");
+  ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "dtype": 16})",
+            "dtype: expected a string");
   ExpectBad(R"({"in_channels": 4, "out_channels": 4, "kernel_size": 3, "stride": 2,
                 "output_padding": 2})",
             "output_padding");

@@ -8,7 +8,9 @@
 #include <random>
 
 #include "convt2d/bounds.h"
+#include "convt2d/fill.h"
 #include "convt2d/reference.h"
+#include "convt2d/registry.h"
 
 namespace convt2d {
 namespace {
@@ -30,6 +32,19 @@ TEST(ElementBound, ZeroTapsMeansExactBias) {
   const double b = element_bound(3, 10.0, 2.0, kFloat32Precision);
   EXPECT_GE(b, gamma(4, 0x1p-24) * 10.0 + gamma(3, 0x1p-24) * 2.0 + 3 * 0x1p-150);
   EXPECT_LE(b, gamma(4, 0x1p-24) * 12.0 * (1 + 1e-12));  // within the classical gamma(K+1)(|b|+S)
+}
+
+TEST(ElementBound, ExtraRoundingsActLikeOneMoreTap) {
+  // x extra roundings per term: gamma(K+1+x) S + gamma(K+x) |b| + (K+x) eta (1 + gamma(K+x)),
+  // which is the standard formula at K + x; and still 0 without taps.
+  for (int64_t k : {1, 5, 100}) {
+    EXPECT_EQ(element_bound(k, 3.0, 0.5, kFloat16Precision, 1),
+              element_bound(k + 1, 3.0, 0.5, kFloat16Precision));
+  }
+  EXPECT_EQ(element_bound(0, 3.0, 0.5, kFloat16Precision, 1), 0.0);
+  // bfloat16 accumulation has no bound beyond 255 terms (gamma needs n*u < 1).
+  EXPECT_TRUE(std::isinf(element_bound(255, 1.0, 0.0, kBFloat16Precision)));
+  EXPECT_TRUE(std::isfinite(element_bound(254, 1.0, 0.0, kBFloat16Precision)));
 }
 
 TEST(TapCounts, HandExample) {
@@ -123,6 +138,75 @@ TEST(CertifiedBound, IsZeroWhereNoTapLands) {
   // Row 1 has K=1: gamma(2)*|2.5*0.1| + gamma(1)*0.7 + eta.
   EXPECT_GE(bound.data[1], gamma(2, 0x1p-24) * 2.5 * 0.1f + gamma(1, 0x1p-24) * 0.7f);
   EXPECT_LE(bound.data[1], 1.01 * (gamma(2, 0x1p-24) * 2.5 * 0.1f + gamma(1, 0x1p-24) * 0.7f));
+}
+
+TEST(CertifiedBound, OutputRoundingWithTheBiasAfterByHand) {
+  // One element, one tap, float16 data: x = 1.5, w = -1.25, b = 0.5, so s = -1.875, y = -1.375,
+  // sum|w*x| = 1.875. compute_mode float32 (docs/error-bounds.md):
+  //   e = gamma32(2)*1.875 + gamma32(1)*0.5 + 2^-150*(1 + gamma32(1))    (the accumulator)
+  //   r = e + 2^-11*(|s| + e) + 2^-25                                    (rounded to float16)
+  //   bound = r + 2^-11*(|y| + r)                                          (bias added in float16)
+  Params p;
+  const Tensor<float16> x(Shape{1, 1, 1, 1}, {float16(1.5)});
+  const Tensor<float16> w(Shape{1, 1, 1, 1}, {float16(-1.25)});
+  const Tensor<float16> b(Shape{1, 1, 1, 1}, {float16(0.5)});
+  const Arithmetic a = {kFloat32Precision, 0, 0x1p-11, 0x1p-25, true};
+  const long double u = 0x1p-24L;
+  const long double e = 2 * u / (1 - 2 * u) * 1.875L + u / (1 - u) * 0.5L + 0x1p-150L;
+  const long double r = e + 0x1p-11L * (1.875L + e) + 0x1p-25L;
+  const long double want = r + 0x1p-11L * (1.375L + r);
+  const double got = certified_bound(p, x, w, &b, a).data[0];
+  EXPECT_GE(static_cast<long double>(got), want);
+  EXPECT_LE(static_cast<long double>(got), want * (1 + 1e-12L));  // |s|, |y| nearly exact here
+  // The bias in the accumulator instead: e + 2^-11*(|y| + e) + 2^-25, smaller.
+  Arithmetic in_acc = a;
+  in_acc.bias_after_rounding = false;
+  const long double want_in = e + 0x1p-11L * (1.375L + e) + 0x1p-25L;
+  const double got_in = certified_bound(p, x, w, &b, in_acc).data[0];
+  EXPECT_GE(static_cast<long double>(got_in), want_in);
+  EXPECT_LE(static_cast<long double>(got_in), want_in * (1 + 1e-12L));
+  EXPECT_LT(got_in, got);
+}
+
+// Every order a float16 backend may use lies within the bound of what it claims: the `float32`
+// claim covers the float32 accumulator with the bias added after (MegEngine) or inside it; the
+// `default` claim also covers the float16 accumulator. Random problems, real and cancellation data.
+TEST(CertifiedBound, ClaimsCoverEveryOrderOfTheirMode) {
+  const Arithmetic mode32 = claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32);
+  const Arithmetic any = claimed_arithmetic(DType::kFloat16, ComputeMode::kDefault);
+  double worst32 = 0, worst_default = 0;
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    const Problem pr = random_problem(seed);
+    for (Regime regime : {Regime::kReal, Regime::kCancellation}) {
+      const auto d = make_data<float16>(pr, regime, seed);
+      const Params& p = pr.params;
+      const auto exact = conv_transpose2d<float16, Exact>(p, d.x, d.w, d.bias());
+      const auto megengine32 = conv_transpose2d_rounded<float16, float>(p, d.x, d.w, d.bias());
+      const auto bias_in_acc =
+          round_to<float16>(conv_transpose2d<float16, float>(p, d.x, d.w, d.bias()));
+      const auto acc16 = conv_transpose2d<float16, float16>(p, d.x, d.w, d.bias());
+      const auto b32 = certified_bound(p, d.x, d.w, d.bias(), mode32);
+      const auto bany = certified_bound(p, d.x, d.w, d.bias(), any);
+      for (size_t i = 0; i < exact.data.size(); ++i) {
+        const auto err = [&](float16 v) {
+          return static_cast<double>(abs(Exact(static_cast<double>(v)) - exact.data[i]));
+        };
+        for (const auto* y : {&megengine32, &bias_in_acc}) {
+          ASSERT_LE(err(y->data[i]), b32.data[i]) << format_problem(pr) << " element " << i;
+          ASSERT_LE(err(y->data[i]), bany.data[i]) << format_problem(pr) << " element " << i;
+          if (b32.data[i] > 0) worst32 = std::max(worst32, err(y->data[i]) / b32.data[i]);
+        }
+        ASSERT_LE(err(acc16.data[i]), bany.data[i]) << format_problem(pr) << " element " << i;
+        if (bany.data[i] > 0) {
+          worst_default = std::max(worst_default, err(acc16.data[i]) / bany.data[i]);
+        }
+      }
+    }
+  }
+  RecordProperty("max_err_over_bound_float32_mode", std::to_string(worst32));
+  RecordProperty("max_err_over_bound_default_claim", std::to_string(worst_default));
+  EXPECT_GT(worst32, 0.1);
+  EXPECT_GT(worst_default, 0.1);
 }
 
 }  // namespace

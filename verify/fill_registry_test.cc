@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "convt2d/bounds.h"
+#include "convt2d/case_dir.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
 #include "convt2d/implementations.h"
@@ -69,6 +70,64 @@ TEST(Fill, CancellationRegimeCancels) {
   EXPECT_THROW(parse_regime("random"), Error);
 }
 
+TEST(Fill, HalfIntegerRangesKeepEveryPartialSumExact) {
+  // K = (IC/G)*kh*kw = 9: float16 (11 bits): 2*(9R^2 + R) < 2048 up to R = 8; bfloat16 (8 bits):
+  // 2*(9R^2 + R) < 256 up to R = 3.
+  const Problem small = parse_problem("mb1ic1ih4oc2kh3sh2");
+  EXPECT_EQ(integer_range(small, 11), 8);
+  EXPECT_EQ(integer_range(small, 8), 3);
+  EXPECT_TRUE(integer_exact(small, 8));
+  // K = 1024: no range keeps float16 or bfloat16 sums exact, float32's still does.
+  const Problem big = parse_problem("mb1ic64ih4oc8kh4sh2ph1");
+  EXPECT_FALSE(integer_exact(big, 11));
+  EXPECT_FALSE(integer_exact(big, 8));
+  EXPECT_TRUE(integer_exact(big, 24));
+  // Where exact, the storage-type accumulation reproduces the exact result bit for bit.
+  const Problem pr = parse_problem("mb2ic6ih4oc4kh3sh2ph1g2");
+  ASSERT_TRUE(integer_exact(pr, 8));
+  const auto h = make_data<float16>(pr, Regime::kInteger, 5);
+  const auto h16 = conv_transpose2d<float16, float16>(pr.params, h.x, h.w, h.bias());
+  const auto hex = conv_transpose2d<float16, Exact>(pr.params, h.x, h.w, h.bias());
+  EXPECT_EQ(tensor_cast<double>(h16), tensor_cast<double>(hex));
+  const auto bf = make_data<bfloat16>(pr, Regime::kInteger, 5);
+  const auto b16 = conv_transpose2d<bfloat16, bfloat16>(pr.params, bf.x, bf.w, bf.bias());
+  const auto bex = conv_transpose2d<bfloat16, Exact>(pr.params, bf.x, bf.w, bf.bias());
+  EXPECT_EQ(tensor_cast<double>(b16), tensor_cast<double>(bex));
+  for (const float16 v : h.x.data) EXPECT_LE(std::fabs(v.to_float()), 8.0f);
+}
+
+TEST(Fill, HalfCancellationClimbsBeforeItCancels) {
+  // First half of each group's channels: sign(w) = sign(x) for every pixel, so the channel-order
+  // partial sum climbs to about half of sum|w*x|; the second half mirrors it with w negated and x
+  // a few ulps away, so the result is far smaller than sum|w*x|.
+  const Problem pr = parse_problem("mb2ic16ih3oc2kh2bias0g2");
+  const auto d = make_data<float16>(pr, Regime::kCancellation, 4);
+  const int64_t icg = 8, taps = 1 * 2 * 2, plane = 9;
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 16; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        const float xv = d.x.data[static_cast<size_t>((n * 16 + c) * plane + i)].to_float();
+        EXPECT_GE(std::fabs(xv), 0.9f);
+        for (int64_t t = 0; t < taps; ++t) {
+          const float wv = d.w.data[static_cast<size_t>(c * taps + t)].to_float();
+          if (c % icg < icg / 2) EXPECT_GE(xv * wv, 0.0f) << c;
+          if (c % icg >= icg / 2) {
+            EXPECT_EQ(wv, -d.w.data[static_cast<size_t>((c - icg / 2) * taps + t)].to_float());
+          }
+        }
+      }
+  Tensor<float16> ax = d.x, aw = d.w;
+  for (auto* t : {&ax, &aw})
+    for (float16& v : t->data) v = float16(std::fabs(v.to_float()));
+  const auto y = conv_transpose2d<float16, Exact>(pr.params, d.x, d.w, nullptr);
+  const auto s = conv_transpose2d<float16, Exact>(pr.params, ax, aw, nullptr);
+  double ratio = 0;
+  for (size_t i = 0; i < y.data.size(); ++i) {
+    ratio = std::max(ratio, static_cast<double>(abs(y.data[i]) / s.data[i]));
+  }
+  EXPECT_LT(ratio, 0.05);
+}
+
 TEST(Registry, BuiltinsAreNamedAndRunnable) {
   const Registry r = builtin_registry();
   for (const char* name : {"reference", "reference-f32", "reference-double", "reference-mp"}) {
@@ -86,26 +145,57 @@ TEST(Registry, BuiltinsAreNamedAndRunnable) {
   }
   Registry copy = r;
   EXPECT_THROW(copy.add(r.get("reference")), Error);  // duplicate name
-  // Every float32 implementation agrees with the exact reference within its certified bound.
+  // Every implementation agrees with the exact reference of data in its input dtype, within its
+  // certified bound.
   const Problem pr = parse_problem("mb2ic6ih3iw4oc4kh3sh2ph1oph1g2");
-  const auto d = make_data<float>(pr, Regime::kReal, 9);
-  const auto exact = conv_transpose2d<float, Exact>(pr.params, d.x, d.w, d.bias());
-  const AnyTensor x = d.x, w = d.w, b = d.b;
   for (const Implementation& impl : r.all()) {
-    if (impl.input != DType::kFloat32) continue;
-    const AnyTensor y = impl.run(pr.params, x, w, &b);
+    const Case c = make_case(pr, impl.input, Regime::kReal, 9);
+    const AnyTensor y = impl.run(pr.params, c.x, c.w, &*c.b);
     ASSERT_EQ(dtype_of(y), impl.output) << impl.name;
-    const auto bound =
-        certified_bound(pr.params, d.x, d.w, d.bias(), impl.accumulation, impl.output_u);
+    const Tensor<Exact> exact = std::visit(
+        [&](const auto& x) {
+          using Tn = std::decay_t<decltype(x)>;
+          return conv_transpose2d<typename Tn::value_type, Exact>(pr.params, x, std::get<Tn>(c.w),
+                                                                  &std::get<Tn>(*c.b));
+        },
+        c.x);
+    const Tensor<double> bound = std::visit(
+        [&](const auto& x) {
+          using Tn = std::decay_t<decltype(x)>;
+          return certified_bound(pr.params, x, std::get<Tn>(c.w), &std::get<Tn>(*c.b),
+                                 arithmetic_of(impl));
+        },
+        c.x);
     std::visit(
         [&](const auto& yt) {
           ASSERT_EQ(yt.shape, exact.shape);
           for (size_t i = 0; i < yt.data.size(); ++i) {
-            const double err = static_cast<double>(abs(Exact(yt.data[i]) - exact.data[i]));
+            const double err =
+                static_cast<double>(abs(Exact(static_cast<double>(yt.data[i])) - exact.data[i]));
             ASSERT_LE(err, bound.data[i]) << impl.name << " element " << i;
           }
         },
         y);
+  }
+  // The half implementations are registered with the arithmetic of their compute_mode, and a
+  // tensor of another dtype is an Error naming the implementation, not a crash.
+  for (const char* name : {"reference-f16", "reference-f16-f32acc", "reference-f16-mp",
+                           "reference-bf16", "reference-bf16-f32acc", "reference-bf16-mp"}) {
+    ASSERT_NE(r.find(name), nullptr) << name;
+  }
+  EXPECT_EQ(r.get("reference-f16").input, DType::kFloat16);
+  EXPECT_EQ(r.get("reference-f16").accumulation.u, 0x1p-11);
+  EXPECT_TRUE(r.get("reference-f16-f32acc").bias_after_rounding);
+  EXPECT_EQ(r.get("reference-bf16-f32acc").output_u, 0x1p-8);
+  EXPECT_TRUE(r.get("reference-bf16-mp").exact);
+  const auto d = make_data<float>(pr, Regime::kReal, 9);
+  const AnyTensor x = d.x, w = d.w, b = d.b;
+  try {
+    r.get("reference-f16").run(pr.params, x, w, &b);
+    ADD_FAILURE() << "float32 data accepted by a float16 implementation";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("reference-f16 input x: expected float16 data, "
+                                               "got float32"));
   }
 }
 

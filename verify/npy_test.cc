@@ -62,6 +62,8 @@ TEST(Npy, RoundTripsEveryRankAndDtype) {
       Tensor<double>(Shape{2, 1, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0.1}),
       Tensor<double>(Shape{0, 4}, {}),
       Tensor<float>(Shape{2, 3, 1, 1, 2}, std::vector<float>(12, -0.0f)),
+      Tensor<float16>(Shape{2, 2}, {float16(1.0), float16(0.1), float16(-7.0), float16(65504.0)}),
+      Tensor<bfloat16>(Shape{1, 3}, {bfloat16(1.0), bfloat16(3e38), bfloat16(-1e-38)}),
   };
   for (const AnyTensor& t : cases) {
     const auto bytes = serialize_npy(t);
@@ -69,7 +71,7 @@ TEST(Npy, RoundTripsEveryRankAndDtype) {
               (dtype_size(dtype_of(t)) *
                std::visit([](auto& v) { return static_cast<int64_t>(v.data.size()); }, t)) %
                   64);
-    const AnyTensor back = parse_npy(bytes, "t");
+    const AnyTensor back = parse_npy(bytes, "t", INT64_MAX, /*uint16_is_bfloat16=*/true);
     EXPECT_EQ(back, t);
   }
 }
@@ -138,6 +140,42 @@ TEST(Npy, RejectsMalformedFiles) {
   ExpectBad(Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", data),
             "expected an integer");
   ExpectBad(Npy(ok, data), "exceeds the limit of 7 bytes", 7);
+}
+
+std::vector<uint8_t> U16Bytes(std::vector<uint16_t> v) {
+  std::vector<uint8_t> r(v.size() * 2);
+  std::memcpy(r.data(), v.data(), r.size());
+  return r;
+}
+
+TEST(Npy, Float16IsF2AndBFloat16IsDeclaredUint16) {
+  // float16 is numpy's '<f2'; its bits round-trip, NaN payloads and signed zeros included.
+  const Tensor<float16> h(Shape{2, 3}, {float16(1.0), float16(-2.5), float16::from_bits(0x7bff),
+                                        float16::from_bits(0x7c00), float16::from_bits(0x7e01),
+                                        float16::from_bits(0x8000)});
+  const auto hb = serialize_npy(h);
+  EXPECT_NE(std::string(hb.begin(), hb.end()).find("'descr': '<f2'"), std::string::npos);
+  EXPECT_EQ(serialize_npy(parse_npy(hb, "h")), hb);
+  EXPECT_EQ(dtype_of(parse_npy(hb, "h")), DType::kFloat16);
+  // numpy's own bytes for np.array([1, -2], '<f2').
+  const AnyTensor f2 = parse_npy(
+      Npy("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", U16Bytes({0x3c00, 0xc000})),
+      "f2");
+  EXPECT_EQ(std::get<Tensor<float16>>(f2).data[1].to_float(), -2.0f);
+  // bfloat16 is stored as uint16 ('<u2') and read as bfloat16 only when the caller says so.
+  const Tensor<bfloat16> b(Shape{3}, {bfloat16(1.0), bfloat16(-0.5), bfloat16::from_bits(0x7fc1)});
+  const auto bb = serialize_npy(b);
+  EXPECT_NE(std::string(bb.begin(), bb.end()).find("'descr': '<u2'"), std::string::npos);
+  const AnyTensor back = parse_npy(bb, "b", INT64_MAX, /*uint16_is_bfloat16=*/true);
+  ASSERT_EQ(dtype_of(back), DType::kBFloat16);
+  EXPECT_EQ(serialize_npy(back), bb);
+  EXPECT_EQ(std::get<Tensor<bfloat16>>(back).data[1].to_float(), -0.5f);
+  ExpectBad(bb, "uint16 data ('<u2') is read only as bfloat16 storage");
+  // Sizes count 2 bytes per element.
+  ExpectBad(Npy("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", U16Bytes({1})),
+            "truncated: header says 4 data bytes, file has 2");
+  ExpectBad(Npy("{'descr': '>f2', 'fortran_order': False, 'shape': (1,), }", U16Bytes({1})),
+            "unsupported dtype '>f2'");
 }
 
 TEST(Npy, FileRoundTripLeavesNoTemporaryBehind) {

@@ -32,6 +32,20 @@ void ExpectAllReferences(const Params& p, const Tensor<double>& x, const Tensor<
   EXPECT_EQ((tensor_cast<double>(conv_transpose2d<double, Exact>(p, x, w, b))), expected);
 }
 
+// The float16/bfloat16 references on data whose every partial sum is exact in T (both compute
+// modes and the exact accumulator must give `expected`).
+template <class T>
+void ExpectHalfReferences(const Params& p, const Tensor<double>& x, const Tensor<double>& w,
+                          const Tensor<double>* b, const Tensor<double>& expected) {
+  const auto xh = tensor_cast<T>(x), wh = tensor_cast<T>(w);
+  const Tensor<T> bh = b ? tensor_cast<T>(*b) : Tensor<T>();
+  const Tensor<T>* bp = b ? &bh : nullptr;
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<T, T>(p, xh, wh, bp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d_rounded<T, T>(p, xh, wh, bp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d_rounded<T, float>(p, xh, wh, bp))), expected);
+  EXPECT_EQ((tensor_cast<double>(conv_transpose2d<T, Exact>(p, xh, wh, bp))), expected);
+}
+
 TEST(ReferenceByHand, Stride2Padding1OutputPadding1) {
   // 2x2 input, 3x3 kernel, s2 p1 op1 -> 4x4. Output row oh gets (ih, fh) with oh = 2*ih - 1 + fh:
   // row 0: (0,1); row 1: (0,2), (1,0); row 2: (1,1); row 3 (the output_padding row): (1,2).
@@ -50,6 +64,80 @@ TEST(ReferenceByHand, Stride2Padding1OutputPadding1) {
                                   15.5, 34.5, 20.5, 24.5,  //
                                   24.5, 55.5, 32.5, 36.5});
   ExpectAllReferences(p, x, w, &b, y);
+  // Every value and partial sum here has at most 7 significant bits: exact in both half types.
+  ExpectHalfReferences<float16>(p, x, w, &b, y);
+  ExpectHalfReferences<bfloat16>(p, x, w, &b, y);
+}
+
+// MegEngine's two compute modes for narrow storage, by hand. One output element, three taps
+// (1x1 kernel, IC = 3): x = (2048, 1, 1), w = (1, 1, 1), bias 1. Exact: 2051. In float16 the
+// spacing between 2048 and 4096 is 2, ties go to an even significand (2048 = 1024*2, 2052 =
+// 1026*2 are even; 2050 = 1025*2 is odd).
+//   default (float16 accumulator, bias added last): 2048 + 1 = 2049 -> 2048; 2048 + 1 -> 2048;
+//     bias: 2048 + 1 -> 2048.
+//   float32 (float32 accumulator): 2048 + 1 + 1 = 2050, rounded to float16: 2050; bias:
+//     2050 + 1 = 2051 -> 2052.
+// And with x = (2048, 1, 0): the float32 accumulator holds 2049 -> 2048 (tie to even), plus the
+// bias 2049 -> 2048, where a bias inside the float32 accumulator would give 2050 -> 2050.
+template <class T>
+void ExpectComputeModesByHand(double big) {
+  Params p;
+  p.in_channels = 3;
+  const Tensor<T> w(Shape{3, 1, 1, 1}, {T(1.0), T(1.0), T(1.0)});
+  const Tensor<T> b(Shape{1, 1, 1, 1}, {T(1.0)});
+  Tensor<T> x(Shape{1, 3, 1, 1}, {T(big), T(1.0), T(1.0)});
+  EXPECT_EQ((static_cast<double>(conv_transpose2d<T, T>(p, x, w, &b).data[0])), big);
+  EXPECT_EQ((static_cast<double>(conv_transpose2d_rounded<T, T>(p, x, w, &b).data[0])), big);
+  EXPECT_EQ((static_cast<double>(conv_transpose2d_rounded<T, float>(p, x, w, &b).data[0])),
+            big + 4);
+  EXPECT_EQ((static_cast<double>(conv_transpose2d<T, Exact>(p, x, w, &b).data[0])), big + 3);
+  x.data[2] = T(0.0);
+  EXPECT_EQ((static_cast<double>(conv_transpose2d_rounded<T, float>(p, x, w, &b).data[0])), big);
+  EXPECT_EQ((static_cast<double>(round_to<T>(conv_transpose2d<T, float>(p, x, w, &b)).data[0])),
+            big + 2);
+}
+
+TEST(ReferenceHalf, ComputeModesByHandFloat16) {
+  ExpectComputeModesByHand<float16>(2048);
+}
+
+TEST(ReferenceHalf, ComputeModesByHandBFloat16) {
+  // bfloat16 has 8 significand bits: the same picture between 256 and 512 (spacing 2).
+  ExpectComputeModesByHand<bfloat16>(256);
+}
+
+TEST(ReferenceHalf, TheBiasIsAddedToTheRoundedResultNotToTheExactOne) {
+  // One tap: x = w = 1 + 2^-10 in float16, so x*w = 1 + 2^-9 + 2^-20, and bias 2^-11.
+  // Both modes round the convolution result to float16 first: 1 + 2^-9 (2^-20 is far below half
+  // an ulp, 2^-11). Adding the bias gives 1 + 2^-9 + 2^-11, exactly halfway between 1 + 2^-9
+  // (significand 2, even) and 1 + 2^-9 + 2^-10 (3, odd): the tie goes to 1 + 2^-9. A single
+  // rounding of the exact value 1 + 2^-9 + 2^-11 + 2^-20 would go up instead.
+  Params p;
+  const float16 v(1.0 + 0x1p-10);
+  const Tensor<float16> x(Shape{1, 1, 1, 1}, {v}), w(Shape{1, 1, 1, 1}, {v});
+  const Tensor<float16> b(Shape{1, 1, 1, 1}, {float16(0x1p-11)});
+  EXPECT_EQ((conv_transpose2d<float16, float16>(p, x, w, &b).data[0].to_float()), 1.0f + 0x1p-9f);
+  EXPECT_EQ((conv_transpose2d_rounded<float16, float>(p, x, w, &b).data[0].to_float()),
+            1.0f + 0x1p-9f);
+  // Exact: 1 + 2^-9 + 2^-11 + 2^-20, so a single rounding of the exact value goes up.
+  EXPECT_EQ(float16(static_cast<double>(conv_transpose2d<float16, Exact>(p, x, w, &b).data[0]))
+                .to_float(),
+            1.0f + 0x1p-9f + 0x1p-10f);
+}
+
+TEST(ReferenceHalf, NoTapMeansTheBiasInEveryMode) {
+  // Stride 3 > kernel 1: output columns 1 and 2 get no tap; their value is the bias, exactly.
+  Params p;
+  p.stride = 3;
+  const Tensor<float16> x(Shape{1, 1, 1, 2}, {float16(3.0), float16(5.0)});
+  const Tensor<float16> w(Shape{1, 1, 1, 1}, {float16(0.1)});
+  const Tensor<float16> b(Shape{1, 1, 1, 1}, {float16(0.3)});
+  for (const Tensor<float16>& y : {conv_transpose2d<float16, float16>(p, x, w, &b),
+                                   conv_transpose2d_rounded<float16, float>(p, x, w, &b)}) {
+    ASSERT_EQ(y.shape, (Shape{1, 1, 1, 4}));
+    EXPECT_EQ(y.data[1].bits(), b.data[0].bits());
+    EXPECT_EQ(y.data[2].bits(), b.data[0].bits());
+  }
 }
 
 TEST(ReferenceByHand, GroupsMergeInputChannels) {

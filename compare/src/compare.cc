@@ -20,20 +20,49 @@ Shape unravel(int64_t i, const Shape& s) {
   return idx;
 }
 
+// The spacing of H (float16 or bfloat16) at |v|: the next representable value above |v| rounded
+// to H, minus it. Above the largest finite value the next one is the power of two where the
+// infinity sits (2^16, 2^128).
+template <class H>
+double spacing_half(double v) {
+  const double h = static_cast<double>(H(std::fabs(v)));
+  if (!std::isfinite(h)) return std::numeric_limits<double>::infinity();
+  const double next = static_cast<double>(H::from_bits(static_cast<uint16_t>(H(h).bits() + 1)));
+  const double top = std::is_same_v<H, float16> ? 0x1p16 : 0x1p128;
+  return (std::isfinite(next) ? next : top) - h;
+}
+
 // The spacing of `claimed` floats at magnitude |v| (v rounded to that format first).
 double ulp_at(double v, DType claimed) {
-  if (claimed == DType::kFloat32) {
-    const float f = std::fabs(static_cast<float>(v));
-    if (!std::isfinite(f)) return std::numeric_limits<double>::infinity();
-    return static_cast<double>(std::nextafter(f, std::numeric_limits<float>::infinity())) - f;
+  switch (claimed) {
+    case DType::kFloat32: {
+      const float f = std::fabs(static_cast<float>(v));
+      if (!std::isfinite(f)) return std::numeric_limits<double>::infinity();
+      return static_cast<double>(std::nextafter(f, std::numeric_limits<float>::infinity())) - f;
+    }
+    case DType::kFloat16:
+      return spacing_half<float16>(v);
+    case DType::kBFloat16:
+      return spacing_half<bfloat16>(v);
+    case DType::kFloat64:
+      break;
   }
   const double d = std::fabs(v);
   return std::nextafter(d, std::numeric_limits<double>::infinity()) - d;
 }
 
 double max_finite(DType t) {
-  return t == DType::kFloat32 ? static_cast<double>(std::numeric_limits<float>::max())
-                              : std::numeric_limits<double>::max();
+  switch (t) {
+    case DType::kFloat32:
+      return static_cast<double>(std::numeric_limits<float>::max());
+    case DType::kFloat16:
+      return 65504.0;
+    case DType::kBFloat16:
+      return static_cast<double>(bfloat16::from_bits(0x7f7f));
+    case DType::kFloat64:
+      break;
+  }
+  return std::numeric_limits<double>::max();
 }
 
 template <class T>
@@ -60,8 +89,11 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
         ok = std::isnan(a);
       } else if (!e_finite) {
         ok = a == ed;  // the same infinity
+      } else if (!truth.magnitude.data.empty()) {
+        // A finite truth: a NaN or either infinity where some intermediate value may overflow.
+        ok = truth.magnitude.data[k] + bound.data[k] >= max_finite(r.claimed);
       } else {
-        // A finite truth may legitimately overflow in the claimed format.
+        // Without the magnitude: the final result may overflow to the infinity of its sign.
         ok = std::isinf(a) && std::fabs(ed) + bound.data[k] >= max_finite(r.claimed) &&
              std::signbit(a) == std::signbit(ed);
       }
@@ -71,7 +103,7 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       }
       continue;
     }
-    const Exact diff = abs(Exact(cand.data[k]) - e);
+    const Exact diff = abs(Exact(a) - e);  // a is cand.data[k] exactly
     const double err = static_cast<double>(diff);
     const double bnd = bound.data[k];
     const bool over = diff > Exact(bnd);
@@ -100,17 +132,24 @@ std::string idx_str(const Shape& s) {
 
 Truth compute_truth(const Case& c) {
   Truth t;
-  if (c.dtype() == DType::kFloat32) {
-    const auto& x = std::get<Tensor<float>>(c.x);
-    const auto& w = std::get<Tensor<float>>(c.w);
-    const Tensor<float>* b = c.b ? &std::get<Tensor<float>>(*c.b) : nullptr;
-    t.expected = conv_transpose2d<float, Exact>(c.problem.params, x, w, b);
-  } else {
-    const auto& x = std::get<Tensor<double>>(c.x);
-    const auto& w = std::get<Tensor<double>>(c.w);
-    const Tensor<double>* b = c.b ? &std::get<Tensor<double>>(*c.b) : nullptr;
-    t.expected = conv_transpose2d<double, Exact>(c.problem.params, x, w, b);
-  }
+  std::visit(
+      [&](const auto& x) {
+        using Tn = std::decay_t<decltype(x)>;
+        using T = typename Tn::value_type;
+        const Tn& w = std::get<Tn>(c.w);
+        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
+        t.expected = conv_transpose2d<T, Exact>(c.problem.params, x, w, b);
+        t.magnitude = abs_products_upper(c.problem.params, x, w);
+        if (b != nullptr) {
+          const int64_t plane = t.magnitude.shape[2] * t.magnitude.shape[3];
+          for (size_t i = 0; i < t.magnitude.data.size(); ++i) {
+            const int64_t ch = static_cast<int64_t>(i) / plane % t.magnitude.shape[1];
+            const double bias = std::fabs(static_cast<double>(b->data[static_cast<size_t>(ch)]));
+            t.magnitude.data[i] = std::nextafter(t.magnitude.data[i] + bias, INFINITY);
+          }
+        }
+      },
+      c.x);
   t.abs_expected = Tensor<double>(t.expected.shape);
   for (size_t i = 0; i < t.expected.data.size(); ++i) {
     t.abs_expected.data[i] = std::fabs(static_cast<double>(t.expected.data[i]));
@@ -118,30 +157,39 @@ Truth compute_truth(const Case& c) {
   return t;
 }
 
-Precision precision_of(DType t) {
-  return t == DType::kFloat32 ? kFloat32Precision : kFloat64Precision;
-}
-
-Tensor<double> case_bound(const Case& c, Precision acc, double output_u) {
+Tensor<double> case_bound(const Case& c, const Arithmetic& a) {
   return std::visit(
       [&](const auto& x) {
         using Tn = std::decay_t<decltype(x)>;
         const Tn& w = std::get<Tn>(c.w);
         const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        return certified_bound(c.problem.params, x, w, b, acc, output_u);
+        return certified_bound(c.problem.params, x, w, b, a);
+      },
+      c.x);
+}
+
+Tensor<double> case_bound(const Case& c, Precision acc, double output_u) {
+  Arithmetic a;
+  a.accumulation = acc;
+  a.output_u = output_u;
+  return case_bound(c, a);
+}
+
+Tensor<double> case_band(const Case& c, const Truth& t, const Arithmetic& a, double lambda) {
+  return std::visit(
+      [&](const auto& x) {
+        using Tn = std::decay_t<decltype(x)>;
+        const Tn& w = std::get<Tn>(c.w);
+        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
+        return suspicious_band(c.problem.params, x, w, b, t.abs_expected, a, lambda);
       },
       c.x);
 }
 
 Tensor<double> case_band(const Case& c, const Truth& t, double u, double lambda) {
-  return std::visit(
-      [&](const auto& x) {
-        using Tn = std::decay_t<decltype(x)>;
-        const Tn& w = std::get<Tn>(c.w);
-        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        return suspicious_band(c.problem.params, x, w, b, t.abs_expected, u, lambda);
-      },
-      c.x);
+  Arithmetic a;
+  a.accumulation = Precision{u, 0.0};
+  return case_band(c, t, a, lambda);
 }
 
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
@@ -201,8 +249,9 @@ std::string format_report(const Report& r) {
                        format_shape(r.expected_shape), format_shape(r.actual_shape));
   }
   s += fmt::format("verdict: {}\n", r.passed() ? "PASSED" : "FAILED");
-  s += fmt::format("elements: {} (shape {}), bound for {} arithmetic\n", r.elements,
-                   format_shape(r.expected_shape), to_string(r.claimed));
+  s += fmt::format("elements: {} (shape {}), bound for {} arithmetic{}\n", r.elements,
+                   format_shape(r.expected_shape), to_string(r.claimed),
+                   r.mode ? fmt::format(", compute_mode {}", to_string(*r.mode)) : "");
   s += fmt::format("max err/bound: {:.3g}\n", r.max_err_over_bound);
   if (r.worst) {
     const ElementReport& w = *r.worst;
@@ -222,7 +271,7 @@ std::string format_report(const Report& r) {
     s += fmt::format(
         "suspicious: {} element(s) within the certified bound but beyond the {}-precision band "
         "(max err/band {:.3g}): the result most likely used lower precision than claimed (e.g. "
-        "TF32 or float16 accumulation)\n",
+        "TF32, or float16 accumulation or intermediates)\n",
         r.over_band, to_string(r.claimed), r.max_err_over_band);
   } else if (r.band_checked) {
     s += fmt::format("precision band: max err/band {:.3g}\n", r.max_err_over_band);
@@ -237,6 +286,8 @@ std::string report_json(const Report& r) {
                       {"expected_shape", r.expected_shape},
                       {"actual_shape", r.actual_shape},
                       {"claimed_dtype", std::string(to_string(r.claimed))},
+                      {"compute_mode", r.mode ? nlohmann::json(std::string(to_string(*r.mode)))
+                                              : nlohmann::json(nullptr)},
                       {"elements", r.elements},
                       {"over_bound", r.over_bound},
                       {"nonfinite_mismatches", r.nonfinite_mismatches},

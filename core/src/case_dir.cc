@@ -98,6 +98,14 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
     if (!j[key].is_string()) bad(name, key, "expected a string");
     return j[key].get<std::string>();
   };
+  if (j.contains("dtype")) {
+    const std::string dtype = get_string("dtype");
+    try {
+      spec.dtype = parse_dtype(dtype, "dtype");
+    } catch (const Error& e) {
+      throw Error("dtype", fmt::format("{}: {}", name, e.what()));
+    }
+  }
   try {
     if (j.contains("conv_mode")) p.conv_mode = parse_conv_mode(get_string("conv_mode"));
     if (j.contains("compute_mode")) p.compute_mode = parse_compute_mode(get_string("compute_mode"));
@@ -117,7 +125,7 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
 }
 
 std::string case_json(const Params& p, const std::optional<Shape>& input_shape,
-                      const std::optional<Shape>& output_shape) {
+                      const std::optional<Shape>& output_shape, const std::optional<DType>& dtype) {
   json j = {{"in_channels", p.in_channels},
             {"out_channels", p.out_channels},
             {"kernel_size", pair_json(p.kernel_size)},
@@ -134,6 +142,7 @@ std::string case_json(const Params& p, const std::optional<Shape>& input_shape,
   }
   if (input_shape) j["input_shape"] = *input_shape;
   if (output_shape) j["output_shape"] = *output_shape;
+  if (dtype) j["dtype"] = std::string(to_string(*dtype));
   return j.dump(2) + "\n";
 }
 
@@ -155,10 +164,15 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
   const fs::path json_path = dir / "case.json";
   const CaseSpec spec = parse_case_json(read_text(json_path), json_path.string());
   const Params& p = spec.params;
-  Case c{Problem{}, read_npy(dir / "x.npy", max_bytes), read_npy(dir / "w.npy", max_bytes),
-         std::nullopt};
-  if (p.bias) c.b = read_npy(dir / "b.npy", max_bytes);
+  const bool bf16 = spec.dtype == DType::kBFloat16;
+  Case c{Problem{}, read_npy(dir / "x.npy", max_bytes, bf16),
+         read_npy(dir / "w.npy", max_bytes, bf16), std::nullopt};
+  if (p.bias) c.b = read_npy(dir / "b.npy", max_bytes, bf16);
   const DType dt = dtype_of(c.x);
+  if (spec.dtype && dt != *spec.dtype) {
+    throw Error("dtype", fmt::format("{}: x.npy holds {} but case.json declares \"dtype\": \"{}\"",
+                                     dir.string(), to_string(dt), to_string(*spec.dtype)));
+  }
   if (dtype_of(c.w) != dt || (c.b && dtype_of(*c.b) != dt)) {
     throw Error("dtype",
                 fmt::format("{}: x.npy is {} but w.npy is {}{}: all arrays of a case must "
@@ -190,6 +204,23 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
   return c;
 }
 
+Case make_case(const Problem& pr, DType dtype, Regime regime, uint64_t seed) {
+  const auto build = [&](const auto& d) {
+    return Case{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+  };
+  switch (dtype) {
+    case DType::kFloat32:
+      return build(make_data<float>(pr, regime, seed));
+    case DType::kFloat64:
+      return build(make_data<double>(pr, regime, seed));
+    case DType::kFloat16:
+      return build(make_data<float16>(pr, regime, seed));
+    case DType::kBFloat16:
+      break;
+  }
+  return build(make_data<bfloat16>(pr, regime, seed));
+}
+
 void write_case(const fs::path& dir, const Params& params, const AnyTensor& x, const AnyTensor& w,
                 const AnyTensor* b) {
   std::error_code ec;
@@ -200,7 +231,7 @@ void write_case(const fs::path& dir, const Params& params, const AnyTensor& x, c
   }
   const Shape bs = b ? shape_of(*b) : Shape{};
   const Problem pr = problem_from_shapes(params, shape_of(x), shape_of(w), b ? &bs : nullptr);
-  const std::string text = case_json(params, input_shape(pr), output_shape(pr));
+  const std::string text = case_json(params, input_shape(pr), output_shape(pr), dtype_of(x));
   write_bytes_atomically(dir / "case.json",
                          std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
   write_npy(dir / "x.npy", x);

@@ -36,12 +36,15 @@ double gamma(int64_t n, double u) {
   return up(up(nu / denom));
 }
 
-double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec) {
+double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
+                     int extra_roundings) {
   if (k == 0) return 0.0;  // no arithmetic happens: the output must be the bias itself
-  const double a = up(gamma(k + 1, prec.u) * abs_products);
-  const double b = up(gamma(k, prec.u) * abs_bias);
-  // Underflowed products: k * eta, each carried through at most k later additions.
-  const double e = up(up(static_cast<double>(k) * prec.eta) * up(1.0 + gamma(k, prec.u)));
+  const int64_t x = extra_roundings;
+  const double a = up(gamma(k + 1 + x, prec.u) * abs_products);
+  const double b = up(gamma(k + x, prec.u) * abs_bias);
+  // Underflowed products (k) and extra roundings (x): k + x etas, each carried through at most
+  // k + x later roundings.
+  const double e = up(up(static_cast<double>(k + x) * prec.eta) * up(1.0 + gamma(k + x, prec.u)));
   return up(up(a + b) + e);
 }
 

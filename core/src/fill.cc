@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "convt2d/error.h"
 
@@ -36,6 +38,44 @@ class Stream {
   uint64_t state_;
 };
 
+// The cancellation regime in float16/bfloat16 (fill.h): channel i < IC/(2G) of a group pairs
+// with i + IC/(2G). Each unpaired-or-first channel gets a random sign shared by all its pixels and
+// samples; its x are that sign times [1, 2) and its w are that sign times [0, 8), so every product
+// of the first half is positive. The partner's x is a few units in the last place away (relative
+// distance about 2^-6 for float16, whose spacing is 2^-10, and 2^-4 for bfloat16, spacing 2^-7),
+// its w exactly opposite: each pair leaves a remainder of a few significant bits. An odd last
+// channel of a group is unpaired. |w*x| < 16, so sums stay far below float16's overflow.
+template <class T>
+void fill_half_cancellation(const Problem& pr, Stream& s, ProblemData<T>& d) {
+  const Params& p = pr.params;
+  const int64_t icg = p.in_channels / p.groups, half = icg / 2;
+  const int64_t plane = pr.ih * pr.iw;
+  const int64_t taps = p.out_channels / p.groups * p.kernel_size.h * p.kernel_size.w;
+  const double rel = std::is_same_v<T, float16> ? 0x1p-6 : 0x1p-4;
+  const auto paired = [&](int64_t c) { return c % icg >= half && c % icg < 2 * half; };
+  std::vector<double> sign(static_cast<size_t>(p.in_channels));
+  for (double& v : sign) v = s.real() < 0 ? -1.0 : 1.0;
+  for (int64_t n = 0; n < pr.mb; ++n)
+    for (int64_t c = 0; c < p.in_channels; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        T& v = d.x.data[static_cast<size_t>((n * p.in_channels + c) * plane + i)];
+        if (paired(c)) {
+          const T partner =
+              d.x.data[static_cast<size_t>((n * p.in_channels + c - half) * plane + i)];
+          v = T(static_cast<double>(partner) * (1.0 + s.real() * rel));
+        } else {
+          v = T(sign[static_cast<size_t>(c)] * (1.0 + std::fabs(s.real())));
+        }
+      }
+  for (int64_t c = 0; c < p.in_channels; ++c)
+    for (int64_t t = 0; t < taps; ++t) {
+      T& v = d.w.data[static_cast<size_t>(c * taps + t)];
+      v = paired(c) ? -d.w.data[static_cast<size_t>((c - half) * taps + t)]
+                    : T(sign[static_cast<size_t>(c)] * 8.0 * std::fabs(s.real()));
+    }
+  for (T& v : d.b.data) v = T(s.real());
+}
+
 }  // namespace
 
 std::string_view to_string(Regime r) {
@@ -59,13 +99,31 @@ Regime parse_regime(std::string_view s) {
                                       s));
 }
 
-int64_t integer_range(const Problem& pr) {
+namespace {
+
+double max_taps(const Problem& pr) {
   const Params& p = pr.params;
-  const double k = static_cast<double>(p.in_channels / p.groups) *
-                   static_cast<double>(p.kernel_size.h) * static_cast<double>(p.kernel_size.w);
+  return static_cast<double>(p.in_channels / p.groups) * static_cast<double>(p.kernel_size.h) *
+         static_cast<double>(p.kernel_size.w);
+}
+
+// Twice the largest partial sum of integer data of range r, against 2^bits.
+bool fits(double r, double k, int significand_bits) {
+  return 2 * (r * r * k + r) < std::ldexp(1.0, significand_bits);
+}
+
+}  // namespace
+
+int64_t integer_range(const Problem& pr, int significand_bits) {
+  const double k = max_taps(pr);
   int64_t r = 8;
-  while (r > 1 && static_cast<double>(r * r) * k + static_cast<double>(r) >= 0x1p24) --r;
+  while (r > 1 && !fits(static_cast<double>(r), k, significand_bits)) --r;
   return r;
+}
+
+bool integer_exact(const Problem& pr, int significand_bits) {
+  return fits(static_cast<double>(integer_range(pr, significand_bits)), max_taps(pr),
+              significand_bits);
 }
 
 template <class T>
@@ -79,7 +137,7 @@ ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
   Stream s(seed);
   switch (regime) {
     case Regime::kInteger: {
-      const int64_t r = integer_range(pr);
+      const int64_t r = integer_range(pr, significand_bits_v<T>);
       for (auto* t : {&d.x, &d.w, &d.b})
         for (T& v : t->data) v = static_cast<T>(s.integer(r));
       break;
@@ -89,6 +147,10 @@ ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
         for (T& v : t->data) v = static_cast<T>(s.real());
       break;
     case Regime::kCancellation: {
+      if constexpr (is_half_v<T>) {
+        fill_half_cancellation(pr, s, d);
+        break;
+      }
       // x ~ +-[512, 1024); channel pairs (2i, 2i+1) of a group get x nearly equal (relative
       // difference ~2^-10) and exactly opposite weights, so each pair's products cancel to a
       // ~2^-10 remainder of terms around 2^20.
@@ -165,7 +227,11 @@ Problem random_problem(uint64_t seed) {
 
 template Tensor<float> make_tensor<float>(const Shape&, Regime, uint64_t, int64_t);
 template Tensor<double> make_tensor<double>(const Shape&, Regime, uint64_t, int64_t);
+template Tensor<float16> make_tensor<float16>(const Shape&, Regime, uint64_t, int64_t);
+template Tensor<bfloat16> make_tensor<bfloat16>(const Shape&, Regime, uint64_t, int64_t);
 template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
 template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
+template ProblemData<float16> make_data<float16>(const Problem&, Regime, uint64_t);
+template ProblemData<bfloat16> make_data<bfloat16>(const Problem&, Regime, uint64_t);
 
 }  // namespace convt2d

@@ -158,6 +158,21 @@ AnyTensor copy_data(Shape shape, std::span<const uint8_t> data) {
   return t;
 }
 
+// bfloat16 has no numpy dtype: its 16 bits are stored as little-endian uint16.
+const char* npy_descr(DType t) {
+  switch (t) {
+    case DType::kFloat32:
+      return "<f4";
+    case DType::kFloat64:
+      return "<f8";
+    case DType::kFloat16:
+      return "<f2";
+    case DType::kBFloat16:
+      return "<u2";
+  }
+  return "?";
+}
+
 std::string header_text(const AnyTensor& t) {
   const Shape& s = shape_of(t);
   std::string shape;
@@ -167,7 +182,7 @@ std::string header_text(const AnyTensor& t) {
     shape = fmt::format("({})", fmt::join(s, ", "));
   }
   std::string h = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-                              dtype_of(t) == DType::kFloat32 ? "<f4" : "<f8", shape);
+                              npy_descr(dtype_of(t)), shape);
   // Like numpy, leave room for the first dimension to grow to 21 digits in place.
   if (!s.empty()) h.append(21 - std::min<size_t>(21, std::to_string(s[0]).size()), ' ');
   return h;
@@ -175,7 +190,8 @@ std::string header_text(const AnyTensor& t) {
 
 }  // namespace
 
-AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int64_t max_bytes) {
+AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int64_t max_bytes,
+                    bool uint16_is_bfloat16) {
   if (bytes.size() < kMagicLen || std::memcmp(bytes.data(), kMagic, kMagicLen) != 0) {
     fail(name, "not a .npy file (bad magic)");
   }
@@ -199,16 +215,26 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
   const std::string_view text(reinterpret_cast<const char*>(bytes.data() + pre), header_len);
   const Header h = parse_header(text, name);
   if (h.fortran_order) fail(name, "fortran_order=True is not supported (need C order)");
-  int64_t elem_size = 0;
+  DType dtype = DType::kFloat32;
   if (h.descr == "<f4") {
-    elem_size = 4;
+    dtype = DType::kFloat32;
   } else if (h.descr == "<f8") {
-    elem_size = 8;
+    dtype = DType::kFloat64;
+  } else if (h.descr == "<f2") {
+    dtype = DType::kFloat16;
+  } else if (h.descr == "<u2") {
+    if (!uint16_is_bfloat16) {
+      fail(name,
+           "uint16 data ('<u2') is read only as bfloat16 storage, which must be declared "
+           "(\"dtype\": \"bfloat16\" in case.json, or --dtype bfloat16 for a candidate)");
+    }
+    dtype = DType::kBFloat16;
   } else {
-    fail(name, fmt::format("unsupported dtype '{}' (need little-endian float32 '<f4' or "
-                           "float64 '<f8')",
+    fail(name, fmt::format("unsupported dtype '{}' (need little-endian float32 '<f4', float64 "
+                           "'<f8', float16 '<f2', or bfloat16 stored as uint16 '<u2')",
                            h.descr));
   }
+  const int64_t elem_size = dtype_size(dtype);
   int64_t count = 1;
   for (int64_t d : h.shape) count = checked_mul(count, d, name + ": element count");
   const int64_t data_bytes = checked_mul(count, elem_size, name + ": data size");
@@ -225,11 +251,20 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
                            have - static_cast<uint64_t>(data_bytes), data_bytes));
   }
   const auto data = bytes.subspan(pre + header_len);
-  if (elem_size == 4) return copy_data<float>(h.shape, data);
-  return copy_data<double>(h.shape, data);
+  switch (dtype) {
+    case DType::kFloat32:
+      return copy_data<float>(h.shape, data);
+    case DType::kFloat64:
+      return copy_data<double>(h.shape, data);
+    case DType::kFloat16:
+      return copy_data<float16>(h.shape, data);
+    case DType::kBFloat16:
+      return copy_data<bfloat16>(h.shape, data);
+  }
+  fail(name, "unreachable dtype");
 }
 
-AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes) {
+AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes, bool uint16_is_bfloat16) {
   const std::string name = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
@@ -247,7 +282,7 @@ AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes) {
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
   if (in.gcount() != static_cast<std::streamsize>(size)) fail(name, "read error");
-  return parse_npy(bytes, name, max_bytes);
+  return parse_npy(bytes, name, max_bytes, uint16_is_bfloat16);
 }
 
 std::vector<uint8_t> serialize_npy(const AnyTensor& t) {

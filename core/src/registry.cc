@@ -43,6 +43,53 @@ std::vector<std::string> Registry::names() const {
 
 namespace convt2d {
 
+Precision precision_of(DType t) {
+  switch (t) {
+    case DType::kFloat32:
+      return kFloat32Precision;
+    case DType::kFloat16:
+      return kFloat16Precision;
+    case DType::kBFloat16:
+      return kBFloat16Precision;
+    case DType::kFloat64:
+      break;
+  }
+  return kFloat64Precision;
+}
+
+Arithmetic claimed_arithmetic(DType dtype, ComputeMode mode) {
+  Arithmetic a;
+  a.accumulation = precision_of(dtype);
+  if (!is_half(dtype)) return a;  // compute_mode only matters for float16 and bfloat16
+  if (mode == ComputeMode::kDefault) {
+    a.extra_roundings = 1;
+    return a;
+  }
+  a.accumulation = kFloat32Precision;
+  a.output_u = precision_of(dtype).u;
+  a.output_eta = precision_of(dtype).eta;
+  a.bias_after_rounding = true;
+  return a;
+}
+
+Arithmetic arithmetic_of(const Implementation& impl) {
+  Arithmetic a;
+  a.accumulation = impl.accumulation;
+  a.extra_roundings = impl.extra_roundings;
+  a.output_u = impl.output_u;
+  a.output_eta = impl.output_eta;
+  a.bias_after_rounding = impl.bias_after_rounding;
+  return a;
+}
+
+void set_arithmetic(Implementation& impl, const Arithmetic& a) {
+  impl.accumulation = a.accumulation;
+  impl.extra_roundings = a.extra_roundings;
+  impl.output_u = a.output_u;
+  impl.output_eta = a.output_eta;
+  impl.bias_after_rounding = a.bias_after_rounding;
+}
+
 Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& w,
                   const AnyTensor* b, int threads) {
   if (impl.prepare) return impl.prepare(p, w, b, threads);

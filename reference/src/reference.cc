@@ -8,15 +8,27 @@
 namespace convt2d {
 namespace {
 
+// v as an Acc. float16 and bfloat16 values are float values, so they widen through float exactly.
+template <class Acc, class T>
+Acc widen(T v) {
+  if constexpr (std::is_same_v<Acc, T>) {
+    return v;
+  } else if constexpr (is_half_v<T>) {
+    return static_cast<Acc>(static_cast<float>(v));
+  } else {
+    return static_cast<Acc>(v);
+  }
+}
+
 // x * w formed in Acc. A float32 product has 48 significant bits and an exponent within double's
 // range, so for Exact it is formed in double, exactly, and converted: same value, far cheaper than
-// a 640-bit multiplication.
+// a 640-bit multiplication (the same holds for float16 and bfloat16, which are float values).
 template <class T, class Acc>
 Acc product(T x, T w) {
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<Acc, Exact>) {
+  if constexpr ((std::is_same_v<T, float> || is_half_v<T>)&&std::is_same_v<Acc, Exact>) {
     return Acc(static_cast<double>(x) * static_cast<double>(w));
   } else {
-    return static_cast<Acc>(x) * static_cast<Acc>(w);
+    return widen<Acc>(x) * widen<Acc>(w);
   }
 }
 
@@ -61,7 +73,7 @@ Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Ten
       for (int64_t c = 0; c < p.out_channels; ++c)
         for (int64_t oh = 0; oh < oh_size; ++oh)
           for (int64_t ow = 0; ow < ow_size; ++ow)
-            y.at(n, c, oh, ow) += static_cast<Acc>(b->data[static_cast<size_t>(c)]);
+            y.at(n, c, oh, ow) += widen<Acc>(b->data[static_cast<size_t>(c)]);
   }
   return y;
 }
@@ -112,7 +124,7 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
         for (int64_t oh = 0; oh < oh_size; ++oh) {
           for (int64_t ow = 0; ow < ow_size; ++ow) {
             // Gather: the window of output pixel (oh, ow) over every input channel of the group.
-            Acc acc = 0;
+            Acc acc(0);
             for (int64_t o = 0; o < ocg; ++o) {
               for (int64_t fh = 0; fh < kh; ++fh) {
                 const int64_t ih = oh * p.stride.h - p.padding.h + fh * p.dilation.h;
@@ -126,7 +138,7 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
                 }
               }
             }
-            if (b != nullptr) acc += static_cast<Acc>(b->data[static_cast<size_t>(g * icg + i)]);
+            if (b != nullptr) acc += widen<Acc>(b->data[static_cast<size_t>(g * icg + i)]);
             out.at(n, g * icg + i, oh, ow) = acc;
           }
         }
@@ -134,6 +146,24 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
     }
   }
   return out;
+}
+
+template <class T, class Acc>
+Tensor<T> conv_transpose2d_rounded(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                   const Tensor<T>* b) {
+  const Problem pr = problem_from_shapes(params, x.shape, w.shape, b ? &b->shape : nullptr);
+  Params no_bias = pr.params;
+  no_bias.bias = false;
+  // The convolution result, accumulated in Acc and rounded once to T...
+  Tensor<T> y = round_to<T>(conv_transpose2d<T, Acc>(no_bias, x, w, nullptr));
+  if (!pr.params.bias) return y;
+  // ...then the bias, added in T (one more rounding).
+  for (int64_t n = 0; n < y.shape[0]; ++n)
+    for (int64_t c = 0; c < y.shape[1]; ++c)
+      for (int64_t oh = 0; oh < y.shape[2]; ++oh)
+        for (int64_t ow = 0; ow < y.shape[3]; ++ow)
+          y.at(n, c, oh, ow) = y.at(n, c, oh, ow) + b->data[static_cast<size_t>(c)];
+  return y;
 }
 
 #define CONVT2D_REFERENCE_INSTANTIATE(T, Acc)                                                      \
@@ -148,5 +178,29 @@ CONVT2D_REFERENCE_INSTANTIATE(float, Exact)
 CONVT2D_REFERENCE_INSTANTIATE(double, double)
 CONVT2D_REFERENCE_INSTANTIATE(double, long double)
 CONVT2D_REFERENCE_INSTANTIATE(double, Exact)
+CONVT2D_REFERENCE_INSTANTIATE(float16, float16)
+CONVT2D_REFERENCE_INSTANTIATE(float16, float)
+CONVT2D_REFERENCE_INSTANTIATE(float16, long double)
+CONVT2D_REFERENCE_INSTANTIATE(float16, Exact)
+CONVT2D_REFERENCE_INSTANTIATE(bfloat16, bfloat16)
+CONVT2D_REFERENCE_INSTANTIATE(bfloat16, float)
+CONVT2D_REFERENCE_INSTANTIATE(bfloat16, long double)
+CONVT2D_REFERENCE_INSTANTIATE(bfloat16, Exact)
+template Tensor<float16> conv_transpose2d_rounded<float16, float16>(const Params&,
+                                                                    const Tensor<float16>&,
+                                                                    const Tensor<float16>&,
+                                                                    const Tensor<float16>*);
+template Tensor<float16> conv_transpose2d_rounded<float16, float>(const Params&,
+                                                                  const Tensor<float16>&,
+                                                                  const Tensor<float16>&,
+                                                                  const Tensor<float16>*);
+template Tensor<bfloat16> conv_transpose2d_rounded<bfloat16, bfloat16>(const Params&,
+                                                                       const Tensor<bfloat16>&,
+                                                                       const Tensor<bfloat16>&,
+                                                                       const Tensor<bfloat16>*);
+template Tensor<bfloat16> conv_transpose2d_rounded<bfloat16, float>(const Params&,
+                                                                    const Tensor<bfloat16>&,
+                                                                    const Tensor<bfloat16>&,
+                                                                    const Tensor<bfloat16>*);
 
 }  // namespace convt2d

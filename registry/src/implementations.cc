@@ -12,6 +12,21 @@
 namespace convt2d {
 namespace {
 
+// x, w and b of an implementation that reads T; an Error naming the implementation and the
+// dtypes (not std::bad_variant_access) when a caller passes another dtype.
+template <class T>
+struct Inputs {
+  const Tensor<T>& x;
+  const Tensor<T>& w;
+  const Tensor<T>* b;
+};
+template <class T>
+Inputs<T> inputs(const std::string& name, const AnyTensor& x, const AnyTensor& w,
+                 const AnyTensor* b) {
+  return {tensor_as<T>(x, name + " input x"), tensor_as<T>(w, name + " weight"),
+          b ? &tensor_as<T>(*b, name + " bias") : nullptr};
+}
+
 // Wraps a reference instantiation: T in, Acc accumulator, Out out.
 template <class T, class Acc, class Out>
 Implementation reference_impl(std::string name, std::string description, Precision acc,
@@ -19,17 +34,38 @@ Implementation reference_impl(std::string name, std::string description, Precisi
   Implementation impl;
   impl.name = std::move(name);
   impl.description = std::move(description);
-  impl.input = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-  impl.output = std::is_same_v<Out, float> ? DType::kFloat32 : DType::kFloat64;
+  impl.input = dtype_v<T>;
+  impl.output = dtype_v<Out>;
   impl.accumulation = acc;
   impl.output_u = output_u;
   impl.exact = exact;
-  impl.run = [](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                const AnyTensor* b) -> AnyTensor {
-    const auto& xt = std::get<Tensor<T>>(x);
-    const auto& wt = std::get<Tensor<T>>(w);
-    const Tensor<T>* bt = b ? &std::get<Tensor<T>>(*b) : nullptr;
-    return round_to<Out>(conv_transpose2d<T, Acc>(p, xt, wt, bt));
+  impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                const AnyTensor* b) -> AnyTensor {
+    const Inputs<T> in = inputs<T>(name, x, w, b);
+    return round_to<Out>(conv_transpose2d<T, Acc>(p, in.x, in.w, in.b));
+  };
+  return impl;
+}
+
+// A float16/bfloat16 reference in MegEngine's order: accumulate in Acc (T: the `default`
+// compute_mode; float: `float32`), round to T, add the bias in T.
+template <class T, class Acc>
+Implementation half_reference_impl(std::string name, std::string description) {
+  Implementation impl;
+  impl.name = std::move(name);
+  impl.description = std::move(description);
+  impl.input = impl.output = dtype_v<T>;
+  if constexpr (std::is_same_v<Acc, T>) {
+    // Every product and sum rounded to T, the bias added last: the standard bound in T, tighter
+    // than what a `default` claim allows in general (claimed_arithmetic).
+    impl.accumulation = precision_of(dtype_v<T>);
+  } else {
+    set_arithmetic(impl, claimed_arithmetic(dtype_v<T>, ComputeMode::kFloat32));
+  }
+  impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                const AnyTensor* b) -> AnyTensor {
+    const Inputs<T> in = inputs<T>(name, x, w, b);
+    return conv_transpose2d_rounded<T, Acc>(p, in.x, in.w, in.b);
   };
   return impl;
 }
@@ -104,11 +140,37 @@ Registry builtin_registry() {
   r.add(reference_impl<float, Exact, double>(
       "reference-mp", "literal loops, float32 in, exact 640-bit accumulator, float64 out",
       kExactPrecision, 0x1p-53, /*exact=*/true));
-  r.add(reference_impl<double, long double, double>(
+  // float64 inputs: a sum of products can lie below double's normal range, where the rounding
+  // to the float64 output has an absolute error up to 2^-1075 (float32 and half inputs: every
+  // nonzero sum is a multiple of 2^-298 at least, far above it).
+  Implementation f64 = reference_impl<double, long double, double>(
       "reference-f64", "literal loops, float64 in, long double accumulator, float64 out",
-      kLongDoublePrecision, 0x1p-53));
-  r.add(reference_impl<double, Exact, double>(
+      kLongDoublePrecision, 0x1p-53);
+  f64.output_eta = 0x1p-1074;
+  r.add(std::move(f64));
+  Implementation f64_mp = reference_impl<double, Exact, double>(
       "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
+      kExactPrecision, 0x1p-53, /*exact=*/true);
+  f64_mp.output_eta = 0x1p-1074;
+  r.add(std::move(f64_mp));
+  // float16 and bfloat16 in MegEngine's two compute modes, and their exact results.
+  r.add(half_reference_impl<float16, float16>(
+      "reference-f16",
+      "literal loops, float16 in and out, float16 accumulator (compute_mode default)"));
+  r.add(half_reference_impl<float16, float>(
+      "reference-f16-f32acc",
+      "literal loops, float16 in and out, float32 accumulator (compute_mode float32)"));
+  r.add(reference_impl<float16, Exact, double>(
+      "reference-f16-mp", "literal loops, float16 in, exact 640-bit accumulator, float64 out",
+      kExactPrecision, 0x1p-53, /*exact=*/true));
+  r.add(half_reference_impl<bfloat16, bfloat16>(
+      "reference-bf16",
+      "literal loops, bfloat16 in and out, bfloat16 accumulator (compute_mode default)"));
+  r.add(half_reference_impl<bfloat16, float>(
+      "reference-bf16-f32acc",
+      "literal loops, bfloat16 in and out, float32 accumulator (compute_mode float32)"));
+  r.add(reference_impl<bfloat16, Exact, double>(
+      "reference-bf16-mp", "literal loops, bfloat16 in, exact 640-bit accumulator, float64 out",
       kExactPrecision, 0x1p-53, /*exact=*/true));
 #ifdef CONVT2D_HAVE_OPTIMIZED
   // The best ISA this CPU runs, then each lower one it runs, so that every consumer of the

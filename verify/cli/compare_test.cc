@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convt2d/fill.h"
+#include "half_cheats.h"
 
 namespace convt2d {
 namespace {
@@ -182,6 +183,113 @@ TEST(Compare, AdjointHoldsExactlyOnIntegerData) {
   // A y of the wrong shape cannot be paired with ConvT(x).
   r = adjoint_check(pr.params, d.x, d.w, Tensor<float>(Shape{2, 4, 3, 3}), true);
   EXPECT_FALSE(r.passed());
+}
+
+TEST(Compare, UlpsInTheHalfFormats) {
+  const Truth t = TruthOf({1.0, 65504.0});
+  const Tensor<double> bound = Filled(t.expected.shape, 1e9);
+  const Tensor<double> y(t.expected.shape, {1.0 + 0x1p-10, 65504.0 - 32});
+  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat16);
+  EXPECT_DOUBLE_EQ(r.worst->ulps, 1.0);  // both elements are one float16 ulp off
+  ASSERT_EQ(r.worst->index, (Shape{0, 0, 0, 1}));
+  r = compare_outputs(t, y, bound, nullptr, DType::kBFloat16);
+  EXPECT_DOUBLE_EQ(r.worst->ulps, 0.0625);  // 65504 is 65536 in bfloat16, whose spacing is 512
+}
+
+// A float16 case: x = (32768, 32768, -32768), w = 1, no bias; exact 32768. Accumulated in float16
+// the first partial sum, 65536, overflows to infinity, and the result stays infinite although the
+// exact result is finite: possible only because |b| + sum|w*x| = 98304 (plus the bound) reaches
+// float16's largest finite value. Such a result is accepted, as is a NaN (partial sums that
+// overflow in both directions); a finite result must still be within the bound.
+TEST(Compare, OverflowOnlyThroughAccumulationIsAcceptedWhereItIsPossible) {
+  Params p;
+  p.in_channels = 3;
+  p.bias = false;
+  const Problem pr = problem_from_shapes(p, Shape{1, 3, 1, 1}, Shape{3, 1, 1, 1}, nullptr);
+  const Tensor<float16> x(Shape{1, 3, 1, 1},
+                          {float16(32768.0), float16(32768.0), float16(-32768.0)});
+  const Tensor<float16> w(Shape{3, 1, 1, 1}, {float16(1.0), float16(1.0), float16(1.0)});
+  const Case c{pr, x, w, std::nullopt};
+  const Truth t = compute_truth(c);
+  ASSERT_EQ(static_cast<double>(t.expected.data[0]), 32768.0);
+  EXPECT_GE(t.magnitude.data[0], 98304.0);  // rounded up, barely
+  EXPECT_LE(t.magnitude.data[0], 98304.0 * (1 + 1e-15));
+  const Tensor<float16> acc16 = conv_transpose2d<float16, float16>(p, x, w, nullptr);
+  ASSERT_TRUE(std::isinf(acc16.data[0].to_float()));
+  for (ComputeMode mode : {ComputeMode::kDefault, ComputeMode::kFloat32}) {
+    const Tensor<double> bound = case_bound(c, claimed_arithmetic(DType::kFloat16, mode));
+    EXPECT_TRUE(compare_outputs(t, acc16, bound, nullptr, DType::kFloat16).passed());
+    const Tensor<float16> nan(acc16.shape, {float16(NAN)});
+    EXPECT_TRUE(compare_outputs(t, nan, bound, nullptr, DType::kFloat16).passed());
+    const Tensor<float16> f32acc = conv_transpose2d_rounded<float16, float>(p, x, w, nullptr);
+    EXPECT_EQ(f32acc.data[0].to_float(), 32768.0f);
+    EXPECT_TRUE(compare_outputs(t, f32acc, bound, nullptr, DType::kFloat16).passed());
+    const Tensor<float16> wrong(acc16.shape, {float16(65504.0)});
+    EXPECT_FALSE(compare_outputs(t, wrong, bound, nullptr, DType::kFloat16).passed());
+  }
+  // Far from overflow (x = 1, 1, -1) an infinity or a NaN is a mismatch.
+  const Tensor<float16> small(Shape{1, 3, 1, 1}, {float16(1.0), float16(1.0), float16(-1.0)});
+  const Case cs{pr, small, w, std::nullopt};
+  const Truth ts = compute_truth(cs);
+  const Tensor<double> bs =
+      case_bound(cs, claimed_arithmetic(DType::kFloat16, ComputeMode::kDefault));
+  for (float v : {INFINITY, NAN}) {
+    const Report r = compare_outputs(ts, Tensor<float16>(acc16.shape, {float16(v)}), bs, nullptr,
+                                     DType::kFloat16);
+    EXPECT_FALSE(r.passed());
+    EXPECT_EQ(r.nonfinite_mismatches, 1);
+  }
+}
+
+// The designed case of docs/oracle.md: float16 cancellation data (the channel-order sum climbs to
+// about half of sum|w*x| before it cancels). A float16 accumulator is far outside the bound of a
+// float32 claim; the float32 accumulator is inside it and inside the band.
+TEST(Compare, AFloat32ClaimFailsAFloat16AccumulatedResult) {
+  const Problem pr = parse_problem("mb1ic64ih4oc4kh1");
+  const Case c = make_case(pr, DType::kFloat16, Regime::kCancellation, 1);
+  const Truth t = compute_truth(c);
+  const auto& x = std::get<Tensor<float16>>(c.x);
+  const auto& w = std::get<Tensor<float16>>(c.w);
+  const auto* b = &std::get<Tensor<float16>>(*c.b);
+  const AnyTensor acc16 = conv_transpose2d<float16, float16>(pr.params, x, w, b);
+  const AnyTensor acc32 = conv_transpose2d_rounded<float16, float>(pr.params, x, w, b);
+  const auto judge = [&](const AnyTensor& y, ComputeMode mode) {
+    const Arithmetic a = claimed_arithmetic(DType::kFloat16, mode);
+    const Tensor<double> bound = case_bound(c, a), band = case_band(c, t, a, kDefaultLambda);
+    return compare_outputs(t, y, bound, &band, DType::kFloat16);
+  };
+  const Report r16 = judge(acc16, ComputeMode::kFloat32);
+  EXPECT_FALSE(r16.passed());
+  EXPECT_GT(r16.max_err_over_bound, 100.0);          // measured: 361
+  EXPECT_GE(r16.over_bound, r16.elements * 9 / 10);  // measured: 62 of 64
+  EXPECT_TRUE(judge(acc16, ComputeMode::kDefault).passed());
+  const Report r32 = judge(acc32, ComputeMode::kFloat32);
+  EXPECT_TRUE(r32.passed());
+  EXPECT_FALSE(r32.suspicious) << r32.max_err_over_band;
+  EXPECT_LT(r32.max_err_over_bound, 1.0 / 2);  // measured: 0.31
+}
+
+// float16 products summed in float32 (float16 intermediates) with K = 512: inside the certified
+// bound of a float32 claim, outside its band: flagged. The honest float32 accumulator is not.
+TEST(Compare, Float16IntermediatesUnderAFloat32ClaimAreSuspicious) {
+  const Problem pr = parse_problem("mb1ic512ih4oc4kh1");
+  const Case c = make_case(pr, DType::kFloat16, Regime::kReal, 2);
+  const Truth t = compute_truth(c);
+  const auto& x = std::get<Tensor<float16>>(c.x);
+  const auto& w = std::get<Tensor<float16>>(c.w);
+  const auto* b = &std::get<Tensor<float16>>(*c.b);
+  const Arithmetic a = claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32);
+  const Tensor<double> bound = case_bound(c, a), band = case_band(c, t, a, kDefaultLambda);
+  const AnyTensor cheat = testing::float16_products_float32_sums(pr.params, x, w, b);
+  const Report r = compare_outputs(t, cheat, bound, &band, DType::kFloat16);
+  EXPECT_TRUE(r.passed()) << r.max_err_over_bound;
+  EXPECT_TRUE(r.suspicious);
+  EXPECT_GT(r.max_err_over_band, 1.2);  // measured: 1.45
+  const AnyTensor honest = conv_transpose2d_rounded<float16, float>(pr.params, x, w, b);
+  const Report rh = compare_outputs(t, honest, bound, &band, DType::kFloat16);
+  EXPECT_TRUE(rh.passed());
+  EXPECT_FALSE(rh.suspicious);
+  EXPECT_LT(rh.max_err_over_band, 0.8);  // measured: 0.57
 }
 
 }  // namespace

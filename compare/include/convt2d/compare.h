@@ -10,26 +10,34 @@
 #include "convt2d/case_dir.h"
 #include "convt2d/error_bounds.h"
 #include "convt2d/reference.h"
+#include "convt2d/registry.h"
 
 namespace convt2d {
 
-/// The truth for one case: the exact result (640-bit; exact for float32 inputs) and |y|.
+/// The truth for one case: the exact result (640-bit; exact for float32, float16 and bfloat16
+/// inputs), |y|, and an upper bound on |b| + sum|w*x| per element.
 struct Truth {
   Tensor<Exact> expected;
   Tensor<double> abs_expected;
+  /// Upper bound on |b| + sum|w*x| per element (rounded up), which with the certified bound
+  /// decides where an overflow is possible (compare_outputs). Empty when unknown.
+  Tensor<double> magnitude;
 };
 
-/// Computes the exact result of a case (reference-mp for float32 inputs, 640-bit for float64).
+/// Computes the exact result of a case (640-bit accumulation of any input dtype).
 Truth compute_truth(const Case& c);
 
-/// Unit roundoff and underflow unit of a dtype's arithmetic.
-Precision precision_of(DType t);
+// precision_of(DType) and claimed_arithmetic(DType, ComputeMode): convt2d/registry.h.
 
-/// The per-element certified bound for an implementation with `acc` arithmetic (rounded once
-/// more to an output format with unit roundoff `output_u`, 0 if none) on this case's data.
+/// The per-element certified bound for an implementation with arithmetic `a` on this case's data.
+Tensor<double> case_bound(const Case& c, const Arithmetic& a);
+/// The same for `acc` arithmetic rounded once more to an output format with unit roundoff
+/// `output_u` (0 if none), the bias in the accumulator.
 Tensor<double> case_bound(const Case& c, Precision acc, double output_u = 0.0);
 
-/// The suspicious band (docs/oracle.md) for unit roundoff u and the exact |y|.
+/// The suspicious band (docs/oracle.md) for arithmetic `a` and the exact |y|.
+Tensor<double> case_band(const Case& c, const Truth& t, const Arithmetic& a, double lambda);
+/// The band for an accumulation with unit roundoff u and no output rounding.
 Tensor<double> case_band(const Case& c, const Truth& t, double u, double lambda);
 
 /// The default lambda of the suspicious band: see docs/oracle.md for the false-alarm rate.
@@ -50,6 +58,9 @@ struct Report {
   bool shape_ok = true;
   Shape expected_shape, actual_shape;
   DType claimed = DType::kFloat32;  ///< the precision the bound assumed
+  /// The compute_mode the bound assumed, when it matters (float16/bfloat16 claims; set by the
+  /// caller, printed by the report).
+  std::optional<ComputeMode> mode;
   int64_t elements = 0;
   int64_t over_bound = 0;              ///< finite elements with |err| > bound
   int64_t nonfinite_mismatches = 0;    ///< NaN/Inf where the truth has none, or vice versa
@@ -64,9 +75,17 @@ struct Report {
   bool passed() const { return shape_ok && over_bound == 0 && nonfinite_mismatches == 0; }
 };
 
-/// Compares `candidate` (float32 or float64) with `truth` element by element. `bound` must have
-/// the truth's shape; `band` may be null (no suspicious check). A shape mismatch is a failed
-/// report, not an exception.
+/// Compares `candidate` (any dtype) with `truth` element by element. `bound` must have the
+/// truth's shape; `band` may be null (no suspicious check). A shape mismatch is a failed report,
+/// not an exception.
+///
+/// Where the truth is finite, a finite candidate must lie within the bound. A NaN or infinity is
+/// accepted only where an overflow is possible: with truth.magnitude known, where
+/// magnitude + bound reaches the largest finite value of `claimed` (no intermediate value of a
+/// correct implementation exceeds magnitude + bound, docs/error-bounds.md; beyond it partial sums
+/// may overflow to either infinity and meet as NaN); without it, an infinity of the truth's sign
+/// where |truth| + bound reaches it. Where the truth is NaN or infinite, the candidate must be the
+/// same NaN or infinity.
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
                        const Tensor<double>* band, DType claimed);
 

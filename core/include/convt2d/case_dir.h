@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "convt2d/fill.h"
 #include "convt2d/params.h"
 #include "convt2d/tensor.h"
 
@@ -18,23 +19,28 @@ namespace convt2d {
 /// The default cap on the bytes of any one tensor (input, weight, bias, output): 4 GiB.
 inline constexpr int64_t kDefaultMaxBytes = int64_t{4} << 30;
 
-/// What case.json says: the parameters plus the optional declared shapes.
+/// What case.json says: the parameters plus the optional declared shapes and dtype.
 struct CaseSpec {
   Params params;
   std::optional<Shape> input_shape;
   std::optional<Shape> output_shape;
+  /// The arrays' dtype when declared. Required for bfloat16, whose arrays are stored as uint16.
+  std::optional<DType> dtype;
 };
 
 /// Parses case.json text. Keys: in_channels, out_channels, kernel_size (required); stride,
 /// padding, output_padding, dilation (int or [h, w]), groups, bias, conv_mode, compute_mode,
 /// output_padding_rule (optional, defaults as in MegEngine); input_shape, output_shape (optional
-/// lists of 4 ints). Unknown keys are ignored. `name` labels errors. Throws Error on a JSON syntax
-/// error, a wrong type, or an invalid parameter (naming the key). Does not check shapes.
+/// lists of 4 ints); dtype (optional: float32, float64, float16 or bfloat16). Unknown keys are
+/// ignored. `name` labels errors. Throws Error on a JSON syntax error, a wrong type, or an invalid
+/// parameter (naming the key). Does not check shapes.
 CaseSpec parse_case_json(std::string_view text, const std::string& name = "case.json");
 
-/// case.json text for `params` (all keys written) and, when given, the input and output shapes.
+/// case.json text for `params` (all keys written) and, when given, the input and output shapes
+/// and the dtype.
 std::string case_json(const Params& params, const std::optional<Shape>& input_shape = {},
-                      const std::optional<Shape>& output_shape = {});
+                      const std::optional<Shape>& output_shape = {},
+                      const std::optional<DType>& dtype = {});
 
 /// A loaded, fully checked case.
 struct Case {
@@ -44,13 +50,18 @@ struct Case {
   DType dtype() const { return dtype_of(x); }
 };
 
-/// Reads and checks a case directory: all files present, arrays of one dtype, shapes consistent
+/// Reads and checks a case directory: all files present, arrays of one dtype (the declared one
+/// when case.json has "dtype"; '<u2' arrays only with "dtype": "bfloat16"), shapes consistent
 /// with the parameters (and with input_shape/output_shape when case.json declares them), every
 /// tensor (output included) within `max_bytes`. Throws Error naming the file and the problem.
 Case read_case(const std::filesystem::path& dir, int64_t max_bytes = kDefaultMaxBytes);
 
-/// Writes case.json, x.npy, w.npy and (when params.bias) b.npy into `dir` (created if needed),
-/// each file atomically.
+/// A case for `pr` whose data is make_data<T>(pr, regime, seed) (core/fill.h) for the element
+/// type T of `dtype`.
+Case make_case(const Problem& pr, DType dtype, Regime regime, uint64_t seed);
+
+/// Writes case.json (with "dtype": x's dtype), x.npy, w.npy and (when params.bias) b.npy into
+/// `dir` (created if needed), each file atomically.
 void write_case(const std::filesystem::path& dir, const Params& params, const AnyTensor& x,
                 const AnyTensor& w, const AnyTensor* b);
 

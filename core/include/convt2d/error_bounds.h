@@ -29,14 +29,42 @@ struct Precision {
 inline constexpr Precision kFloat32Precision{0x1p-24, 0x1p-150};
 /// IEEE binary64: u = 2^-53, eta = 2^-1074 (2^-1075 is not representable; the next value up is).
 inline constexpr Precision kFloat64Precision{0x1p-53, 0x1p-1074};
+/// IEEE binary16 (float16): u = 2^-11, eta = 2^-25 (half of the smallest subnormal 2^-24).
+inline constexpr Precision kFloat16Precision{0x1p-11, 0x1p-25};
+/// bfloat16: u = 2^-8, eta = 2^-134 (half of the smallest subnormal 2^-133).
+inline constexpr Precision kBFloat16Precision{0x1p-8, 0x1p-134};
+
+/// Everything the certified bound needs to know about an implementation's arithmetic
+/// (docs/error-bounds.md): the accumulation, and what happens between the accumulator and the
+/// returned value.
+struct Arithmetic {
+  /// Products and sums (the bias included, in any order) rounded with this precision.
+  Precision accumulation = kFloat32Precision;
+  /// Roundings, with the accumulation's u and eta, that each term may pass beyond those of the
+  /// sum itself. The `default` compute_mode of float16/bfloat16 claims 1: the implementation may
+  /// accumulate in the storage type or in anything wider and round the convolution result to the
+  /// storage type before it adds the bias.
+  int extra_roundings = 0;
+  /// Unit roundoff of a final rounding from the accumulator to a narrower output format (0: none).
+  double output_u = 0.0;
+  /// Absolute error of that rounding when it lands in the output's subnormal range (half its
+  /// smallest subnormal; 0 when the output format is at least as wide as the accumulator's range).
+  double output_eta = 0.0;
+  /// The bias is not in the accumulator: the convolution result is rounded to the output format
+  /// and the bias is then added in the output format (MegEngine's float16 order; one more
+  /// rounding with output_u). A bound claimed with this flag also covers the bias-in-accumulator
+  /// order.
+  bool bias_after_rounding = false;
+};
 
 /// gamma(n) = n*u / (1 - n*u), rounded up; +infinity when n*u >= 1 (no bound exists).
 double gamma(int64_t n, double u);
 
-/// The bound for one element: gamma(K+1)*abs_products + gamma(K)*abs_bias +
-/// K*eta*(1 + gamma(K)), rounded up.
+/// The bound for one element: gamma(K+1+x)*abs_products + gamma(K+x)*abs_bias +
+/// (K+x)*eta*(1 + gamma(K+x)), rounded up, with x = `extra_roundings` (0: the standard bound).
 /// `abs_products` must already be an upper bound on sum|w*x|.
-double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec);
+double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
+                     int extra_roundings = 0);
 
 /// Taps that land on each output row: count[oh] = #{(ih, fh) : ih*sh - ph + fh*dh == oh}, with
 /// 0 <= ih < H and 0 <= fh < kh. Same for columns with w values.

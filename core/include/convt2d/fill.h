@@ -12,11 +12,17 @@
 
 namespace convt2d {
 
-/// integer: small integers, every partial sum exactly representable in float32, so all correct
-///   implementations agree bit for bit and identities hold exactly.
-/// real: uniform reals in [-1, 1).
-/// cancellation: large mixed-sign values whose per-element sums nearly cancel (pairs of input
-///   channels carry almost equal x and opposite w), the hardest case for the error bounds.
+/// integer: small integers, every partial sum (and every partial sum of the sum of two such data
+///   sets) exactly representable in the storage type where integer_exact() says so, so all
+///   correct implementations agree bit for bit and identities hold exactly.
+/// real: uniform reals in [-1, 1), rounded to the storage type.
+/// cancellation: large mixed-sign values whose per-element sums nearly cancel, the hardest case
+///   for the error bounds. float32/float64: adjacent input channels (2i, 2i+1) carry almost equal
+///   x and opposite w. float16/bfloat16: channel i of the first half of a group pairs with
+///   channel i + IC/(2G), and in the first half sign(w) = sign(x), so a sum taken in channel order
+///   climbs to about half of sum|w*x| before the second half cancels it: what separates an
+///   accumulation in the storage type from a float32 one (docs/oracle.md). Magnitudes stay far
+///   below float16's overflow (|x| in [1, 2), |w| < 8).
 enum class Regime { kInteger, kReal, kCancellation };
 
 /// "integer" / "real" / "cancellation".
@@ -32,16 +38,24 @@ struct ProblemData {
   const Tensor<T>* bias() const { return b.shape.empty() ? nullptr : &b; }
 };
 
-/// The largest magnitude the integer regime uses for this problem: the biggest R <= 8 with
-/// R*R*K + R < 2^24 for K = (IC/G)*kh*kw taps, so every partial sum is an exact float32 integer.
-int64_t integer_range(const Problem& pr);
+/// The largest magnitude the integer regime uses for this problem in a storage type with
+/// `significand_bits` (24 float32, 11 float16, 8 bfloat16): the biggest R <= 8 with
+/// 2*(R*R*K + R) < 2^significand_bits for K = (IC/G)*kh*kw taps, so every partial sum, and every
+/// partial sum for the element-wise sum of two such data sets, is an exact integer in that type.
+/// 1 when no R >= 1 satisfies it (see integer_exact).
+int64_t integer_range(const Problem& pr, int significand_bits = 24);
+
+/// Whether integer_range(pr, significand_bits) satisfies its condition, i.e. integer data of that
+/// range is computed exactly by every correct implementation. Always true for float32 with fewer
+/// than 2^22 taps; for bfloat16 it needs K < 127.
+bool integer_exact(const Problem& pr, int significand_bits);
 
 /// Fills x, w and b for `pr`. Validates pr; Error if it is invalid.
 template <class T>
 ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed);
 
 /// A tensor of `shape` filled like the regime's x (integer: values in [-int_range, int_range];
-/// real and cancellation: uniform in [-1, 1)).
+/// real and cancellation: uniform in [-1, 1), rounded to T).
 template <class T>
 Tensor<T> make_tensor(const Shape& shape, Regime regime, uint64_t seed, int64_t int_range);
 
@@ -52,7 +66,11 @@ Problem random_problem(uint64_t seed);
 
 extern template Tensor<float> make_tensor<float>(const Shape&, Regime, uint64_t, int64_t);
 extern template Tensor<double> make_tensor<double>(const Shape&, Regime, uint64_t, int64_t);
+extern template Tensor<float16> make_tensor<float16>(const Shape&, Regime, uint64_t, int64_t);
+extern template Tensor<bfloat16> make_tensor<bfloat16>(const Shape&, Regime, uint64_t, int64_t);
 extern template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
 extern template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
+extern template ProblemData<float16> make_data<float16>(const Problem&, Regime, uint64_t);
+extern template ProblemData<bfloat16> make_data<bfloat16>(const Problem&, Regime, uint64_t);
 
 }  // namespace convt2d

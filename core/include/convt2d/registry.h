@@ -40,6 +40,15 @@ struct Implementation {
   /// Unit roundoff of the final rounding from the accumulator to `output` (0 when the accumulator
   /// already is the output format); added to the certified bound.
   double output_u = 0.0;
+  /// Absolute error of that final rounding where it lands in the output's subnormal range (half
+  /// the output's smallest subnormal; 0 when the output's range covers the accumulator's).
+  double output_eta = 0.0;
+  /// The bias is added in the output format after the rounded convolution result (MegEngine's
+  /// float16/bfloat16 order: one more rounding with output_u), not in the accumulator.
+  bool bias_after_rounding = false;
+  /// Roundings with `accumulation`'s precision each term may pass beyond those of the sum (see
+  /// Arithmetic; 1 for a claim of float16/bfloat16 compute_mode `default`).
+  int extra_roundings = 0;
   /// True for the multiprecision references the oracle itself uses as the truth (exact for
   /// float32 inputs); `verify` does not judge them against themselves.
   bool exact = false;
@@ -53,6 +62,26 @@ struct Implementation {
   std::function<Prepared(const Params&, const AnyTensor& w, const AnyTensor* b, int threads)>
       prepare;
 };
+
+/// Unit roundoff and underflow unit of a dtype's arithmetic.
+Precision precision_of(DType t);
+
+/// The arithmetic a result of `dtype` computed in compute_mode `mode` claims
+/// (docs/error-bounds.md). float32 and float64: that precision throughout (compute_mode has no
+/// effect). float16/bfloat16, `default`: no requirement on intermediate precision, so the storage
+/// precision with one extra rounding (accumulation in the storage type or anything wider, the
+/// convolution result possibly rounded to the storage type before the bias is added).
+/// float16/bfloat16, `float32`: float32 accumulation, the result rounded to the storage type, the
+/// bias added in the storage type (the bound also covers the bias in the accumulator).
+Arithmetic claimed_arithmetic(DType dtype, ComputeMode mode);
+
+/// The arithmetic `impl` claims, as the certified bound reads it.
+Arithmetic arithmetic_of(const Implementation& impl);
+
+/// Sets impl's accumulation, output_u, output_eta, bias_after_rounding and extra_roundings to `a`.
+/// E.g. a float16 kernel with a float32 accumulator:
+/// `set_arithmetic(impl, claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32))`.
+void set_arithmetic(Implementation& impl, const Arithmetic& a);
 
 /// impl.prepare(...) when set, else a Prepared whose execute() calls impl.run (load() keeps a
 /// copy of x; threads is ignored).

@@ -8,24 +8,37 @@
 #include <variant>
 #include <vector>
 
+#include "convt2d/half.h"
 #include "convt2d/params.h"
 
 namespace convt2d {
 
-/// Element types a tensor can hold in files and at the API boundary.
-enum class DType { kFloat32, kFloat64 };
+/// Element types a tensor can hold in files and at the API boundary. float16 is IEEE binary16
+/// (`<f2` in .npy files); bfloat16 is stored in .npy files as its 16 bits, `<u2`, and only read as
+/// bfloat16 where the case says so (docs/oracle.md).
+enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16 };
 
-/// "float32" / "float64".
+/// "float32" / "float64" / "float16" / "bfloat16".
 std::string_view to_string(DType t);
-/// Parses "float32" or "float64"; anything else is an Error naming `what`.
+/// Parses a dtype name; anything else is an Error naming `what`.
 DType parse_dtype(std::string_view s, std::string_view what = "dtype");
 /// Bytes per element.
 int64_t dtype_size(DType t);
+/// Significand bits with the implicit bit: 24, 53, 11, 8.
+constexpr int significand_bits(DType t) {
+  return t == DType::kFloat32 ? 24 : t == DType::kFloat64 ? 53 : t == DType::kFloat16 ? 11 : 8;
+}
+/// True for float16 and bfloat16 (the dtypes compute_mode applies to).
+constexpr bool is_half(DType t) {
+  return t == DType::kFloat16 || t == DType::kBFloat16;
+}
 
 /// Dense C-order tensor of T. T may be any arithmetic-like type, including Boost.Multiprecision
-/// numbers (the exact references return those).
+/// numbers (the exact references return those) and float16/bfloat16, whose data is then one
+/// contiguous array of 16-bit patterns (`reinterpret_cast<const uint16_t*>(ptr())`).
 template <class T>
 struct Tensor {
+  using value_type = T;
   Shape shape;
   std::vector<T> data;
 
@@ -48,15 +61,27 @@ struct Tensor {
   friend bool operator==(const Tensor&, const Tensor&) = default;
 };
 
-/// A tensor of any DType, as read from or written to a file.
-using AnyTensor = std::variant<Tensor<float>, Tensor<double>>;
+/// A tensor of any DType, as read from or written to a file. Alternatives in DType order.
+using AnyTensor = std::variant<Tensor<float>, Tensor<double>, Tensor<float16>, Tensor<bfloat16>>;
+
+/// The DType of an element type: dtype_v<float16> == DType::kFloat16, ...
+template <class T>
+inline constexpr DType dtype_v = std::is_same_v<T, float>     ? DType::kFloat32
+                                 : std::is_same_v<T, double>  ? DType::kFloat64
+                                 : std::is_same_v<T, float16> ? DType::kFloat16
+                                                              : DType::kBFloat16;
+
+/// The Tensor<T> an AnyTensor holds, or an Error naming `what` and both dtypes (instead of
+/// std::bad_variant_access) when it holds another dtype.
+template <class T>
+const Tensor<T>& tensor_as(const AnyTensor& t, std::string_view what);
 
 /// The dtype held by an AnyTensor.
 DType dtype_of(const AnyTensor& t);
 /// The shape held by an AnyTensor.
 const Shape& shape_of(const AnyTensor& t);
 
-/// Element-wise conversion (static_cast per element).
+/// Element-wise conversion (static_cast per element; to float16/bfloat16: rounded to nearest).
 template <class To, class From>
 Tensor<To> tensor_cast(const Tensor<From>& t) {
   Tensor<To> r;

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Per-element certified error bounds for concrete data (formula: convt2d/error_bounds.h).
+/// Per-element certified error bounds for concrete data (formula: convt2d/error_bounds.h,
+/// derivation: docs/error-bounds.md).
 
 #include "convt2d/error_bounds.h"
 #include "convt2d/tensor.h"
@@ -8,11 +9,23 @@
 namespace convt2d {
 
 /// For every output element, the certified bound on |y_hat - y| for an implementation with
-/// precision `prec` that computes ConvTranspose2d(x, w, b): gamma(K+1)*sum|w*x| + gamma(K)*|b| +
-/// K*eta*(1 + gamma(K)). sum|w*x| is computed in long double and inflated so that it is an upper
-/// bound on the exact value. When the accumulator is rounded once more to a narrower output format
-/// with unit roundoff `output_u`, the bound grows by output_u * (|b| + sum|w*x| + bound). Output
-/// shape: (N, OC, Hout, Wout).
+/// arithmetic `a` that computes ConvTranspose2d(x, w, b):
+///   acc = gamma(K+1+x)*sum|w*x| + gamma(K+x)*|b| + (K+x)*eta*(1 + gamma(K+x))
+/// (x = a.extra_roundings), and when the accumulator is rounded to a narrower output format
+/// (a.output_u > 0), with |s| and |y| upper bounds on the exact convolution result without and
+/// with the bias:
+///   bias in the accumulator:   acc + output_u*(|y| + acc) + output_eta
+///   a.bias_after_rounding:     r = acc + output_u*(|s| + acc) + output_eta;  r + output_u*(|y| +
+///   r)
+/// Every quantity is computed so that it is an upper bound on the exact value (sum|w*x|, |s| and
+/// |y| in long double, inflated by their own error bound; every double operation rounded up).
+/// K == 0 gives 0: the output must be the bias. Output shape: (N, OC, Hout, Wout).
+template <class T>
+Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                               const Tensor<T>* b, const Arithmetic& a);
+
+/// The same with an accumulation precision and an optional output rounding (bias in the
+/// accumulator, no output underflow): certified_bound(..., Arithmetic{prec, 0, output_u}).
 template <class T>
 Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                const Tensor<T>* b, Precision prec, double output_u = 0.0);
@@ -22,30 +35,42 @@ template <class T>
 Tensor<double> abs_products_upper(const Params& params, const Tensor<T>& x, const Tensor<T>& w);
 
 /// The "suspicious" band of `convt2d check` (docs/oracle.md): for every output element,
-///   lambda * sqrt(K+1) * u * (|b| + sum|w*x|) + u * |y|.
-/// A correct implementation with unit roundoff u lands inside it with overwhelming probability;
-/// one that used a lower precision than claimed (TF32, float16 accumulation) lands outside while
-/// still inside the certified bound. `abs_y` holds |y| of the exact result.
+///   lambda * sqrt(K+1) * u * (|b| + sum|w*x|) + u * |y|
+///   + x * u * (|y| + |b|) + x * eta                       (x = a.extra_roundings)
+///   + output_u * |y| + output_eta                          (one output rounding), or
+///   + output_u * (2|y| + |b|) + 2 * output_eta             (a.bias_after_rounding)
+/// with u, eta those of a.accumulation. A correct implementation with that arithmetic lands
+/// inside it with overwhelming probability; one that used a lower precision than claimed (TF32,
+/// float16 intermediates) lands outside while possibly still inside the certified bound. `abs_y`
+/// holds |y| of the exact result. K == 0 gives 0.
+template <class T>
+Tensor<double> suspicious_band(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                               const Tensor<T>* b, const Tensor<double>& abs_y, const Arithmetic& a,
+                               double lambda);
+
+/// The band for an accumulation with unit roundoff u and no output rounding.
 template <class T>
 Tensor<double> suspicious_band(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                const Tensor<T>* b, const Tensor<double>& abs_y, double u,
                                double lambda);
 
-extern template Tensor<double> abs_products_upper<float>(const Params&, const Tensor<float>&,
-                                                         const Tensor<float>&);
-extern template Tensor<double> abs_products_upper<double>(const Params&, const Tensor<double>&,
-                                                          const Tensor<double>&);
-extern template Tensor<double> suspicious_band<float>(const Params&, const Tensor<float>&,
-                                                      const Tensor<float>&, const Tensor<float>*,
-                                                      const Tensor<double>&, double, double);
-extern template Tensor<double> suspicious_band<double>(const Params&, const Tensor<double>&,
-                                                       const Tensor<double>&, const Tensor<double>*,
-                                                       const Tensor<double>&, double, double);
-extern template Tensor<double> certified_bound<float>(const Params&, const Tensor<float>&,
-                                                      const Tensor<float>&, const Tensor<float>*,
-                                                      Precision, double);
-extern template Tensor<double> certified_bound<double>(const Params&, const Tensor<double>&,
-                                                       const Tensor<double>&, const Tensor<double>*,
-                                                       Precision, double);
+#define CONVT2D_BOUNDS_EXTERN(T)                                                                  \
+  extern template Tensor<double> abs_products_upper<T>(const Params&, const Tensor<T>&,           \
+                                                       const Tensor<T>&);                         \
+  extern template Tensor<double> certified_bound<T>(                                              \
+      const Params&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>*, const Arithmetic&);    \
+  extern template Tensor<double> certified_bound<T>(                                              \
+      const Params&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>*, Precision, double);    \
+  extern template Tensor<double> suspicious_band<T>(                                              \
+      const Params&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>*, const Tensor<double>&, \
+      const Arithmetic&, double);                                                                 \
+  extern template Tensor<double> suspicious_band<T>(const Params&, const Tensor<T>&,              \
+                                                    const Tensor<T>&, const Tensor<T>*,           \
+                                                    const Tensor<double>&, double, double);
+CONVT2D_BOUNDS_EXTERN(float)
+CONVT2D_BOUNDS_EXTERN(double)
+CONVT2D_BOUNDS_EXTERN(float16)
+CONVT2D_BOUNDS_EXTERN(bfloat16)
+#undef CONVT2D_BOUNDS_EXTERN
 
 }  // namespace convt2d

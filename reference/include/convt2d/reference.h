@@ -12,7 +12,8 @@
 
 namespace convt2d {
 
-/// A binary floating-point type wide enough that every sum of float32 products is exact.
+/// A binary floating-point type wide enough that every sum of float32 products is exact (and so
+/// every sum of float16 and bfloat16 products, whose values are float32 values).
 ///
 /// Why 640 bits: a float32 is an integer multiple of 2^-149 below 2^128, so a product of two is a
 /// multiple of 2^-298 below 2^256 (and is computed exactly: 24+24 significand bits fit in double's
@@ -32,10 +33,23 @@ using Exact = boost::multiprecision::number<
 /// Products are formed in Acc and accumulated in Acc, in the order of the loops above; the bias is
 /// added last. `b` is read only when pr.params.bias (and must then be non-null). Shapes are checked
 /// (Error on mismatch). Instantiated for (T, Acc) = (float, float), (float, double),
-/// (float, long double), (float, Exact), (double, double), (double, long double), (double, Exact).
+/// (float, long double), (float, Exact), (double, double), (double, long double), (double, Exact),
+/// and for T = float16 and T = bfloat16 with Acc = T, float, long double and Exact.
+///
+/// With Acc = T = float16 (or bfloat16) every product and every addition is rounded to T: the
+/// `default` compute_mode as MegEngine's naive kernel computes it (accumulate in the storage type;
+/// the bias, added last, is added to the rounded convolution result).
 template <class T, class Acc>
 Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                              const Tensor<T>* b);
+
+/// MegEngine's order for a narrow storage type T: the sum of products is accumulated in Acc
+/// (without the bias), rounded once to T, and then the bias is added in T's arithmetic (rounded
+/// once more). With T = float16 and Acc = float this is the `float32` compute_mode; with Acc = T
+/// it equals conv_transpose2d<T, T>. Instantiated for T = float16 and bfloat16, Acc = T and float.
+template <class T, class Acc>
+Tensor<T> conv_transpose2d_rounded(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                   const Tensor<T>* b);
 
 /// Conv2d (cross-correlation) by its gather definition, with the weight in ConvTranspose2d layout:
 /// it maps a tensor of shape (N, OC, H, W) to (N, IC, H', W') with
@@ -49,7 +63,7 @@ template <class T, class Acc>
 Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
                    const Tensor<T>* b);
 
-/// Rounds every element to T (round to nearest).
+/// Rounds every element to T (round to nearest even).
 template <class T, class Acc>
 Tensor<T> round_to(const Tensor<Acc>& t) {
   return tensor_cast<T>(t);
@@ -67,6 +81,22 @@ CONVT2D_REFERENCE_EXTERN(float, Exact)
 CONVT2D_REFERENCE_EXTERN(double, double)
 CONVT2D_REFERENCE_EXTERN(double, long double)
 CONVT2D_REFERENCE_EXTERN(double, Exact)
+CONVT2D_REFERENCE_EXTERN(float16, float16)
+CONVT2D_REFERENCE_EXTERN(float16, float)
+CONVT2D_REFERENCE_EXTERN(float16, long double)
+CONVT2D_REFERENCE_EXTERN(float16, Exact)
+CONVT2D_REFERENCE_EXTERN(bfloat16, bfloat16)
+CONVT2D_REFERENCE_EXTERN(bfloat16, float)
+CONVT2D_REFERENCE_EXTERN(bfloat16, long double)
+CONVT2D_REFERENCE_EXTERN(bfloat16, Exact)
 #undef CONVT2D_REFERENCE_EXTERN
+#define CONVT2D_REFERENCE_ROUNDED_EXTERN(T, Acc)                                              \
+  extern template Tensor<T> conv_transpose2d_rounded<T, Acc>(const Params&, const Tensor<T>&, \
+                                                             const Tensor<T>&, const Tensor<T>*);
+CONVT2D_REFERENCE_ROUNDED_EXTERN(float16, float16)
+CONVT2D_REFERENCE_ROUNDED_EXTERN(float16, float)
+CONVT2D_REFERENCE_ROUNDED_EXTERN(bfloat16, bfloat16)
+CONVT2D_REFERENCE_ROUNDED_EXTERN(bfloat16, float)
+#undef CONVT2D_REFERENCE_ROUNDED_EXTERN
 
 }  // namespace convt2d

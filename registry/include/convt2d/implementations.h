@@ -13,6 +13,13 @@ namespace convt2d {
 ///   reference-mp       float32 in, exact multiprecision accumulator, float64 out
 ///   reference-f64      float64 in, long double accumulator, float64 out
 ///   reference-f64-mp   float64 in, 640-bit multiprecision accumulator, float64 out
+///   reference-f16      float16 in and out, float16 accumulator: compute_mode `default` as
+///                      MegEngine's naive kernel (every product and sum rounded to float16, the
+///                      bias added to the rounded result)
+///   reference-f16-f32acc  float16 in and out, compute_mode `float32`: float32 accumulator,
+///                      rounded once to float16, then the bias added in float16
+///   reference-f16-mp   float16 in, exact 640-bit accumulator, float64 out
+///   reference-bf16, reference-bf16-f32acc, reference-bf16-mp   the same for bfloat16
 ///   optimized          float32 in and out, the best kernels this CPU runs (AVX-512, AVX2, scalar)
 ///   optimized-avx2     the same with the AVX2 kernels, when the CPU has AVX2 and a better ISA
 ///   optimized-scalar   the same with the portable kernels, when the CPU has a better ISA
