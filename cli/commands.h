@@ -15,14 +15,16 @@ namespace convt2d::cli {
 
 struct RunOptions {
   std::string case_dir, out, out_dtype;
-  /// Empty: `reference` for float32 cases, `reference-f64` for float64 cases.
+  /// Empty: default_implementation() for the case's dtype and compute_mode.
   std::string impl;
   int64_t max_bytes = kDefaultMaxBytes;
 };
 int run(const RunOptions& o);
 
 struct CheckOptions {
-  std::string case_dir, candidate, dtype;
+  /// dtype: the claimed precision (empty: the candidate's dtype); compute_mode: the claimed mode
+  /// (empty: the case's).
+  std::string case_dir, candidate, dtype, compute_mode;
   bool json = false;
   double lambda = 8.0;
   int64_t max_bytes = kDefaultMaxBytes;
@@ -30,7 +32,7 @@ struct CheckOptions {
 int check(const CheckOptions& o);
 
 struct GenOptions {
-  std::string problem, out, regime = "real";
+  std::string problem, out, regime = "real", dtype = "float32", compute_mode = "default";
   int64_t random = 0;
   uint64_t seed = 1;
   int64_t max_bytes = kDefaultMaxBytes;
@@ -45,6 +47,11 @@ struct VerifyOptions {
   int64_t max_bytes = kDefaultMaxBytes;
 };
 int verify(const VerifyOptions& o);
+
+/// The implementation `run` uses when --impl is not given: `reference` (float32), `reference-f64`,
+/// `reference-f16` / `reference-bf16` (compute_mode default), `reference-f16-f32acc` /
+/// `reference-bf16-f32acc` (compute_mode float32).
+std::string default_implementation(DType dtype, ComputeMode mode);
 
 /// The problems `convt2d verify` runs by default.
 std::vector<NamedProblem> builtin_problems();

@@ -72,11 +72,14 @@ int main(int argc, char** argv) {
       ->required();
   run_cmd->add_option("--out", run.out, "output .npy file")->required();
   run_cmd->add_option("--impl", run.impl,
-                      fmt::format("implementation, one of: {} (default: reference, or "
-                                  "reference-f64 for a float64 case)",
+                      fmt::format("implementation, one of: {} (default: reference for a float32 "
+                                  "case, reference-f64 for float64, reference-f16 or "
+                                  "reference-f16-f32acc for float16 by the case's compute_mode, "
+                                  "bfloat16 alike)",
                                   fmt::join(convt2d::builtin_registry().names(), ", ")));
   run_cmd->add_option("--out-dtype", run.out_dtype,
-                      "float32 or float64 (default: the implementation's output dtype)");
+                      "float32, float64, float16 or bfloat16 (default: the implementation's "
+                      "output dtype)");
   run_cmd
       ->add_option("--max-bytes", run.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
       ->check(kPositive);
@@ -87,8 +90,13 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--case", check.case_dir, "case directory")->required();
   check_cmd->add_option("--candidate", check.candidate, "the backend's output (.npy)")->required();
   check_cmd->add_option("--dtype", check.dtype,
-                        "precision the backend claims: float32 or float64 (default: the "
-                        "candidate file's dtype)");
+                        "precision the backend claims: float32, float64, float16 or bfloat16 "
+                        "(default: the candidate file's dtype; a uint16 candidate is bfloat16 "
+                        "only with --dtype bfloat16 or a bfloat16 case)");
+  check_cmd->add_option("--compute-mode", check.compute_mode,
+                        "for float16/bfloat16: the compute_mode the backend claims, default "
+                        "(no requirement on intermediates) or float32 (float32 accumulator and "
+                        "intermediates); default: the case's");
   check_cmd->add_flag("--json", check.json, "machine-readable report");
   check_cmd->add_option("--lambda", check.lambda, "width of the suspicious band (default 8)");
   check_cmd
@@ -129,6 +137,12 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "seed (default 1)")->check(kNonNegative);
   gen_cmd->add_option("--out", gen.out, "output directory")->required();
   gen_cmd->add_option("--regime", gen.regime, "real (default), integer or cancellation");
+  gen_cmd->add_option("--dtype", gen.dtype,
+                      "dtype of the case: float32 (default), float64, float16 or bfloat16 "
+                      "(stored as uint16, declared in case.json)");
+  gen_cmd->add_option("--compute-mode", gen.compute_mode,
+                      "compute_mode written to case.json and assumed by bound.npy: default "
+                      "(default) or float32; only float16/bfloat16 bounds depend on it");
   gen_cmd
       ->add_option("--max-bytes", gen.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
       ->check(kPositive);

@@ -38,13 +38,29 @@ Problem nth_random_problem(uint64_t seed, int64_t i) {
   return random_problem(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i));
 }
 
+std::string default_implementation(DType dtype, ComputeMode mode) {
+  const bool f32acc = mode == ComputeMode::kFloat32;
+  switch (dtype) {
+    case DType::kFloat32:
+      return "reference";
+    case DType::kFloat64:
+      return "reference-f64";
+    case DType::kFloat16:
+      return f32acc ? "reference-f16-f32acc" : "reference-f16";
+    case DType::kBFloat16:
+      return f32acc ? "reference-bf16-f32acc" : "reference-bf16";
+  }
+  return "reference";
+}
+
 int run(const RunOptions& o) {
   const Registry registry = builtin_registry();
   if (!o.impl.empty()) registry.get(o.impl);  // an unknown name fails before any file is read
+  if (!o.out_dtype.empty()) parse_dtype(o.out_dtype, "--out-dtype");
   const Case c = read_case(o.case_dir, o.max_bytes);
   check_problem_bytes(c.problem, o.max_bytes);
   const Implementation& impl = registry.get(
-      o.impl.empty() ? (c.dtype() == DType::kFloat64 ? "reference-f64" : "reference") : o.impl);
+      o.impl.empty() ? default_implementation(c.dtype(), c.problem.params.compute_mode) : o.impl);
   if (c.dtype() != impl.input) {
     std::vector<std::string> fitting;
     for (const Implementation& i : registry.all()) {
@@ -59,30 +75,49 @@ int run(const RunOptions& o) {
       o.out_dtype.empty() ? impl.output : parse_dtype(o.out_dtype, "--out-dtype");
   AnyTensor y = impl.run(c.problem.params, c.x, c.w, c.b ? &*c.b : nullptr);
   if (dtype_of(y) != out_dtype) {
-    y = std::visit(
-        [&](const auto& t) -> AnyTensor {
-          if (out_dtype == DType::kFloat32) return tensor_cast<float>(t);
-          return tensor_cast<double>(t);
-        },
-        y);
+    // Through double: exact from every output dtype, then rounded once to the requested one.
+    const Tensor<double> yd = std::visit([](const auto& t) { return tensor_cast<double>(t); }, y);
+    switch (out_dtype) {
+      case DType::kFloat32:
+        y = tensor_cast<float>(yd);
+        break;
+      case DType::kFloat64:
+        y = yd;
+        break;
+      case DType::kFloat16:
+        y = tensor_cast<float16>(yd);
+        break;
+      case DType::kBFloat16:
+        y = tensor_cast<bfloat16>(yd);
+        break;
+    }
   }
   write_npy(o.out, y);
   return 0;
 }
 
 int check(const CheckOptions& o) {
-  const Case c = read_case(o.case_dir, o.max_bytes);
-  check_problem_bytes(c.problem, o.max_bytes);
-  const AnyTensor cand = read_npy(o.candidate, o.max_bytes);
-  const DType claimed = o.dtype.empty() ? dtype_of(cand) : parse_dtype(o.dtype, "--dtype");
+  // Flags first: a typo fails before any file is read.
+  const DType claimed_flag = o.dtype.empty() ? DType::kFloat32 : parse_dtype(o.dtype, "--dtype");
+  const ComputeMode mode_flag =
+      o.compute_mode.empty() ? ComputeMode::kDefault : parse_compute_mode(o.compute_mode);
   if (!(o.lambda > 0)) {
     throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", o.lambda));
   }
+  const Case c = read_case(o.case_dir, o.max_bytes);
+  check_problem_bytes(c.problem, o.max_bytes);
+  // A uint16 candidate is bfloat16 storage when the claim or the case says bfloat16.
+  const bool bf16 =
+      (!o.dtype.empty() && claimed_flag == DType::kBFloat16) || c.dtype() == DType::kBFloat16;
+  const AnyTensor cand = read_npy(o.candidate, o.max_bytes, bf16);
+  const DType claimed = o.dtype.empty() ? dtype_of(cand) : claimed_flag;
+  const ComputeMode mode = o.compute_mode.empty() ? c.problem.params.compute_mode : mode_flag;
   const Truth truth = compute_truth(c);
-  const Precision prec = precision_of(claimed);
-  const Tensor<double> bound = case_bound(c, prec);
-  const Tensor<double> band = case_band(c, truth, prec.u, o.lambda);
-  const Report r = compare_outputs(truth, cand, bound, &band, claimed);
+  const Arithmetic arithmetic = claimed_arithmetic(claimed, mode);
+  const Tensor<double> bound = case_bound(c, arithmetic);
+  const Tensor<double> band = case_band(c, truth, arithmetic, o.lambda);
+  Report r = compare_outputs(truth, cand, bound, &band, claimed);
+  if (is_half(claimed)) r.mode = mode;
   if (o.json) {
     fmt::print("{}\n", report_json(r));
   } else {

@@ -20,6 +20,7 @@
 #include "convt2d/fill.h"
 #include "convt2d/npy.h"
 #include "convt2d/reference.h"
+#include "half_cheats.h"
 
 namespace convt2d {
 namespace {
@@ -366,6 +367,151 @@ TEST_F(Cli, GenThenCheckRoundTrip) {
                 .code,
             0);
   EXPECT_TRUE(fs::exists(dir_ / "one" / "000-mb1ic4ih3oc2kh3sh2g2" / "b.npy"));
+}
+
+TEST_F(Cli, GenWritesHalfCasesThatRunAndCheck) {
+  // float16: '<f2' arrays and "dtype" in case.json; `run` picks reference-f16 for the default
+  // compute_mode; the output is float16, passes `check`, and |y - expected| <= bound.npy.
+  const fs::path out = dir_ / "f16";
+  Result r = Run(fmt::format("gen --random 3 --seed 4 --dtype float16 --out {}", out.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto manifest = nlohmann::json::parse(Slurp(out / "manifest.json"));
+  for (const auto& entry : manifest["cases"]) {
+    EXPECT_EQ(entry["dtype"], "float16");
+    EXPECT_EQ(entry["bound_for"], "float16, compute_mode default");
+    const fs::path c = out / entry["name"].get<std::string>();
+    EXPECT_THAT(Slurp(c / "x.npy"), HasSubstr("'descr': '<f2'"));
+    EXPECT_EQ(nlohmann::json::parse(Slurp(c / "case.json"))["dtype"], "float16");
+    const std::string y = (dir_ / "y16.npy").string();
+    ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), y)).code, 0);
+    const AnyTensor yt = read_npy(y);
+    ASSERT_EQ(dtype_of(yt), DType::kFloat16);
+    r = Run(fmt::format("check --case {} --candidate {}", c.string(), y));
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("bound for float16 arithmetic, compute_mode default"));
+    const auto e = std::get<Tensor<double>>(read_npy(c / "expected.npy"));
+    const auto b = std::get<Tensor<double>>(read_npy(c / "bound.npy"));
+    const auto& yh = std::get<Tensor<float16>>(yt);
+    for (size_t i = 0; i < yh.data.size(); ++i) {
+      EXPECT_LE(std::fabs(static_cast<double>(yh.data[i]) - e.data[i]), b.data[i]) << c << i;
+    }
+  }
+  // bfloat16 with compute_mode float32: '<u2' arrays declared in case.json; `run` picks
+  // reference-bf16-f32acc; `check` reads the uint16 candidate as bfloat16 because the case says so.
+  const fs::path bout = dir_ / "bf16";
+  r =
+      Run(fmt::format("gen --problem mb1ic8ih3oc4kh3sh2 --dtype bfloat16 --compute-mode float32 "
+                      "--out {}",
+                      bout.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path bc = bout / "000-mb1ic8ih3oc4kh3sh2";
+  const auto cj = nlohmann::json::parse(Slurp(bc / "case.json"));
+  EXPECT_EQ(cj["dtype"], "bfloat16");
+  EXPECT_EQ(cj["compute_mode"], "float32");
+  EXPECT_THAT(Slurp(bc / "w.npy"), HasSubstr("'descr': '<u2'"));
+  const std::string yb = (dir_ / "yb.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {}", bc.string(), yb)).code, 0);
+  EXPECT_EQ(dtype_of(read_npy(yb, INT64_MAX, true)), DType::kBFloat16);
+  r = Run(fmt::format("check --case {} --candidate {} --json", bc.string(), yb));
+  EXPECT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["claimed_dtype"], "bfloat16");
+  EXPECT_EQ(j["compute_mode"], "float32");
+  // --out-dtype converts: float16 from the float64 reference output.
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-bf16-mp --out-dtype float16 --out {}",
+                            bc.string(), (dir_ / "h.npy").string()))
+                .code,
+            0);
+  EXPECT_EQ(dtype_of(read_npy(dir_ / "h.npy")), DType::kFloat16);
+  // A uint16 candidate for a float16 case is not bfloat16 unless claimed: exit 2 naming the file.
+  const fs::path fc = out / manifest["cases"][0]["name"].get<std::string>();
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", fc.string(), yb), "yb.npy");
+  EXPECT_EQ(
+      Run(fmt::format("check --case {} --candidate {} --dtype bfloat16", fc.string(), yb)).code,
+      1);  // read as claimed: a bfloat16 result of another problem, so the wrong shape
+  // A bfloat16 case whose case.json lost its "dtype": its arrays are bare uint16.
+  nlohmann::json no_dtype = cj;
+  no_dtype.erase("dtype");
+  std::ofstream(bc / "case.json") << no_dtype.dump();
+  ExpectUnusable(fmt::format("run --case {} --out {}", bc.string(), yb),
+                 "x.npy: uint16 data ('<u2') is read only as bfloat16 storage");
+  // float16 data through a float32 implementation: refused with the names that fit.
+  ExpectUnusable(fmt::format("run --case {} --impl reference-f32 --out {}", fc.string(), yb),
+                 "use one of: reference-f16, reference-f16-f32acc, reference-f16-mp");
+}
+
+// The designed case (docs/oracle.md): float16 cancellation data, K = 64. The float16-accumulated
+// result fails a float32 claim by two orders of magnitude and passes a default claim; the
+// float32-accumulated result passes the float32 claim without being flagged.
+TEST_F(Cli, CheckTellsTheComputeModesApart) {
+  const fs::path out = dir_ / "cases";
+  ASSERT_EQ(Run(fmt::format("gen --problem mb1ic64ih4oc4kh1 --dtype float16 --regime "
+                            "cancellation --seed 1 --out {}",
+                            out.string()))
+                .code,
+            0);
+  const std::string c = (out / "000-mb1ic64ih4oc4kh1").string();
+  const std::string y16 = (dir_ / "acc16.npy").string(), y32 = (dir_ / "acc32.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f16 --out {}", c, y16)).code, 0);
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f16-f32acc --out {}", c, y32)).code, 0);
+  Result r = Run(fmt::format("check --case {} --candidate {} --compute-mode float32", c, y16));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("verdict: FAILED"));
+  EXPECT_THAT(r.out, HasSubstr("compute_mode float32"));
+  r = Run(fmt::format("check --case {} --candidate {} --compute-mode float32 --json", c, y16));
+  EXPECT_GT(nlohmann::json::parse(r.out)["max_err_over_bound"].get<double>(), 100.0);
+  // The case says compute_mode default: that is the claim unless --compute-mode says otherwise.
+  r = Run(fmt::format("check --case {} --candidate {}", c, y16));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("compute_mode default"));
+  r = Run(fmt::format("check --case {} --candidate {} --compute-mode float32", c, y32));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("suspicious")));
+}
+
+TEST_F(Cli, FlagsFloat16IntermediatesAsSuspicious) {
+  // K = 512: float16 products summed in float32 stay inside the float32-mode bound, outside its
+  // band. The honest float32 accumulator (the case's own compute_mode) is not flagged.
+  const Problem pr = parse_problem("mb1ic512ih4oc4kh1");
+  Params p = pr.params;
+  p.compute_mode = ComputeMode::kFloat32;
+  const auto d = make_data<float16>(pr, Regime::kReal, 2);
+  const AnyTensor x = d.x, w = d.w, b = d.b;
+  write_case(dir_ / "c", p, x, w, &b);
+  const std::string c = (dir_ / "c").string(), cheat = (dir_ / "cheat.npy").string();
+  write_npy(cheat, testing::float16_products_float32_sums(p, d.x, d.w, d.bias()));
+  Result r = Run(fmt::format("check --case {} --candidate {}", c, cheat));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("suspicious"));
+  EXPECT_THAT(r.out, HasSubstr("compute_mode float32"));
+  const std::string honest = (dir_ / "honest.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c, honest)).code, 0);  // reference-f16-f32acc
+  r = Run(fmt::format("check --case {} --candidate {}", c, honest));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("suspicious")));
+}
+
+TEST_F(Cli, ComputeModeHasNoEffectOnFloat32AndUnknownModesAreErrors) {
+  const fs::path c = MakeCase("c", "mb1ic16ih4oc4kh3sh2ph1");
+  const std::string y = (dir_ / "y.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(), y)).code, 0);
+  const Result d = Run(fmt::format("check --case {} --candidate {} --json", c.string(), y));
+  const Result f = Run(
+      fmt::format("check --case {} --candidate {} --json --compute-mode float32", c.string(), y));
+  EXPECT_EQ(d.code, 0);
+  EXPECT_EQ(d.out, f.out);  // the same bound, band and report
+  EXPECT_TRUE(nlohmann::json::parse(d.out)["compute_mode"].is_null());
+  ExpectUnusable(fmt::format("check --case {} --candidate {} --compute-mode tf32", c.string(), y),
+                 "compute_mode: unknown value 'tf32'");
+  ExpectUnusable(fmt::format("gen --problem mb1ic4ih3oc4kh3 --compute-mode half --out {}",
+                             (dir_ / "g").string()),
+                 "compute_mode: unknown value 'half'");
+  ExpectUnusable(
+      fmt::format("gen --problem mb1ic4ih3oc4kh3 --dtype int8 --out {}", (dir_ / "g").string()),
+      "--dtype: unknown dtype 'int8'");
+  ExpectUnusable(fmt::format("check --case {} --candidate {} --dtype float8", c.string(), y),
+                 "--dtype: unknown dtype 'float8'");
+  EXPECT_FALSE(fs::exists(dir_ / "g"));
 }
 
 TEST_F(Cli, VerifyRunsTheRegistryAndSummarizes) {
