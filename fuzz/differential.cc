@@ -1,11 +1,15 @@
 // Differential fuzz target: bytes -> a bounded parameter set and data -> every registered
-// implementation against the exact reference (bit-equal on integer data, within the certified
-// bound on real data, the same NaN/Inf positions on non-finite data) and the adjoint identity.
-// Any disagreement aborts (a finding).
+// implementation (float32, float16 and bfloat16 inputs, each on data of its own dtype) against the
+// exact reference (bit-equal on integer data, within its certified bound on real data, the same
+// NaN/Inf positions on non-finite data) and the adjoint identity. Any disagreement aborts (a
+// finding).
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
@@ -43,6 +47,10 @@ Problem problem_from(fuzz::Input& in) {
   return pr;
 }
 
+int64_t input_size(const Problem& pr) {
+  return pr.mb * pr.params.in_channels * pr.ih * pr.iw;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -59,26 +67,40 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         : mode < 6 ? Regime::kReal
                                    : Regime::kCancellation;
   const uint64_t seed = in.u64();
-  auto d = make_data<float>(pr, regime, seed);
   // Sometimes plant NaN/Inf: then the exact result decides which positions must be non-finite.
-  const bool nonfinite = in.byte() % 16 == 0 && !d.x.data.empty();
-  if (nonfinite) {
-    const float special[] = {std::numeric_limits<float>::infinity(),
-                             -std::numeric_limits<float>::infinity(),
-                             std::numeric_limits<float>::quiet_NaN()};
-    d.x.data[in.u64() % d.x.data.size()] = special[in.byte() % 3];
-  }
-  const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
-  const Truth truth = compute_truth(c);
+  const bool nonfinite = in.byte() % 16 == 0 && input_size(pr) > 0;
+  const uint64_t special_at = nonfinite ? in.u64() % static_cast<uint64_t>(input_size(pr)) : 0;
+  const double special = std::array{INFINITY, -INFINITY, NAN}[in.byte() % 3];
+  // One case and exact truth per input dtype (float32, float16, bfloat16), each with its data
+  // generated in that dtype and the same special value planted at the same place.
+  std::optional<std::pair<Case, Truth>> cases[4];
   for (const Implementation& impl : registry.all()) {
-    if (impl.input != DType::kFloat32 || impl.exact) continue;
+    if (impl.input == DType::kFloat64 || impl.exact) continue;
+    auto& slot = cases[static_cast<size_t>(impl.input)];
+    if (!slot) {
+      Case c = make_case(pr, impl.input, regime, seed);
+      if (nonfinite) {
+        std::visit(
+            [&](auto& x) {
+              using T = typename std::decay_t<decltype(x)>::value_type;
+              x.data[special_at] = T(special);
+            },
+            c.x);
+      }
+      Truth truth = compute_truth(c);
+      slot = std::pair{std::move(c), std::move(truth)};
+    }
+    const auto& [c, truth] = *slot;
     const AnyTensor y = impl.run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
-    const Tensor<double> bound = regime == Regime::kInteger
-                                     ? Tensor<double>(truth.expected.shape)
-                                     : case_bound(c, impl.accumulation, impl.output_u);
+    // Integer data is exact where every partial sum fits the input dtype (fill.h).
+    const bool exact =
+        regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input));
+    const Tensor<double> bound =
+        exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(impl));
     const Report r = compare_outputs(truth, y, bound, nullptr, impl.output);
     if (!r.passed()) finding(pr, impl.name + ":\n" + format_report(r));
   }
+  const auto d = make_data<float>(pr, regime, seed);
   if (!nonfinite && regime != Regime::kCancellation) {
     const Tensor<float> y =
         make_tensor<float>(output_shape(pr), regime, seed ^ 0x9e37u, integer_range(pr));

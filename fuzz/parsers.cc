@@ -1,6 +1,7 @@
-// Parser fuzz target: the first byte picks a parser — problem strings, case.json, .npy files —
-// and the rest is its input. Each must parse or raise the project error; parsed problem strings
-// must round-trip through format_problem, and parsed .npy files through serialize_npy.
+// Parser fuzz target: the first byte picks a parser — problem strings, case.json, .npy files
+// (read with or without '<u2' as bfloat16) — and the rest is its input. Each must parse or raise
+// the project error; parsed problem strings must round-trip through format_problem, and parsed .npy
+// files through serialize_npy.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -35,12 +36,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         convt2d::parse_case_json(text, "case.json");
         break;
       default: {
-        // A small cap keeps a forged shape from allocating much.
+        // A small cap keeps a forged shape from allocating much. Every other npy input is read
+        // as a bfloat16 case would read it ('<u2' allowed).
+        const bool bf16 = data[0] / 3 % 2 == 1;
         const convt2d::AnyTensor t =
-            convt2d::parse_npy(std::span(data + 1, size - 1), "fuzz.npy", 1 << 20);
+            convt2d::parse_npy(std::span(data + 1, size - 1), "fuzz.npy", 1 << 20, bf16);
         // Compare bytes, not values: NaN payloads never compare equal.
         const auto bytes = convt2d::serialize_npy(t);
-        if (convt2d::serialize_npy(convt2d::parse_npy(bytes, "again.npy")) != bytes) {
+        if (convt2d::serialize_npy(convt2d::parse_npy(bytes, "again.npy", INT64_MAX, bf16)) !=
+            bytes) {
           finding(".npy does not round-trip");
         }
       }

@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "convt2d/bounds.h"
 #include "convt2d/case_dir.h"
@@ -51,7 +53,7 @@ std::vector<const Implementation*> implementations_under_test() {
   const char* only = std::getenv("CONVT2D_IMPL");
   std::vector<const Implementation*> r;
   for (const Implementation& impl : suite_registry().all()) {
-    if (impl.input != DType::kFloat32 || impl.exact) continue;
+    if (impl.input == DType::kFloat64 || impl.exact) continue;
     if (only != nullptr && *only != '\0' && impl.name != only) continue;
     r.push_back(&impl);
   }
@@ -91,12 +93,54 @@ void tag(const Problem& pr) {
               "asymmetric h/w");
 }
 
+// A float tensor as `dtype`; the values must be representable (data_for makes sure), else the
+// property fails rather than run on rounded data.
+AnyTensor as_dtype(const Tensor<float>& t, DType dtype) {
+  const auto exact = [&](const auto& h) -> AnyTensor {
+    if (tensor_cast<float>(h) != t) {
+      RC_FAIL("test data not representable in " + std::string(to_string(dtype)));
+    }
+    return h;
+  };
+  switch (dtype) {
+    case DType::kFloat16:
+      return exact(tensor_cast<float16>(t));
+    case DType::kBFloat16:
+      return exact(tensor_cast<bfloat16>(t));
+    case DType::kFloat64:
+      return tensor_cast<double>(t);
+    case DType::kFloat32:
+      break;
+  }
+  return t;
+}
+
+// The regime's data for an implementation, generated in its input dtype (so the integer range
+// keeps every partial sum exact in that dtype, fill.h) and held as float, exactly.
+ProblemData<float> data_for(const Implementation& impl, const Problem& pr, Regime regime,
+                            uint64_t seed) {
+  const auto widen = [](const auto& d) {
+    return ProblemData<float>{tensor_cast<float>(d.x), tensor_cast<float>(d.w),
+                              tensor_cast<float>(d.b)};
+  };
+  switch (impl.input) {
+    case DType::kFloat16:
+      return widen(make_data<float16>(pr, regime, seed));
+    case DType::kBFloat16:
+      return widen(make_data<bfloat16>(pr, regime, seed));
+    default:
+      return make_data<float>(pr, regime, seed);
+  }
+}
+
 // On failure: fail with the problem string and, when CONVT2D_DUMP_DIR is set, write the case
 // (x, w, b and case.json) to $CONVT2D_DUMP_DIR/<Suite.Property>, which the CLI replays
 // (`convt2d run --case ...`, `convt2d check`). Shrinking calls this for every smaller failing
 // case; each overwrites the directory, so the last one written is the shrunk counterexample.
-[[noreturn]] void fail_case(const Problem& pr, const ProblemData<float>& d,
-                            const std::string& what) {
+// Data of a half implementation is generated in its own dtype and held here as float (exactly);
+// `dtype` is the dtype the dump is written in.
+[[noreturn]] void fail_case(const Problem& pr, const ProblemData<float>& d, const std::string& what,
+                            DType dtype = DType::kFloat32) {
   std::string where;
   if (const char* dir = std::getenv("CONVT2D_DUMP_DIR"); dir != nullptr && *dir != '\0') {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -104,19 +148,20 @@ void tag(const Problem& pr) {
         std::filesystem::path(dir) /
         (info ? std::string(info->test_suite_name()) + "." + info->name() : "case");
     std::filesystem::remove_all(path);
-    const AnyTensor x = d.x, w = d.w, b = d.b;
+    const AnyTensor x = as_dtype(d.x, dtype), w = as_dtype(d.w, dtype), b = as_dtype(d.b, dtype);
     write_case(path, pr.params, x, w, pr.params.bias ? &b : nullptr);
     where = " (case written to " + path.string() + ")";
   }
   RC_FAIL(what + " for problem " + format_problem(pr) + where);
 }
 
-// Runs an implementation; the result as double (exact for float32 and float64 outputs). Fails
-// when the output shape is not the one the parameters give, before anyone indexes into it.
+// Runs an implementation on float data converted (exactly) to its input dtype; the result as
+// double (exact for every output dtype). Fails when the output shape is not the one the
+// parameters give, before anyone indexes into it.
 Tensor<double> run_impl(const Implementation& impl, const Params& p, const Tensor<float>& x,
                         const Tensor<float>& w, const Tensor<float>* b) {
-  const AnyTensor xa = x, wa = w;
-  const AnyTensor ba = b ? AnyTensor(*b) : AnyTensor(Tensor<float>());
+  const AnyTensor xa = as_dtype(x, impl.input), wa = as_dtype(w, impl.input);
+  const AnyTensor ba = as_dtype(b ? *b : Tensor<float>(), impl.input);
   const AnyTensor y = impl.run(p, xa, wa, b ? &ba : nullptr);
   const Problem pr = problem_from_shapes(p, x.shape, w.shape, b ? &b->shape : nullptr);
   if (shape_of(y) != output_shape(pr)) {
@@ -136,13 +181,15 @@ void expect_identical(const Implementation& impl, const Problem& pr, const Probl
   if (got.shape != want.shape) {
     fail_case(pr, d,
               impl.name + ": " + what + ": shape " + format_shape(got.shape) + " vs " +
-                  format_shape(want.shape));
+                  format_shape(want.shape),
+              impl.input);
   }
   for (size_t i = 0; i < got.data.size(); ++i) {
     if (!(got.data[i] == want.data[i])) {
       fail_case(pr, d,
                 impl.name + ": " + what + ": element " + std::to_string(i) + " is " +
-                    num(got.data[i]) + ", expected " + num(want.data[i]));
+                    num(got.data[i]) + ", expected " + num(want.data[i]),
+                impl.input);
     }
   }
 }
@@ -274,53 +321,49 @@ RC_GTEST_PROP(Adjoint, FloatAccumulatedResultsWithinTheDerivedBound, (const Prob
   const Regime regime = integer ? Regime::kInteger : Regime::kReal;
   RC_TAG(to_string(regime));
   const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  const auto d = make_data<float>(pr, regime, seed);
-  const Tensor<float> y =
-      make_tensor<float>(output_shape(pr), regime, seed ^ 0x9e3779b9u, integer_range(pr));
-  const Tensor<float> c = conv2d<float, float>(p, y, d.w, nullptr);
-  RC_ASSERT(c.shape == d.x.shape);
-  Exact rhs = 0, abs_terms = 0;
-  for (size_t j = 0; j < c.data.size(); ++j) {
-    const Exact t = Exact(d.x.data[j]) * Exact(c.data[j]);
-    rhs += t;
-    abs_terms += abs(t);
-  }
-  // bound'_j for Conv2d: sum|w*y| exactly, rounded up to double.
-  Tensor<float> abs_y = y, abs_w = d.w;
-  for (float& v : abs_y.data) v = std::fabs(v);
-  for (float& v : abs_w.data) v = std::fabs(v);
-  const Tensor<Exact> abs_c = conv2d<float, Exact>(p, abs_y, abs_w, nullptr);
-  const int64_t k_conv = p.out_channels / p.groups * p.kernel_size.h * p.kernel_size.w;
-  double e2 = 0;
-  for (size_t j = 0; j < c.data.size(); ++j) {
-    const double a = static_cast<double>(abs_c.data[j]) * (1 + 0x1p-52);
-    e2 += std::fabs(d.x.data[j]) * element_bound(k_conv, a, 0, kFloat32Precision);
-  }
   for (const Implementation* impl : implementations_under_test()) {
-    const AnyTensor yhat_any = impl->run(p, AnyTensor(d.x), AnyTensor(d.w), nullptr);
-    const Tensor<double> yhat =
-        std::visit([](const auto& t) { return tensor_cast<double>(t); }, yhat_any);
-    if (yhat.shape != y.shape) {
-      fail_case(pr, d,
-                impl->name + ": output shape " + format_shape(yhat.shape) + ", expected " +
-                    format_shape(y.shape));
+    // Data in the implementation's own dtype (for float16/bfloat16 the integer range is smaller);
+    // y and Conv2d stay float32.
+    const auto d = data_for(*impl, pr, regime, seed);
+    const int64_t range = integer_range(pr, significand_bits(impl->input));
+    const Tensor<float> y = make_tensor<float>(output_shape(pr), regime, seed ^ 0x9e3779b9u, range);
+    const Tensor<float> c = conv2d<float, float>(p, y, d.w, nullptr);
+    RC_ASSERT(c.shape == d.x.shape);
+    Exact rhs = 0, abs_terms = 0;
+    for (size_t j = 0; j < c.data.size(); ++j) {
+      const Exact t = Exact(d.x.data[j]) * Exact(c.data[j]);
+      rhs += t;
+      abs_terms += abs(t);
     }
+    // bound'_j for Conv2d: sum|w*y| exactly, rounded up to double.
+    Tensor<float> abs_y = y, abs_w = d.w;
+    for (float& v : abs_y.data) v = std::fabs(v);
+    for (float& v : abs_w.data) v = std::fabs(v);
+    const Tensor<Exact> abs_c = conv2d<float, Exact>(p, abs_y, abs_w, nullptr);
+    const int64_t k_conv = p.out_channels / p.groups * p.kernel_size.h * p.kernel_size.w;
+    double e2 = 0;
+    for (size_t j = 0; j < c.data.size(); ++j) {
+      const double a = static_cast<double>(abs_c.data[j]) * (1 + 0x1p-52);
+      e2 += std::fabs(d.x.data[j]) * element_bound(k_conv, a, 0, kFloat32Precision);
+    }
+    const Tensor<double> yhat = run_impl(*impl, p, d.x, d.w, nullptr);
     Exact lhs = 0, abs_lhs = 0;
     for (size_t i = 0; i < y.data.size(); ++i) {
       const Exact t = Exact(yhat.data[i]) * Exact(y.data[i]);
       lhs += t;
       abs_lhs += abs(t);
     }
-    if (integer) {
+    // Integer data: exact where every partial sum fits the input dtype (fill.h).
+    if (integer && integer_exact(pr, significand_bits(impl->input))) {
       if (lhs != rhs) {
         fail_case(pr, d,
                   impl->name + ": <impl(x), y> = " + lhs.str() + " but <x, C(y)> = " + rhs.str() +
-                      " (integer data: must be equal)");
+                      " (integer data: must be equal)",
+                  impl->input);
       }
       continue;
     }
-    const Tensor<double> bound =
-        certified_bound<float>(p, d.x, d.w, nullptr, impl->accumulation, impl->output_u);
+    const Tensor<double> bound = certified_bound<float>(p, d.x, d.w, nullptr, arithmetic_of(*impl));
     double e1 = 0;
     for (size_t i = 0; i < y.data.size(); ++i) e1 += bound.data[i] * std::fabs(y.data[i]);
     const auto n = static_cast<int64_t>(y.data.size() + c.data.size());
@@ -331,45 +374,87 @@ RC_GTEST_PROP(Adjoint, FloatAccumulatedResultsWithinTheDerivedBound, (const Prob
     if (!(diff <= tol)) {
       fail_case(pr, d,
                 impl->name + ": |<impl(x), y> - <x, C(y)>| = " + num(diff) +
-                    " exceeds the derived bound " + num(tol));
+                    " exceeds the derived bound " + num(tol),
+                impl->input);
     }
   }
 }
 
 // ---- 3. precision ladder ----------------------------------------------------------------------
 
-// The four rungs: float accumulated in float, double and long double, and double inputs in long
-// double, each against the exact (640-bit) result of the same data.
-constexpr int kRungs = 4;
-constexpr const char* kRungNames[kRungs] = {"float in/float acc", "float in/double acc",
+// The rungs: float accumulated in float, double and long double, and double inputs in long
+// double; float16 and bfloat16 accumulated in their own type (compute_mode default, MegEngine's
+// naive kernel) and in float32 with the rounded result plus the bias rounded again (compute_mode
+// float32), each with the bound of its arithmetic; and the float16 float32-mode result against
+// the bound of a `default` claim, which must cover it too. Each against the exact (640-bit)
+// result of the same data.
+constexpr int kRungs = 9;
+constexpr const char* kRungNames[kRungs] = {"float in/float acc",
+                                            "float in/double acc",
                                             "float in/long double acc",
-                                            "double in/long double acc"};
+                                            "double in/long double acc",
+                                            "float16 in/float16 acc",
+                                            "float16 in/float32 acc (compute_mode float32)",
+                                            "float16 float32 acc vs the default claim",
+                                            "bfloat16 in/bfloat16 acc",
+                                            "bfloat16 in/float32 acc (compute_mode float32)"};
 constexpr Precision kLongDouble{std::numeric_limits<long double>::epsilon() / 2, 0x1p-1074};
 
-// The largest err/bound of one rung on one case, or +inf when some element exceeds its bound.
-template <class T, class Acc>
-double rung_ratio(const Problem& pr, const ProblemData<T>& d, const Tensor<Exact>& exact,
-                  Precision prec) {
-  const Tensor<Acc> y = conv_transpose2d<T, Acc>(pr.params, d.x, d.w, d.bias());
-  const Tensor<double> bound = certified_bound(pr.params, d.x, d.w, d.bias(), prec);
+// The largest err/bound of a result against the exact one, or +inf when some element exceeds its
+// bound.
+template <class Y>
+double ratio(const Tensor<Y>& y, const Tensor<Exact>& exact, const Tensor<double>& bound) {
   double worst = 0;
   for (size_t i = 0; i < y.data.size(); ++i) {
-    const Exact err = abs(Exact(y.data[i]) - exact.data[i]);
+    Exact yi;
+    if constexpr (is_half_v<Y>) {
+      yi = Exact(static_cast<double>(y.data[i]));  // exact
+    } else {
+      yi = Exact(y.data[i]);  // float, double, long double: exact
+    }
+    const Exact err = abs(yi - exact.data[i]);
     if (err > Exact(bound.data[i])) return std::numeric_limits<double>::infinity();
     if (bound.data[i] > 0) worst = std::max(worst, static_cast<double>(err) / bound.data[i]);
   }
   return worst;
 }
 
+template <class T, class Acc>
+double rung_ratio(const Problem& pr, const ProblemData<T>& d, const Tensor<Exact>& exact,
+                  Precision prec) {
+  return ratio(conv_transpose2d<T, Acc>(pr.params, d.x, d.w, d.bias()), exact,
+               certified_bound(pr.params, d.x, d.w, d.bias(), prec));
+}
+
+template <class T>
+Tensor<Exact> exact_of(const Problem& pr, const ProblemData<T>& d) {
+  return conv_transpose2d<T, Exact>(pr.params, d.x, d.w, d.bias());
+}
+
 std::array<double, kRungs> ladder_ratios(const Problem& pr, Regime regime, uint64_t seed) {
   const auto f = make_data<float>(pr, regime, seed);
-  const Tensor<Exact> exact_f = conv_transpose2d<float, Exact>(pr.params, f.x, f.w, f.bias());
+  const Tensor<Exact> exact_f = exact_of(pr, f);
   const auto dd = make_data<double>(pr, regime, seed);
-  const Tensor<Exact> exact_d = conv_transpose2d<double, Exact>(pr.params, dd.x, dd.w, dd.bias());
+  const Tensor<Exact> exact_d = exact_of(pr, dd);
+  const auto h = make_data<float16>(pr, regime, seed);
+  const Tensor<Exact> exact_h = exact_of(pr, h);
+  const auto bf = make_data<bfloat16>(pr, regime, seed);
+  const Tensor<Exact> exact_bf = exact_of(pr, bf);
+  const Params& p = pr.params;
+  const Tensor<float16> h32 = conv_transpose2d_rounded<float16, float>(p, h.x, h.w, h.bias());
+  const Arithmetic h_mode32 = claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32);
+  const Arithmetic h_default = claimed_arithmetic(DType::kFloat16, ComputeMode::kDefault);
+  const Arithmetic bf_mode32 = claimed_arithmetic(DType::kBFloat16, ComputeMode::kFloat32);
   return {rung_ratio<float, float>(pr, f, exact_f, kFloat32Precision),
           rung_ratio<float, double>(pr, f, exact_f, kFloat64Precision),
           rung_ratio<float, long double>(pr, f, exact_f, kLongDouble),
-          rung_ratio<double, long double>(pr, dd, exact_d, kLongDouble)};
+          rung_ratio<double, long double>(pr, dd, exact_d, kLongDouble),
+          rung_ratio<float16, float16>(pr, h, exact_h, kFloat16Precision),
+          ratio(h32, exact_h, certified_bound(p, h.x, h.w, h.bias(), h_mode32)),
+          ratio(h32, exact_h, certified_bound(p, h.x, h.w, h.bias(), h_default)),
+          rung_ratio<bfloat16, bfloat16>(pr, bf, exact_bf, kBFloat16Precision),
+          ratio(conv_transpose2d_rounded<bfloat16, float>(p, bf.x, bf.w, bf.bias()), exact_bf,
+                certified_bound(p, bf.x, bf.w, bf.bias(), bf_mode32))};
 }
 
 RC_GTEST_PROP(PrecisionLadder, EveryAccumulatorStaysWithinItsCertifiedBound, (const Problem& pr)) {
@@ -409,6 +494,9 @@ TEST(PrecisionLadder, BoundsAreNotVacuous) {
   EXPECT_GE(worst[0], 0.1) << "float accumulation never comes near its bound";
   EXPECT_GE(worst[1], 0.1) << "double accumulation never comes near its bound";
   EXPECT_GE(worst[3], 0.1) << "long double accumulation never comes near its bound";
+  for (size_t i : {4, 5, 7, 8}) {
+    EXPECT_GE(worst[i], 0.1) << kRungNames[i] << " never comes near its bound";
+  }
 }
 
 // ---- 4. linearity -----------------------------------------------------------------------------
@@ -416,14 +504,15 @@ TEST(PrecisionLadder, BoundsAreNotVacuous) {
 RC_GTEST_PROP(Linearity, LinearInXAndInWAndBiasIsAdditive, (const Problem& pr)) {
   tag(pr);
   const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  const auto d1 = make_data<float>(pr, Regime::kInteger, seed);
-  const auto d2 = make_data<float>(pr, Regime::kInteger, seed + 1);
   Params nb = pr.params;
   nb.bias = false;
-  Tensor<float> xs = d1.x, ws = d1.w;
-  for (size_t i = 0; i < xs.data.size(); ++i) xs.data[i] += d2.x.data[i];
-  for (size_t i = 0; i < ws.data.size(); ++i) ws.data[i] += d2.w.data[i];
   for (const Implementation* impl : implementations_under_test()) {
+    // Integer data in the implementation's dtype: the sums of two data sets stay exact (fill.h).
+    const auto d1 = data_for(*impl, pr, Regime::kInteger, seed);
+    const auto d2 = data_for(*impl, pr, Regime::kInteger, seed + 1);
+    Tensor<float> xs = d1.x, ws = d1.w;
+    for (size_t i = 0; i < xs.data.size(); ++i) xs.data[i] += d2.x.data[i];
+    for (size_t i = 0; i < ws.data.size(); ++i) ws.data[i] += d2.w.data[i];
     // In x: T(x1 + x2) = T(x1) + T(x2).
     Tensor<double> sum = run_impl(*impl, nb, d1.x, d1.w, nullptr);
     const Tensor<double> t2 = run_impl(*impl, nb, d2.x, d1.w, nullptr);
@@ -451,11 +540,12 @@ RC_GTEST_PROP(Linearity, LinearInXAndInWAndBiasIsAdditive, (const Problem& pr)) 
 
 RC_GTEST_PROP(Groups, GroupedEqualsConcatenatedUngroupedGroups, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   const Params& p = pr.params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t taps = ocg * p.kernel_size.h * p.kernel_size.w;
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
     const Tensor<double> grouped = run_impl(*impl, p, d);
     Tensor<double> concat(grouped.shape);
     for (int64_t g = 0; g < p.groups; ++g) {
@@ -528,9 +618,10 @@ Tensor<float> zero_insertion(const Problem& pr, const ProblemData<float>& d) {
 
 RC_GTEST_PROP(ZeroInsertion, StridedEqualsStride1OnTheUpsampledInput, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
-  const Tensor<double> want = tensor_cast<double>(zero_insertion(pr, d));
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
+    const Tensor<double> want = tensor_cast<double>(zero_insertion(pr, d));
     expect_identical(*impl, pr, d, run_impl(*impl, pr.params, d), want, "zero insertion");
   }
 }
@@ -539,23 +630,24 @@ RC_GTEST_PROP(ZeroInsertion, StridedEqualsStride1OnTheUpsampledInput, (const Pro
 
 RC_GTEST_PROP(Dilation, EqualsUndilatedRunWithMaterializedZeros, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   const Params& p = pr.params;
   Params dense = p;
   dense.dilation = {1, 1};
   dense.kernel_size = {p.dilation.h * (p.kernel_size.h - 1) + 1,
                        p.dilation.w * (p.kernel_size.w - 1) + 1};
   dense.output_padding_rule = OutputPaddingRule::kMegEngine;
-  Tensor<float> wd(weight_shape(dense));
-  const int64_t planes = d.w.size() / (p.kernel_size.h * p.kernel_size.w);
-  for (int64_t q = 0; q < planes; ++q)
-    for (int64_t a = 0; a < p.kernel_size.h; ++a)
-      for (int64_t b = 0; b < p.kernel_size.w; ++b)
-        wd.data[static_cast<size_t>((q * dense.kernel_size.h + a * p.dilation.h) *
-                                        dense.kernel_size.w +
-                                    b * p.dilation.w)] =
-            d.w.data[static_cast<size_t>((q * p.kernel_size.h + a) * p.kernel_size.w + b)];
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
+    Tensor<float> wd(weight_shape(dense));
+    const int64_t planes = d.w.size() / (p.kernel_size.h * p.kernel_size.w);
+    for (int64_t q = 0; q < planes; ++q)
+      for (int64_t a = 0; a < p.kernel_size.h; ++a)
+        for (int64_t b = 0; b < p.kernel_size.w; ++b)
+          wd.data[static_cast<size_t>((q * dense.kernel_size.h + a * p.dilation.h) *
+                                          dense.kernel_size.w +
+                                      b * p.dilation.w)] =
+              d.w.data[static_cast<size_t>((q * p.kernel_size.h + a) * p.kernel_size.w + b)];
     expect_identical(*impl, pr, d, run_impl(*impl, p, d),
                      run_impl(*impl, dense, d.x, wd, p.bias ? &d.b : nullptr),
                      "dilation vs materialized zeros");
@@ -566,12 +658,13 @@ RC_GTEST_PROP(Dilation, EqualsUndilatedRunWithMaterializedZeros, (const Problem&
 
 RC_GTEST_PROP(Padding, EqualsUnpaddedResultCropped, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   const Params& p = pr.params;
   Params full = p;
   full.padding = 0;
   full.output_padding = 0;
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
     const Tensor<double> y = run_impl(*impl, p, d);
     const Tensor<double> y0 = run_impl(*impl, full, d);
     // y[oh] = y0[oh + p]; rows past y0's end (output_padding beyond the padding) get the bias.
@@ -593,8 +686,9 @@ RC_GTEST_PROP(Padding, EqualsUnpaddedResultCropped, (const Problem& pr)) {
 
 RC_GTEST_PROP(Batch, EachSampleIsIndependent, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
     const Tensor<double> y = run_impl(*impl, pr.params, d);
     for (int64_t n = 0; n < pr.mb; ++n) {
       Tensor<float> xn(Shape{1, d.x.shape[1], d.x.shape[2], d.x.shape[3]});
@@ -611,19 +705,20 @@ RC_GTEST_PROP(Batch, EachSampleIsIndependent, (const Problem& pr)) {
 
 RC_GTEST_PROP(Translation, ShiftingTheInputShiftsTheOutputByTheStride, (const Problem& pr)) {
   tag(pr);
-  const auto d = make_data<float>(pr, Regime::kInteger, *rc::gen::arbitrary<uint64_t>());
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   const bool along_w = *rc::gen::arbitrary<bool>();
   RC_TAG(along_w ? "shift in w" : "shift in h");
   const Params& p = pr.params;
-  // x' has one extra leading zero row (column): x'[i + 1] = x[i]. Then y'[o + s] = y[o].
-  Tensor<float> xs(
-      Shape{pr.mb, p.in_channels, pr.ih + (along_w ? 0 : 1), pr.iw + (along_w ? 1 : 0)});
-  for (int64_t n = 0; n < pr.mb; ++n)
-    for (int64_t c = 0; c < p.in_channels; ++c)
-      for (int64_t h = 0; h < pr.ih; ++h)
-        for (int64_t w = 0; w < pr.iw; ++w)
-          xs.at(n, c, h + (along_w ? 0 : 1), w + (along_w ? 1 : 0)) = d.x.at(n, c, h, w);
   for (const Implementation* impl : implementations_under_test()) {
+    const auto d = data_for(*impl, pr, Regime::kInteger, seed);
+    // x' has one extra leading zero row (column): x'[i + 1] = x[i]. Then y'[o + s] = y[o].
+    Tensor<float> xs(
+        Shape{pr.mb, p.in_channels, pr.ih + (along_w ? 0 : 1), pr.iw + (along_w ? 1 : 0)});
+    for (int64_t n = 0; n < pr.mb; ++n)
+      for (int64_t c = 0; c < p.in_channels; ++c)
+        for (int64_t h = 0; h < pr.ih; ++h)
+          for (int64_t w = 0; w < pr.iw; ++w)
+            xs.at(n, c, h + (along_w ? 0 : 1), w + (along_w ? 1 : 0)) = d.x.at(n, c, h, w);
     const Tensor<double> y = run_impl(*impl, p, d);
     const Tensor<double> ys = run_impl(*impl, p, xs, d.w, p.bias ? &d.b : nullptr);
     Tensor<double> shifted(y.shape);
@@ -643,17 +738,28 @@ RC_GTEST_PROP(Registry, EveryImplementationMatchesTheExactReference, (const Prob
   tag(pr);
   const Regime regime = *rc::gen::element(Regime::kInteger, Regime::kReal, Regime::kCancellation);
   RC_TAG(to_string(regime));
-  const auto d = make_data<float>(pr, regime, *rc::gen::arbitrary<uint64_t>());
-  const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
-  const Truth truth = compute_truth(c);
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  // One case and exact truth per input dtype, the data generated in that dtype.
+  std::optional<std::pair<Case, Truth>> cases[4];
   for (const Implementation* impl : implementations_under_test()) {
+    auto& slot = cases[static_cast<size_t>(impl->input)];
+    if (!slot) {
+      Case c = make_case(pr, impl->input, regime, seed);
+      Truth truth = compute_truth(c);
+      slot = std::pair{std::move(c), std::move(truth)};
+    }
+    const auto& [c, truth] = *slot;
     const AnyTensor y = impl->run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
-    // Integer data: zero bound, i.e. bit for bit.
-    const Tensor<double> bound = regime == Regime::kInteger
-                                     ? Tensor<double>(truth.expected.shape)
-                                     : case_bound(c, impl->accumulation, impl->output_u);
+    // Integer data exact in the input dtype: zero bound, i.e. bit for bit.
+    const bool exact =
+        regime == Regime::kInteger && integer_exact(pr, significand_bits(impl->input));
+    const Tensor<double> bound =
+        exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(*impl));
     const Report r = compare_outputs(truth, y, bound, nullptr, impl->output);
-    if (!r.passed()) fail_case(pr, d, impl->name + ": " + format_report(r));
+    if (!r.passed()) {
+      fail_case(pr, data_for(*impl, pr, regime, seed), impl->name + ": " + format_report(r),
+                impl->input);
+    }
   }
 }
 
@@ -683,7 +789,8 @@ int testing::run_property_suite(int argc, char** argv) {
     const char* only = std::getenv("CONVT2D_IMPL");
     std::cerr << "convt2d property suite: no implementation under test"
               << (only && *only ? std::string(" named '") + only + "'" : std::string())
-              << " (the suite checks float32-input, non-exact implementations); registered:";
+              << " (the suite checks non-exact implementations with float32, float16 or "
+                 "bfloat16 inputs); registered:";
     for (const std::string& name : suite_registry().names()) std::cerr << " " << name;
     std::cerr << "\n";
     return 2;
