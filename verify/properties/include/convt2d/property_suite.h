@@ -13,8 +13,11 @@
 ///   }
 ///
 /// Properties 1-3 check convt2d's own definitions; properties 4-10 (and the float-accumulated
-/// adjoint property) run against every implementation under test: the registered float32-input,
-/// non-exact implementations, built-in and yours. `CONVT2D_IMPL=my-backend` restricts them to
+/// adjoint property) run against every implementation under test: the registered non-exact
+/// implementations with float32, float16 or bfloat16 inputs, built-in and yours, each on data
+/// generated in its own input dtype and judged with the arithmetic it claims (a float16 kernel
+/// with a float32 accumulator: `set_arithmetic(mine, claimed_arithmetic(DType::kFloat16,
+/// ComputeMode::kFloat32))`). `CONVT2D_IMPL=my-backend` restricts them to
 /// one; a name that matches nothing is an error (exit status 2), never a vacuous pass. On a
 /// failure the shrunk problem is printed as a problem string with RapidCheck's
 /// `RC_PARAMS="reproduce=..."` line, and `CONVT2D_DUMP_DIR=dir` writes the failing case as a
@@ -32,8 +35,9 @@ void register_implementation(Implementation impl);
 /// builtin_registry() plus everything registered.
 const Registry& suite_registry();
 
-/// The implementations the implementation-specific properties check: float32-input, non-exact
-/// entries of suite_registry(), restricted to the one named by CONVT2D_IMPL when it is set.
+/// The implementations the implementation-specific properties check: the non-exact entries of
+/// suite_registry() with float32, float16 or bfloat16 inputs, restricted to the one named by
+/// CONVT2D_IMPL when it is set.
 std::vector<const Implementation*> implementations_under_test();
 
 /// Runs every property under GoogleTest (gtest flags such as --gtest_filter apply). Each property
