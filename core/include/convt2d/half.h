@@ -8,10 +8,13 @@
 ///
 /// Why our own types instead of `_Float16`: g++ 12 supports `_Float16` on x86-64, but clang 14
 /// (the compiler of the fuzz targets) rejects it on this target, and no dependency provides
-/// bfloat16 at all. Two explicit types behave identically under every compiler and keep the
-/// bits in plain view: `bits()` / `from_bits()`, and a Tensor<float16> is contiguous uint16_t
-/// storage, so vectorized code (F16C, AVX-512 BF16) can convert a whole tensor in bulk through
-/// `reinterpret_cast<const uint16_t*>(t.ptr())`.
+/// bfloat16 at all (Boost's float16_t exists only where the compiler has a native type). Two
+/// explicit types behave identically under every compiler and keep the bits in plain view:
+/// `bits()` / `from_bits()`, and a Tensor<float16> is one contiguous array of 16-bit patterns
+/// (standard layout, no padding), so vectorized code converts a whole tensor in bulk: F16C
+/// `_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t.ptr() + i)))` for float16,
+/// a 16-bit shift for bfloat16 (SIMD loads may alias anything; scalar code should use bits() or
+/// std::memcpy rather than a uint16_t pointer).
 ///
 /// Conversions go through double: every float16 and bfloat16 is exactly a float (and a double),
 /// and rounding from double is done once, on the bits, without the double rounding a detour
@@ -193,6 +196,7 @@ class bfloat16 {
 
 static_assert(sizeof(float16) == 2 && sizeof(bfloat16) == 2, "tensors of them are uint16 arrays");
 static_assert(std::is_trivially_copyable_v<float16> && std::is_trivially_copyable_v<bfloat16>);
+static_assert(std::is_standard_layout_v<float16> && std::is_standard_layout_v<bfloat16>);
 
 /// True for float16 and bfloat16.
 template <class T>

@@ -35,7 +35,7 @@ constexpr bool is_half(DType t) {
 
 /// Dense C-order tensor of T. T may be any arithmetic-like type, including Boost.Multiprecision
 /// numbers (the exact references return those) and float16/bfloat16, whose data is then one
-/// contiguous array of 16-bit patterns (`reinterpret_cast<const uint16_t*>(ptr())`).
+/// contiguous array of 16-bit patterns (convt2d/half.h: bulk conversion with SIMD loads).
 template <class T>
 struct Tensor {
   using value_type = T;
