@@ -79,14 +79,30 @@ std::string PackedWeights::kernel_names() const {
   return pl.gemm ? pl.kernels->gemm_name[mr][kGemmNv] : pl.kernels->direct_name[mr][kDirectNv[mr]];
 }
 
-PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa) {
+std::string to_string(Path path) {
+  switch (path) {
+    case Path::kDirect:
+      return "direct";
+    case Path::kGemm:
+      return "gemm";
+    case Path::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+Path PackedWeights::path() const {
+  return impl_->gemm ? Path::kGemm : Path::kDirect;
+}
+
+PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa, Path path) {
   require_isa(isa);
   const Shape ws = weight_shape(p);  // validates p
   if (w.shape != ws) {
     throw Error("weight", fmt::format("weight: shape {} does not match the parameters' {}",
                                       format_shape(w.shape), format_shape(ws)));
   }
-  return PackedWeights(make_plan(p, w, isa));
+  return PackedWeights(make_plan(p, w, isa, path));
 }
 
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
@@ -117,8 +133,8 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
 }
 
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
-                               const Tensor<float>* b, int threads, Isa isa) {
-  return run(pack(p, w, isa), x, b, threads);
+                               const Tensor<float>* b, int threads, Isa isa, Path path) {
+  return run(pack(p, w, isa, path), x, b, threads);
 }
 
 }  // namespace convt2d::optimized

@@ -35,7 +35,8 @@ struct ColumnPhase {
 
 }  // namespace
 
-std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa) {
+std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
+                                               Path path) {
   auto pl = std::make_unique<PackedWeights::Impl>();
   pl->p = p;
   pl->isa = isa;
@@ -49,7 +50,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->kw = p.kernel_size.w;
   pl->rows = phase_taps(pl->kh, p.stride.h, p.dilation.h);
   pl->cols = phase_taps(pl->kw, p.stride.w, p.dilation.w);
-  pl->gemm = pl->ocg >= kGemmMinOcg;
+  pl->gemm = path == Path::kGemm || (path == Path::kAuto && pl->ocg >= kGemmMinOcg);
   pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : kDirectMr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);

@@ -44,21 +44,24 @@ constexpr Precision kExactPrecision{0x1p-1000, 0x1p-1074};
 
 #ifdef CONVT2D_HAVE_OPTIMIZED
 // The optimized kernels for one ISA.
-Implementation optimized_impl(std::string name, optimized::Isa isa) {
+Implementation optimized_impl(std::string name, optimized::Isa isa,
+                              optimized::Path path = optimized::Path::kAuto) {
   Implementation impl;
   impl.name = std::move(name);
-  impl.description = "stride-phase register-tiled kernels, " + optimized::to_string(isa) +
-                     ", float32 in, float32 accumulator, float32 out";
+  impl.description =
+      "stride-phase register-tiled kernels, " + optimized::to_string(isa) +
+      (path == optimized::Path::kAuto ? "" : ", " + optimized::to_string(path) + " path only") +
+      ", float32 in, float32 accumulator, float32 out";
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
-  impl.run = [isa](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                   const AnyTensor* b) -> AnyTensor {
+  impl.run = [isa, path](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                         const AnyTensor* b) -> AnyTensor {
     return optimized::conv_transpose2d(p, std::get<Tensor<float>>(x), std::get<Tensor<float>>(w),
-                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa);
+                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa, path);
   };
-  impl.prepare = [isa](const Params& p, const AnyTensor& w, const AnyTensor* b,
-                       int threads) -> Prepared {
+  impl.prepare = [isa, path](const Params& p, const AnyTensor& w, const AnyTensor* b,
+                             int threads) -> Prepared {
     // Packing happens here, once; execute() runs on preallocated x and y.
     struct State {
       optimized::PackedWeights packed;
@@ -66,7 +69,7 @@ Implementation optimized_impl(std::string name, optimized::Isa isa) {
       Tensor<float> x, y;
     };
     auto s =
-        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w), isa),
+        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w), isa, path),
                                       b ? std::optional(std::get<Tensor<float>>(*b)) : std::nullopt,
                                       {},
                                       {}});
@@ -115,6 +118,10 @@ Registry builtin_registry() {
   // registry (verify, properties, the differential fuzzer) exercises every kernel set.
   const optimized::Isa best = optimized::detected_isa();
   r.add(optimized_impl("optimized", best));
+  // Each algorithm forced, so that small random problems (which auto sends down the direct path)
+  // exercise the phase GEMM too.
+  r.add(optimized_impl("optimized-direct", best, optimized::Path::kDirect));
+  r.add(optimized_impl("optimized-gemm", best, optimized::Path::kGemm));
   for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
     if (isa < best && optimized::cpu_supports(isa)) {
       r.add(optimized_impl("optimized-" + optimized::to_string(isa), isa));

@@ -19,6 +19,10 @@ namespace convt2d {
 namespace {
 
 using optimized::Isa;
+using optimized::Path;
+
+// Every test runs both algorithms: auto would send most small problems down the direct path.
+constexpr Path kPaths[] = {Path::kDirect, Path::kGemm};
 
 class IsaTest : public ::testing::TestWithParam<Isa> {
  protected:
@@ -201,9 +205,12 @@ TEST_P(IsaTest, RandomProblemsMatchTheReference) {
     const Problem pr = random_problem(seed * 977);
     for (Regime regime : {Regime::kInteger, Regime::kReal}) {
       const auto d = make_data<float>(pr, regime, seed);
-      const Tensor<float> y =
-          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
-      ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger)) << "seed " << seed;
+      for (Path path : kPaths) {
+        const Tensor<float> y =
+            optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+        ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger))
+            << "seed " << seed << ", " << optimized::to_string(path) << " path";
+      }
     }
   }
 }
@@ -212,32 +219,38 @@ TEST_P(IsaTest, ThreadCountDoesNotChangeBits) {
   // Work is split by output blocks, never inside a sum: every thread count gives the same bits.
   const Problem pr = parse_problem("mb2ic24ih9iw13oc20kh3sh2ph1oph1");
   const auto d = make_data<float>(pr, Regime::kReal, 3);
-  const auto packed = optimized::pack(pr.params, d.w, GetParam());
-  const Tensor<float> y1 = optimized::run(packed, d.x, d.bias(), 1);
-  for (int t : {2, 3}) EXPECT_EQ(optimized::run(packed, d.x, d.bias(), t), y1) << t << " threads";
+  for (Path path : kPaths) {
+    const auto packed = optimized::pack(pr.params, d.w, GetParam(), path);
+    EXPECT_EQ(packed.path(), path);
+    const Tensor<float> y1 = optimized::run(packed, d.x, d.bias(), 1);
+    for (int t : {2, 3}) EXPECT_EQ(optimized::run(packed, d.x, d.bias(), t), y1) << t << " threads";
+  }
 }
 
 TEST_P(IsaTest, PackOnceRunMany) {
   const Problem pr = parse_problem("mb1ic12ih6oc16kh4sh2ph1");
   const auto d1 = make_data<float>(pr, Regime::kInteger, 1);
-  const auto packed = optimized::pack(pr.params, d1.w, GetParam());
-  EXPECT_NE(packed.kernel_names().find("__" + optimized::to_string(GetParam())), std::string::npos)
-      << packed.kernel_names();
-  for (uint64_t s = 2; s <= 4; ++s) {
-    auto d = make_data<float>(pr, Regime::kInteger, s);
-    d.w = d1.w;  // the packed weights
-    d.b = d1.b;
-    Tensor<float> y(output_shape(pr));
-    optimized::run_into(packed, d.x, d.bias(), y);
-    EXPECT_TRUE(judged(pr, d, y, true));
-    // A larger input with the same parameters reuses the packing too.
-    Problem big = pr;
-    big.ih = 9;
-    big.iw = 3;
-    auto db = make_data<float>(big, Regime::kInteger, s);
-    db.w = d1.w;
-    db.b = d1.b;
-    EXPECT_TRUE(judged(big, db, optimized::run(packed, db.x, db.bias()), true));
+  for (Path path : kPaths) {
+    const auto packed = optimized::pack(pr.params, d1.w, GetParam(), path);
+    EXPECT_NE(packed.kernel_names().find("__" + optimized::to_string(GetParam())),
+              std::string::npos)
+        << packed.kernel_names();
+    for (uint64_t s = 2; s <= 4; ++s) {
+      auto d = make_data<float>(pr, Regime::kInteger, s);
+      d.w = d1.w;  // the packed weights
+      d.b = d1.b;
+      Tensor<float> y(output_shape(pr));
+      optimized::run_into(packed, d.x, d.bias(), y);
+      EXPECT_TRUE(judged(pr, d, y, true));
+      // A larger input with the same parameters reuses the packing too.
+      Problem big = pr;
+      big.ih = 9;
+      big.iw = 3;
+      auto db = make_data<float>(big, Regime::kInteger, s);
+      db.w = d1.w;
+      db.b = d1.b;
+      EXPECT_TRUE(judged(big, db, optimized::run(packed, db.x, db.bias()), true));
+    }
   }
 }
 
@@ -251,19 +264,25 @@ TEST_P(IsaTest, InfiniteWeightsGiveTheDefinitionsNonFinitePositions) {
     d.w.data[0] = std::numeric_limits<float>::infinity();
     d.w.data[d.w.data.size() - 1] = -std::numeric_limits<float>::infinity();
     d.x.data[1] = std::numeric_limits<float>::quiet_NaN();
-    const Tensor<float> y =
-        optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
-    const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
-    ASSERT_EQ(y.shape, r.shape);
-    int64_t nonfinite = 0;
-    for (int64_t i = 0; i < y.size(); ++i) {
-      const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
-      ASSERT_EQ(std::isnan(a), std::isnan(e)) << s << " element " << i << ": " << a << " vs " << e;
-      ASSERT_EQ(std::isinf(a), std::isinf(e)) << s << " element " << i << ": " << a << " vs " << e;
-      if (std::isinf(e)) ASSERT_EQ(a, e) << s << " element " << i;
-      nonfinite += !std::isfinite(e);
+    for (Path path : kPaths) {
+      const Tensor<float> y =
+          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+      const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
+      ASSERT_EQ(y.shape, r.shape);
+      int64_t nonfinite = 0;
+      for (int64_t i = 0; i < y.size(); ++i) {
+        const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
+        ASSERT_EQ(std::isnan(a), std::isnan(e))
+            << s << " element " << i << ": " << a << " vs " << e;
+        ASSERT_EQ(std::isinf(a), std::isinf(e))
+            << s << " element " << i << ": " << a << " vs " << e;
+        if (std::isinf(e)) {
+          ASSERT_EQ(a, e) << s << " element " << i;
+        }
+        nonfinite += !std::isfinite(e);
+      }
+      EXPECT_GT(nonfinite, 0) << s;  // the case does exercise non-finite values
     }
-    EXPECT_GT(nonfinite, 0) << s;  // the case does exercise non-finite values
   }
 }
 
@@ -292,6 +311,17 @@ TEST_P(IsaTest, ShapeErrorsNameTheTensor) {
 
 INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          isa_name);
+
+TEST(Path, AutoTakesTheGemmFromThirtyTwoChannelsPerGroup) {
+  for (const auto& [problem, path] : {std::pair{"mb1ic8ih4oc31kh3sh2", Path::kDirect},
+                                      std::pair{"mb1ic8ih4oc32kh3sh2", Path::kGemm},
+                                      std::pair{"mb1ic64ih4oc64kh3sh2g4", Path::kDirect},
+                                      std::pair{"mb1ic64ih4oc64kh3sh2g2", Path::kGemm}}) {
+    const Problem pr = parse_problem(problem);
+    const auto d = make_data<float>(pr, Regime::kReal, 1);
+    EXPECT_EQ(optimized::pack(pr.params, d.w).path(), path) << problem;
+  }
+}
 
 TEST(Isa, NamesRoundTripAndUnknownIsAnError) {
   for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
