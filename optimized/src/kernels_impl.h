@@ -41,7 +41,11 @@ void direct_kernel(const TileArgs& a) {
       for (; c + 2 <= icg; c += 2) {
         _Pragma("GCC unroll 2") for (int s = 0; s < 2; ++s) {
           typename V::type xv[NV];
-          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+          // Loaded once into a register: GCC would otherwise fold the load into every FMA
+          // that uses it, MR loads per vector instead of one.
+          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+            xv[v] = V::pin(V::load(xp + kL * v));
+          }
           _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
             const auto wv = V::broadcast(wp + m);
             _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
@@ -55,7 +59,7 @@ void direct_kernel(const TileArgs& a) {
     }
     for (; c < icg; ++c) {
       typename V::type xv[NV];
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::pin(V::load(xp + kL * v));
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
