@@ -82,33 +82,47 @@ void direct_kernel(const TileArgs& a) {
 template <class V, int MR, int NV>
 void gemm_kernel(const GemmArgs& g) {
   constexpr int kL = V::kLanes;
-  typename V::type acc[MR][NV];
+  // A narrow tile (8 × 1 vector for a 16-pixel phase) has too few accumulators to hide the FMA
+  // latency: then even and odd k go to two sets, summed at the end.
+  constexpr int kSets = MR * NV <= 8 ? 2 : 1;
+  typename V::type acc[kSets][MR][NV];
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      acc[m][v] = g.accumulate ? V::load(g.c + m * g.ldc + kL * v) : V::broadcast(g.bias + m);
+      acc[0][m][v] = g.accumulate ? V::load(g.c + m * g.ldc + kL * v) : V::broadcast(g.bias + m);
+      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
     }
   }
   const float* a = g.a;
   const float* b = g.b;
   const int64_t kn = g.k;
-  for (int64_t k = 0; k < kn; ++k) {
+  const auto step = [&](int s) {
     // The weights stream from L3 or memory (each is used for one phase's pixels only); a
     // software prefetch a few cache lines ahead hides that latency.
     V::prefetch(a + kPrefetchFloats);
     typename V::type bv[NV];
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kL * v);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::pin(V::load(b + kL * v));
     _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
       const auto av = V::broadcast(a + m);
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-        acc[m][v] = V::fma(av, bv[v], acc[m][v]);
+        acc[s][m][v] = V::fma(av, bv[v], acc[s][m][v]);
       }
     }
     a += MR;
     b += kL * NV;
+  };
+  int64_t k = 0;
+  if constexpr (kSets == 2) {
+    for (; k + 2 <= kn; k += 2) {
+      step(0);
+      step(1);
+    }
   }
+  for (; k < kn; ++k) step(0);
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      V::store(g.c + m * g.ldc + kL * v, acc[m][v]);
+      auto r = acc[0][m][v];
+      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
+      V::store(g.c + m * g.ldc + kL * v, r);
     }
   }
 }
