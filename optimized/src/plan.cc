@@ -99,6 +99,16 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
 
 namespace {
 
+// One input row into a zero-padded row of wp floats, pad_l zeros first.
+void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst) {
+  std::fill(dst, dst + pad_l, 0.0f);
+  std::copy(src, src + wd, dst + pad_l);
+  std::fill(dst + pad_l + wd, dst + wp, 0.0f);
+}
+
+// Largest padded group (input channels × rows × padded width) a work item pads for itself.
+constexpr int64_t kLocalPadFloats = 64 * 1024;
+
 // The direct path: no packing of the input; tiles read the zero-padded input rows in place.
 // Used for few output channels per group, where packing would not be reused.
 void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -142,27 +152,31 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   }
 
   const int nt = threads > 0 ? threads : omp_get_max_threads();
-  const int64_t in_rows = n_batch * ic * h;
-  // The padded copy lives in a buffer of the calling thread that later runs reuse: a fresh
-  // allocation of this size would be fresh pages, whose first-touch faults cost as much as the
-  // copy itself.
-  thread_local std::vector<float> padded;
-  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-    padded = std::vector<float>(static_cast<size_t>(in_rows * wp));
-  }
-  float* const xp = padded.data();
+  // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
+  // each work item is one (image, group) and pads its own channels into a thread-local buffer
+  // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
+  // of output rows.
+  const int64_t group_floats = pl.icg * h * wp;
+  const bool local_pad = group_floats <= kLocalPadFloats && n_batch * pl.g >= 4 * nt;
+  float* xp = nullptr;
+  if (!local_pad) {
+    const int64_t in_rows = n_batch * ic * h;
+    // A buffer of the calling thread that later runs reuse: a fresh allocation of this size
+    // would be fresh pages, whose first-touch faults cost as much as the copy itself.
+    thread_local std::vector<float> padded;
+    if (padded.size() < static_cast<size_t>(in_rows * wp)) {
+      padded = std::vector<float>(static_cast<size_t>(in_rows * wp));
+    }
+    xp = padded.data();
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t r = 0; r < in_rows; ++r) {
-    float* d = xp + r * wp;
-    std::fill(d, d + pad_l, 0.0f);
-    std::copy(x.ptr() + r * wd, x.ptr() + (r + 1) * wd, d + pad_l);
-    std::fill(d + pad_l + wd, d + wp, 0.0f);
+    for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
   }
 
-  // Items of kDirectRows output rows: the per-item bookkeeping is then small next to the work
-  // even for depthwise layers (one channel, four taps per output).
+  // Items of kDirectRows output rows (or whole planes with local padding): the per-item
+  // bookkeeping is then small next to the work even for depthwise layers.
   constexpr int64_t kDirectRows = 8;
-  const int64_t row_blocks = ceil_div(oh, kDirectRows);
+  const int64_t rows_per_item = local_pad ? oh : kDirectRows;
+  const int64_t row_blocks = ceil_div(oh, rows_per_item);
   const int64_t items = n_batch * pl.g * row_blocks;
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
@@ -171,11 +185,19 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
-#pragma omp for schedule(static)
+    std::vector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
+#pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t rb = item % row_blocks, gi = (item / row_blocks) % pl.g;
       const int64_t n = item / (row_blocks * pl.g);
-      for (int64_t oy = rb * kDirectRows; oy < std::min(oh, (rb + 1) * kDirectRows); ++oy) {
+      if (local_pad) {
+        const float* group_x = x.ptr() + (n * ic + gi * pl.icg) * h * wd;
+        for (int64_t r = 0; r < pl.icg * h; ++r) {
+          pad_row(group_x + r * wd, wd, pad_l, wp, local.data() + r * wp);
+        }
+      }
+      const float* xg = local_pad ? local.data() : xp + (n * ic + gi * pl.icg) * h * wp;
+      for (int64_t oy = rb * rows_per_item; oy < std::min(oh, (rb + 1) * rows_per_item); ++oy) {
         const int64_t ry = (oy + ph) % sh, qy = (oy + ph) / sh;
         const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
         int64_t nvalid = 0;
@@ -183,7 +205,6 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
           const int64_t iy = qy - rt.a[ih];
           if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
         }
-        const float* xg = xp + (n * ic + gi * pl.icg) * h * wp;
         for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
           const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
           float bias[kDirectMr] = {};

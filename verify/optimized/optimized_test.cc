@@ -155,6 +155,28 @@ TEST_P(IsaTest, Depthwise) {
   ConvTransposeTester().channels(6, 6).groups(6).input(16, 20).kernel(4).stride(2).padding(1).Test(
       GetParam());
 }
+TEST_P(IsaTest, ManySmallGroupsPadTheirOwnInput) {
+  // Enough (image, group) pairs that each work item pads its own group's input (direct path).
+  ConvTransposeTester()
+      .batch(2)
+      .channels(16, 16)
+      .groups(16)
+      .input(9, 11)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .Test(GetParam());
+  ConvTransposeTester()
+      .batch(3)
+      .channels(12, 24)
+      .groups(4)
+      .input(5, 7)
+      .kernel(3)
+      .stride(2)
+      .output_padding(1)
+      .threads(1)
+      .Test(GetParam());
+}
 TEST_P(IsaTest, DepthwiseMultiplier) {
   ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
 }
