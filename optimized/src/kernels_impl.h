@@ -42,9 +42,9 @@ void direct_kernel(const TileArgs& a) {
         _Pragma("GCC unroll 2") for (int s = 0; s < 2; ++s) {
           typename V::type xv[NV];
           // Loaded once into a register: GCC would otherwise fold the load into every FMA
-          // that uses it, MR loads per vector instead of one.
+          // that uses it, MR loads per vector instead of one (for MR = 1 folding is best).
           _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-            xv[v] = V::pin(V::load(xp + kL * v));
+            xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
           }
           _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
             const auto wv = V::broadcast(wp + m);
@@ -59,7 +59,9 @@ void direct_kernel(const TileArgs& a) {
     }
     for (; c < icg; ++c) {
       typename V::type xv[NV];
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::pin(V::load(xp + kL * v));
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+      }
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
