@@ -163,9 +163,9 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
     const int64_t in_rows = n_batch * ic * h;
     // A buffer of the calling thread that later runs reuse: a fresh allocation of this size
     // would be fresh pages, whose first-touch faults cost as much as the copy itself.
-    thread_local std::vector<float> padded;
+    thread_local AlignedVector<float> padded;
     if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-      padded = std::vector<float>(static_cast<size_t>(in_rows * wp));
+      padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
     }
     xp = padded.data();
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -181,11 +181,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> buf(static_cast<size_t>(kDirectMr * row_len));
+    AlignedVector<float> buf(static_cast<size_t>(kDirectMr * row_len));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
-    std::vector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
+    AlignedVector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t rb = item % row_blocks, gi = (item / row_blocks) % pl.g;
@@ -398,9 +398,9 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> bp(static_cast<size_t>(pl.kc_block * nr));
+    AlignedVector<float> bp(static_cast<size_t>(pl.kc_block * nr));
     // One result buffer per column phase: [rx][o][pixel of the block].
-    std::vector<float> cbuf(static_cast<size_t>(sw * pl.ocg * ldc));
+    AlignedVector<float> cbuf(static_cast<size_t>(sw * pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
     // ixq .. ixq + len - 1.
     struct Seg {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "aligned.h"
 #include "convt2d/optimized.h"
 #include "kernels.h"
 
@@ -31,7 +32,7 @@ struct PackedWeights::Impl {
   ///   GEMM path:   [k-chunk][block][k within the chunk][m < mr], so that one k-chunk
   ///   of
   ///                all blocks, which the kernels read one after the other, is contiguous.
-  std::vector<float> packed;
+  AlignedVector<float> packed;
   std::vector<int64_t> offsets;
   int64_t ocblocks = 0;
   /// The GEMM path (packed input) or the direct path (input read in place).
