@@ -197,8 +197,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
         }
       }
       const float* xg = local_pad ? local.data() : xp + (n * ic + gi * pl.icg) * h * wp;
-      for (int64_t oy = rb * rows_per_item; oy < std::min(oh, (rb + 1) * rows_per_item); ++oy) {
-        const int64_t ry = (oy + ph) % sh, qy = (oy + ph) / sh;
+      const int64_t oy0 = rb * rows_per_item;
+      // The row phase and phase row of oy, advanced without divisions.
+      int64_t ry = (oy0 + ph) % sh, qy = (oy0 + ph) / sh;
+      for (int64_t oy = oy0; oy < std::min(oh, oy0 + rows_per_item);
+           ++oy, ry = ry + 1 == sh ? 0 : ry + 1, qy += ry == 0 ? 1 : 0) {
         const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
         int64_t nvalid = 0;
         for (int64_t ih = 0; ih < rt.size(); ++ih) {
@@ -244,8 +247,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
             a.out_stride = row_len;
             const int nv_max = kDirectNv[mr];
             for (int64_t j0 = 0; j0 < c.count;) {
+              const int64_t left = c.count - j0;  // > 0
               const int nv =
-                  static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, lanes)));
+                  left >= nv_max * lanes
+                      ? nv_max
+                      : static_cast<int>(lanes == 16 ? (left + 15) >> 4 : (left + 7) >> 3);
               const int64_t j1 = std::min(c.count, j0 + lanes * nv);
               a.x = xg + j0;
               a.out = seg + j0;
