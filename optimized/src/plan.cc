@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -119,6 +120,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const Params& p = pl.p;
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
   const int64_t lanes = pl.kernels->lanes;
+  const int lane_shift = std::countr_zero(static_cast<uint64_t>(lanes));
 
   // Column phases, their segments of the row buffer, and the zero padding of the input in W
   // that lets every tile read full vectors without bounds checks.
@@ -248,10 +250,10 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
             const int nv_max = kDirectNv[mr];
             for (int64_t j0 = 0; j0 < c.count;) {
               const int64_t left = c.count - j0;  // > 0
-              const int nv =
-                  left >= nv_max * lanes
-                      ? nv_max
-                      : static_cast<int>(lanes == 16 ? (left + 15) >> 4 : (left + 7) >> 3);
+              // lanes is a power of two: a shift, not a division, per tile.
+              const int nv = left >= nv_max * lanes
+                                 ? nv_max
+                                 : static_cast<int>((left + lanes - 1) >> lane_shift);
               const int64_t j1 = std::min(c.count, j0 + lanes * nv);
               a.x = xg + j0;
               a.out = seg + j0;
