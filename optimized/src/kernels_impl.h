@@ -201,16 +201,19 @@ void fill_gemm_rows(KernelTable& t, const char* isa, std::integer_sequence<int, 
   (fill_gemm<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kGemmNv>{}), ...);
 }
 
-/// The table of one ISA: direct tiles up to kDirectMr channels, GEMM tiles up to GemmMr.
-template <class V, int GemmMr>
+template <class V, int... MRs>
+void fill_direct_rows(KernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  (fill_direct<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kDirectNv[MRs + 1]>{}), ...);
+}
+
+/// The table of one ISA: direct tiles up to DirectMr channels, GEMM tiles up to GemmMr.
+template <class V, int GemmMr, int DirectMr>
 KernelTable make_table(const char* isa) {
   KernelTable t;
   t.lanes = V::kLanes;
   t.gemm_mr = GemmMr;
-  fill_direct<V, 1>(t, isa, std::make_integer_sequence<int, kDirectNv[1]>{});
-  fill_direct<V, 2>(t, isa, std::make_integer_sequence<int, kDirectNv[2]>{});
-  fill_direct<V, 3>(t, isa, std::make_integer_sequence<int, kDirectNv[3]>{});
-  fill_direct<V, 4>(t, isa, std::make_integer_sequence<int, kDirectNv[4]>{});
+  t.direct_mr = DirectMr;
+  fill_direct_rows<V>(t, isa, std::make_integer_sequence<int, DirectMr>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;

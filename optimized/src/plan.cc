@@ -52,7 +52,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->rows = phase_taps(pl->kh, p.stride.h, p.dilation.h);
   pl->cols = phase_taps(pl->kw, p.stride.w, p.dilation.w);
   pl->gemm = path == Path::kGemm || (path == Path::kAuto && pl->ocg >= kGemmMinOcg);
-  pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : kDirectMr;
+  pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : pl->kernels->direct_mr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);
 
@@ -183,7 +183,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
   {
-    AlignedVector<float> buf(static_cast<size_t>(kDirectMr * row_len));
+    AlignedVector<float> buf(static_cast<size_t>(pl.mr_block * row_len));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
@@ -211,10 +211,10 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
           if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
         }
         for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-          const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
-          float bias[kDirectMr] = {};
+          const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+          float bias[kMaxDirectMr] = {};
           for (int64_t m = 0; m < mr; ++m)
-            bias[m] = b ? b[gi * pl.ocg + ocb * kDirectMr + m] : 0.0f;
+            bias[m] = b ? b[gi * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
           for (int64_t rx = 0; rx < sw; ++rx) {
             const ColumnPhase& c = cp[static_cast<size_t>(rx)];
             if (c.count == 0) continue;
@@ -284,7 +284,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
           }
           // Interleave the column phases into the output rows: each element written once.
           for (int64_t m = 0; m < mr; ++m) {
-            float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kDirectMr + m) * oh + oy) * ow;
+            float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block + m) * oh + oy) * ow;
             const float* bm = buf.data() + m * row_len;
             if (sw == 1) {
               std::copy(bm, bm + ow, yrow);

@@ -37,8 +37,8 @@ struct PackedWeights::Impl {
   int64_t ocblocks = 0;
   /// The GEMM path (packed input) or the direct path (input read in place).
   bool gemm = false;
-  /// Channels per packed block: the ISA's GEMM tile on the GEMM path, kDirectMr on the direct one.
-  int64_t mr_block = kDirectMr;
+  /// Channels per packed block: the ISA's GEMM or direct tile height.
+  int64_t mr_block = 4;
   /// False when some weight is Inf or NaN: then 0·w is not 0, and tiles that read the zero
   /// padding are computed tap by tap over the valid columns only.
   bool weights_finite = true;
