@@ -51,7 +51,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->kw = p.kernel_size.w;
   pl->rows = phase_taps(pl->kh, p.stride.h, p.dilation.h);
   pl->cols = phase_taps(pl->kw, p.stride.w, p.dilation.w);
-  pl->gemm = path == Path::kGemm || (path == Path::kAuto && pl->ocg >= kGemmMinOcg);
+  pl->gemm = path == Path::kGemm;  // kAuto was resolved by pack()
   pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : pl->kernels->direct_mr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);

@@ -77,9 +77,9 @@ struct PackedWeights::Impl {
   }
 };
 
-/// Output channels per group from which Path::kAuto takes the phase GEMM (packed input); below it
-/// the direct path, reading the input in place, is faster (grouped-g4: 16 channels per group,
-/// 0.15 ms direct vs 0.19 ms GEMM on the benchmark machine).
+/// Output channels per group from which Path::kAuto may take the phase GEMM (packed input); below
+/// it the direct path, reading the input in place, is faster (grouped-g4: 16 channels per group,
+/// 0.14 ms direct vs 0.20 ms GEMM on the benchmark machine).
 inline constexpr int64_t kGemmMinOcg = 32;
 
 /// Builds the plan and packs `w` (shape already validated) for `isa` and `path`.

@@ -62,27 +62,35 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
   };
   impl.prepare = [isa, path](const Params& p, const AnyTensor& w, const AnyTensor* b,
                              int threads) -> Prepared {
-    // Packing happens here, once; execute() runs on preallocated x and y.
+    // Packing happens at the first load() of an input size (the automatic algorithm choice
+    // depends on it), outside the timing; execute() runs on preallocated x and y.
     struct State {
-      optimized::PackedWeights packed;
+      Params p;
+      Tensor<float> w;
       std::optional<Tensor<float>> b;
+      std::optional<optimized::PackedWeights> packed;
+      Shape packed_for;
       Tensor<float> x, y;
     };
-    auto s =
-        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w), isa, path),
-                                      b ? std::optional(std::get<Tensor<float>>(*b)) : std::nullopt,
-                                      {},
-                                      {}});
+    auto s = std::make_shared<State>();
+    s->p = p;
+    s->w = std::get<Tensor<float>>(w);
+    if (b != nullptr) s->b = std::get<Tensor<float>>(*b);
+    optimized::pack(p, s->w, isa, path);  // validates now: errors surface at prepare time
     Prepared r;
-    r.load = [s](const AnyTensor& x) {
+    r.load = [s, isa, path](const AnyTensor& x) {
       s->x = std::get<Tensor<float>>(x);
-      const Shape ws = weight_shape(s->packed.params());
-      const Shape bs = bias_shape(s->packed.params());
-      s->y =
-          Tensor<float>(output_shape(problem_from_shapes(s->packed.params(), s->x.shape, ws, &bs)));
+      const Shape ws = weight_shape(s->p);
+      const Shape bs = bias_shape(s->p);
+      const Problem pr = problem_from_shapes(s->p, s->x.shape, ws, s->b ? &s->b->shape : &bs);
+      if (!s->packed || s->packed_for != s->x.shape) {
+        s->packed = optimized::pack(pr, s->w, isa, path);
+        s->packed_for = s->x.shape;
+      }
+      s->y = Tensor<float>(output_shape(pr));
     };
     r.execute = [s, threads] {
-      optimized::run_into(s->packed, s->x, s->b ? &*s->b : nullptr, s->y, threads);
+      optimized::run_into(*s->packed, s->x, s->b ? &*s->b : nullptr, s->y, threads);
     };
     r.store = [s]() -> AnyTensor { return s->y; };
     return r;

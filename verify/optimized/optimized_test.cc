@@ -334,7 +334,8 @@ TEST_P(IsaTest, ShapeErrorsNameTheTensor) {
 INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          isa_name);
 
-TEST(Path, AutoTakesTheGemmFromThirtyTwoChannelsPerGroup) {
+TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
+  // Without the input size: by channels per group alone.
   for (const auto& [problem, path] : {std::pair{"mb1ic8ih4oc31kh3sh2", Path::kDirect},
                                       std::pair{"mb1ic8ih4oc32kh3sh2", Path::kGemm},
                                       std::pair{"mb1ic64ih4oc64kh3sh2g4", Path::kDirect},
@@ -342,6 +343,18 @@ TEST(Path, AutoTakesTheGemmFromThirtyTwoChannelsPerGroup) {
     const Problem pr = parse_problem(problem);
     const auto d = make_data<float>(pr, Regime::kReal, 1);
     EXPECT_EQ(optimized::pack(pr.params, d.w).path(), path) << problem;
+  }
+  // With it: the GEMM only while a column phase of an output row fits in one vector.
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+    for (int64_t iw : {lanes - 1, lanes, lanes + 1}) {
+      // stride 2, k 2: Wout = 2·iw, so a column phase is iw wide.
+      Problem pr = parse_problem("mb1ic8ih3oc32kh2sh2");
+      pr.iw = iw;
+      EXPECT_EQ(optimized::auto_path(pr, isa), iw <= lanes ? Path::kGemm : Path::kDirect)
+          << optimized::to_string(isa) << " iw " << iw;
+    }
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih3oc31kh2sh2"), isa), Path::kDirect);
   }
 }
 

@@ -40,6 +40,13 @@ enum class Path { kAuto, kDirect, kGemm };
 /// "auto" / "direct" / "gemm".
 std::string to_string(Path path);
 
+/// What kAuto chooses. Knowing the input size (`pr`): the GEMM for at least 32 output channels
+/// per group when a column phase of an output row fits in one vector of `isa` (small images,
+/// where direct tiles would be mostly empty), the direct path otherwise. Without it (`params`
+/// only): the GEMM from 32 output channels per group.
+Path auto_path(const Problem& pr, Isa isa);
+Path auto_path(const Params& params, Isa isa);
+
 /// Weights packed once for one parameter set and ISA, in the order the micro-kernels read them;
 /// run() takes them any number of times. Immutable after pack(), so safe to share across threads.
 class PackedWeights {
@@ -79,7 +86,12 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
               Tensor<float>& y, int threads = 0);
 
-/// One-shot: pack and run.
+/// The same, with kAuto resolved by auto_path(pr, isa); pr's input size is only a hint (run()
+/// accepts any input size the parameters allow).
+PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa = detected_isa(),
+                   Path path = Path::kAuto);
+
+/// One-shot: pack (for this input) and run.
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
                                const Tensor<float>* b, int threads = 0, Isa isa = detected_isa(),
                                Path path = Path::kAuto);
