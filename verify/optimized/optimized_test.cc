@@ -177,6 +177,42 @@ TEST_P(IsaTest, ManySmallGroupsPadTheirOwnInput) {
       .threads(1)
       .Test(GetParam());
 }
+TEST_P(IsaTest, HugeStridesCostOnlyTheirOutput) {
+  // Stride 10^9 on a 1×1 input: 10^18 phases, of which the output (5×5) touches 25. Per-phase
+  // state for all of them would not fit in memory.
+  ConvTransposeTester()
+      .input(1, 1)
+      .channels(3, 40)
+      .kernel(3)
+      .dilation(2)
+      .stride(1000000000)
+      .Test(GetParam());
+  // Sparse phases on real images: most phases hold the bias alone.
+  ConvTransposeTester()
+      .input(2, 3)
+      .channels(2, 40)
+      .kernel({2, 3})
+      .stride({300, 7})
+      .dilation({2, 1})
+      .Test(GetParam());
+  ConvTransposeTester()
+      .batch(2)
+      .input(1, 1)
+      .channels(3, 33)
+      .kernel({3, 2})
+      .stride({50, 40})
+      .dilation({20, 30})
+      .Test(GetParam());
+  // Column phases narrower than the stride, in more than one group of phases.
+  ConvTransposeTester()
+      .input(2, 1)
+      .channels(2, 36)
+      .kernel({1, 40})
+      .stride({2, 100})
+      .dilation({1, 3})
+      .padding({0, 7})
+      .Test(GetParam());
+}
 TEST_P(IsaTest, DepthwiseMultiplier) {
   ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
 }
