@@ -40,6 +40,23 @@ Problem problem_from(fuzz::Input& in) {
   p.output_padding = {in.in(0, 3), in.in(0, 3)};
   p.padding = {in.in(0, 8), in.in(0, 8)};
   p.bias = in.byte() % 4 != 0;
+  // Now and then a huge stride (on a one-pixel dimension, so the output stays small) or a large
+  // dilation: almost every stride phase is then empty, which the optimized plan must not pay for.
+  switch (in.byte() % 16) {
+    case 0:
+      p.stride.h = int64_t{1} << in.in(3, 30);
+      pr.ih = 1;
+      break;
+    case 1:
+      p.stride.w = int64_t{1} << in.in(3, 30);
+      pr.iw = 1;
+      break;
+    case 2:
+      p.dilation = {in.in(4, 40), in.in(4, 40)};
+      break;
+    default:
+      break;
+  }
   return pr;
 }
 
@@ -61,12 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t seed = in.u64();
   auto d = make_data<float>(pr, regime, seed);
   // Sometimes plant NaN/Inf: then the exact result decides which positions must be non-finite.
-  const bool nonfinite = in.byte() % 16 == 0 && !d.x.data.empty();
-  if (nonfinite) {
-    const float special[] = {std::numeric_limits<float>::infinity(),
-                             -std::numeric_limits<float>::infinity(),
-                             std::numeric_limits<float>::quiet_NaN()};
+  // In the input or in the weights (where the optimized kernels' zero padding must not turn
+  // 0·Inf into NaN).
+  const float special[] = {std::numeric_limits<float>::infinity(),
+                           -std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN()};
+  const uint8_t plant = in.byte() % 16;
+  const bool nonfinite = plant <= 1;
+  if (plant == 0 && !d.x.data.empty()) {
     d.x.data[in.u64() % d.x.data.size()] = special[in.byte() % 3];
+  } else if (plant == 1 && !d.w.data.empty()) {
+    d.w.data[in.u64() % d.w.data.size()] = special[in.byte() % 3];
   }
   const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
   const Truth truth = compute_truth(c);
