@@ -15,7 +15,7 @@
 namespace convt2d::optimized {
 
 inline constexpr int64_t kPrefetchChannels = 4;
-inline constexpr int64_t kPrefetchFloats = 256;
+inline constexpr int64_t kPrefetchFloats = 1024;
 
 template <class V, int MR, int NV>
 void direct_kernel(const TileArgs& a) {
