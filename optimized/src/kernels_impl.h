@@ -170,7 +170,10 @@ void interleave2_kernel(const float* even, const float* odd, float* out, int64_t
     V::store(out + 2 * j, lo);
     V::store(out + 2 * j + kL, hi);
   }
-  for (int64_t i = 2 * j; i < n; ++i) out[i] = (i % 2 == 0 ? even : odd)[i / 2];
+  for (int64_t i = j; 2 * i < n; ++i) {
+    out[2 * i] = even[i];
+    if (2 * i + 1 < n) out[2 * i + 1] = odd[i];
+  }
 }
 
 // Names are built once per instantiation and live as long as the program.
