@@ -65,6 +65,21 @@ struct PackArgs {
 
 using PackKernel = void (*)(const PackArgs&);
 
+/// One output row of a single-channel layer (depthwise) with stride 2 in W, both column phases
+/// computed and interleaved in registers and stored straight to the output row:
+///   phase p's output j = bias + Σ_t w[p][t] · x[xoff[p][t] + j],  out[2j + p] = that.
+/// x is the zero-padded input plane; reads may run up to one vector past a phase's last output
+/// (the padding covers them); writes stop at n.
+struct Row2Args {
+  const float* x;
+  const int64_t* xoff[2];
+  const float* w[2];
+  int64_t ntaps[2];
+  float bias;
+  float* out;
+  int64_t n;
+};
+
 /// Direct-path tiles: at most the ISA's direct_mr channels (4 for 16 registers, 8 for AVX-512's
 /// 32); per mr the largest vector count, so that the accumulators plus the loaded vectors fit in
 /// the registers with as many independent FMA chains as mr allows.
@@ -87,6 +102,7 @@ struct KernelTable {
   /// out[2j] = even[j], out[2j + 1] = odd[j] for 2j, 2j + 1 < n: two column phases of stride 2
   /// into one output row.
   void (*interleave2)(const float* even, const float* odd, float* out, int64_t n) = nullptr;
+  void (*row2)(const Row2Args&) = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 

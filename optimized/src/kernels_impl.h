@@ -176,6 +176,60 @@ void interleave2_kernel(const float* even, const float* odd, float* out, int64_t
   }
 }
 
+// U vectors of both phases at once: 2·U independent FMA chains hide the FMA latency that a
+// depthwise row (a handful of taps per output) would otherwise wait on.
+template <class V, int U>
+void row2_block(const Row2Args& a, int64_t j) {
+  constexpr int kL = V::kLanes;
+  const auto bias = V::broadcast(&a.bias);
+  typename V::type acc[2][U];
+  _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) acc[0][u] = acc[1][u] = bias;
+  _Pragma("GCC unroll 2") for (int p = 0; p < 2; ++p) {
+    for (int64_t t = 0; t < a.ntaps[p]; ++t) {
+      const auto wv = V::broadcast(a.w[p] + t);
+      const float* xp = a.x + a.xoff[p][t] + j;
+      _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) {
+        acc[p][u] = V::fma(wv, V::load(xp + kL * u), acc[p][u]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) {
+    typename V::type lo, hi;
+    V::zip(acc[0][u], acc[1][u], lo, hi);
+    const int64_t o = 2 * (j + kL * u), left = a.n - o;
+    if (left >= 2 * kL) {
+      V::store(a.out + o, lo);
+      V::store(a.out + o + kL, hi);
+    } else if (left > kL) {
+      V::store(a.out + o, lo);
+      V::store_partial(a.out + o + kL, hi, left - kL);
+    } else if (left > 0) {
+      V::store_partial(a.out + o, lo, left);
+    }
+  }
+}
+
+template <class V>
+void row2_kernel(const Row2Args& a) {
+  constexpr int kL = V::kLanes;
+  const int64_t nvec = ((a.n + 1) / 2 + kL - 1) / kL;  // vectors of the longer phase
+  int64_t v = 0;
+  for (; v + 4 <= nvec; v += 4) row2_block<V, 4>(a, v * kL);
+  switch (nvec - v) {
+    case 3:
+      row2_block<V, 3>(a, v * kL);
+      break;
+    case 2:
+      row2_block<V, 2>(a, v * kL);
+      break;
+    case 1:
+      row2_block<V, 1>(a, v * kL);
+      break;
+    default:
+      break;
+  }
+}
+
 // Names are built once per instantiation and live as long as the program.
 template <class V, bool Gemm, int MR, int NV>
 const char* kernel_name(const char* isa) {
@@ -220,6 +274,7 @@ KernelTable make_table(const char* isa) {
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;
+  t.row2 = &row2_kernel<V>;
   return t;
 }
 

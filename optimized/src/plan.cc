@@ -137,6 +137,9 @@ void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst
   std::fill(dst + pad_l + wd, dst + wp, 0.0f);
 }
 
+// Most taps per column phase (valid row taps × column taps) the fused stride-2 row kernel takes.
+constexpr int64_t kMaxRow2Taps = 64;
+
 // Largest padded group (input channels × rows × padded width) a work item pads for itself.
 constexpr int64_t kLocalPadFloats = 64 * 1024;
 
@@ -176,12 +179,19 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
         c.amin = *std::min_element(ct.a.begin(), ct.a.end());
         c.amax = *std::max_element(ct.a.begin(), ct.a.end());
         pad_l = std::max(pad_l, c.amax - c.qlo);
-        pad_r = std::max(pad_r, c.qlo + c.padded - 1 - c.amin - (wd - 1));
+        // One vector more than the padded count: the fused stride-2 rows read both phases up to
+        // the longer one's end.
+        pad_r = std::max(pad_r, c.qlo + c.padded + lanes - 1 - c.amin - (wd - 1));
       }
     }
     row_len = std::max(row_len, group_len);
   }
   const int64_t wp = pad_l + wd + pad_r;
+  // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
+  const bool row2 = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
+                    cp[0].has_taps && cp[1].has_taps && pl.rows.taps.empty() == false &&
+                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
+                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
 
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
@@ -246,6 +256,35 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
           float bias[kMaxDirectMr] = {};
           for (int64_t m = 0; m < mr; ++m)
             bias[m] = b ? b[gi * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+          if (row2 && nvalid > 0) {
+            // One channel, stride 2 in W: both column phases in registers, straight to y.
+            int64_t xo[2][kMaxRow2Taps];
+            float wv[2][kMaxRow2Taps];
+            Row2Args r2{};
+            for (int64_t ai = 0; ai < 2; ++ai) {
+              const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+              const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+              const float* panel = pl.panel(gi, iry, c.irx, ocb);
+              int64_t taps = 0;
+              for (int64_t v = 0; v < nvalid; ++v) {
+                const int64_t ih = valid_ih[static_cast<size_t>(v)];
+                for (int64_t iw = 0; iw < ct.size(); ++iw) {
+                  xo[ai][taps] = (qy - rt.a[ih]) * wp + pad_l + c.qlo - ct.a[iw];
+                  wv[ai][taps] = panel[ih * ct.size() + iw];
+                  ++taps;
+                }
+              }
+              r2.xoff[ai] = xo[ai];
+              r2.w[ai] = wv[ai];
+              r2.ntaps[ai] = taps;
+            }
+            r2.x = xg;
+            r2.bias = bias[0];
+            r2.out = y.ptr() + ((n * oc + gi * pl.ocg + ocb) * oh + oy) * ow;
+            r2.n = ow;
+            pl.kernels->row2(r2);
+            continue;
+          }
           for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
             const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
             for (int64_t ai = ax0; ai < ax1; ++ai) {

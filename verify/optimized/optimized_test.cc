@@ -213,6 +213,24 @@ TEST_P(IsaTest, HugeStridesCostOnlyTheirOutput) {
       .padding({0, 7})
       .Test(GetParam());
 }
+TEST_P(IsaTest, DepthwiseStrideTwoRowsOfEveryWidth) {
+  // The fused stride-2 row kernel: odd and even output widths, tails shorter than a vector,
+  // boundary rows with fewer taps, one-column input.
+  for (int64_t iw : {1, 2, 7, 8, 9, 16, 17, 33}) {
+    SCOPED_TRACE(iw);
+    ConvTransposeTester().channels(3, 3).groups(3).input(5, iw).kernel({3, 3}).stride(2).Test(
+        GetParam());
+    ConvTransposeTester()
+        .channels(2, 2)
+        .groups(2)
+        .input(4, iw)
+        .kernel({4, 4})
+        .stride(2)
+        .padding({1, 1})
+        .output_padding({0, 1})
+        .Test(GetParam());
+  }
+}
 TEST_P(IsaTest, DepthwiseMultiplier) {
   ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
 }
