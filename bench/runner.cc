@@ -229,17 +229,26 @@ int run_bench(const BenchOptions& o) {
                         {"gflops", fl / *r.seconds * 1e-9}});
       }
     } else {
-      fmt::print("\n{}  {}  ({:.4g} MFLOP)\n", layer.name, format_problem(pr), fl * 1e-6);
-      fmt::print("  {:<18} {:>10} {:>9} {:>7}\n", "implementation", "median ms", "GFLOP/s",
-                 "% peak");
+      // Compulsory memory traffic: x, w and b read once, y written once (float32). Memory-bound
+      // layers (depthwise, few channels) are judged by this GB/s rather than by GFLOP/s.
+      const Shape ws = weight_shape(pr.params);
+      const double bytes =
+          4.0 * static_cast<double>(element_count(input_shape(pr)) + element_count(ws) +
+                                    (pr.params.bias ? pr.params.out_channels : 0) +
+                                    element_count(output_shape(pr)));
+      fmt::print("\n{}  {}  ({:.4g} MFLOP, {:.3g} MB moved at least)\n", layer.name,
+                 format_problem(pr), fl * 1e-6, bytes * 1e-6);
+      fmt::print("  {:<18} {:>10} {:>9} {:>7} {:>7}\n", "implementation", "median ms", "GFLOP/s",
+                 "% peak", "GB/s");
       for (const Row& r : results) {
         if (!r.seconds) {
           fmt::print("  {:<18} {:>10}  {}\n", r.impl, r.failed ? "FAILED" : "SKIPPED", r.why);
           continue;
         }
         const double gf = fl / *r.seconds * 1e-9;
-        fmt::print("  {:<18} {:>10} {:>9.1f} {:>7}\n", r.impl, ms_text(*r.seconds * 1e3), gf,
-                   peak > 0 ? fmt::format("{:.1f}%", 100 * gf / peak) : "");
+        fmt::print("  {:<18} {:>10} {:>9.1f} {:>7} {:>7.1f}\n", r.impl, ms_text(*r.seconds * 1e3),
+                   gf, peak > 0 ? fmt::format("{:.1f}%", 100 * gf / peak) : "",
+                   bytes / *r.seconds * 1e-9);
       }
     }
     if (opt != nullptr) {

@@ -44,6 +44,23 @@ Problem problem_from(fuzz::Input& in) {
   p.output_padding = {in.in(0, 3), in.in(0, 3)};
   p.padding = {in.in(0, 8), in.in(0, 8)};
   p.bias = in.byte() % 4 != 0;
+  // Now and then a huge stride (on a one-pixel dimension, so the output stays small) or a large
+  // dilation: almost every stride phase is then empty, which the optimized plan must not pay for.
+  switch (in.byte() % 16) {
+    case 0:
+      p.stride.h = int64_t{1} << in.in(3, 30);
+      pr.ih = 1;
+      break;
+    case 1:
+      p.stride.w = int64_t{1} << in.in(3, 30);
+      pr.iw = 1;
+      break;
+    case 2:
+      p.dilation = {in.in(4, 40), in.in(4, 40)};
+      break;
+    default:
+      break;
+  }
   return pr;
 }
 
@@ -68,9 +85,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    : Regime::kCancellation;
   const uint64_t seed = in.u64();
   // Sometimes plant NaN/Inf: then the exact result decides which positions must be non-finite.
-  const bool nonfinite = in.byte() % 16 == 0 && input_size(pr) > 0;
-  const uint64_t special_at = nonfinite ? in.u64() % static_cast<uint64_t>(input_size(pr)) : 0;
-  const double special = std::array{INFINITY, -INFINITY, NAN}[in.byte() % 3];
+  // In the input or in the weights (where the optimized kernels' zero padding must not turn
+  // 0·Inf into NaN).
+  const uint8_t plant = in.byte() % 16;
+  const bool nonfinite = plant <= 1;
+  const int64_t weight_size = element_count(weight_shape(pr.params));
+  const int64_t plant_size = plant == 0 ? input_size(pr) : plant == 1 ? weight_size : 0;
+  const uint64_t special_at = plant_size > 0 ? in.u64() % static_cast<uint64_t>(plant_size) : 0;
+  const double special = plant_size > 0 ? std::array{INFINITY, -INFINITY, NAN}[in.byte() % 3] : 0;
   // One case and exact truth per input dtype (float32, float16, bfloat16), each with its data
   // generated in that dtype and the same special value planted at the same place.
   std::optional<std::pair<Case, Truth>> cases[4];
@@ -79,13 +101,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto& slot = cases[static_cast<size_t>(impl.input)];
     if (!slot) {
       Case c = make_case(pr, impl.input, regime, seed);
-      if (nonfinite) {
+      if (plant_size > 0) {
         std::visit(
-            [&](auto& x) {
-              using T = typename std::decay_t<decltype(x)>::value_type;
-              x.data[special_at] = T(special);
+            [&](auto& t) {
+              using T = typename std::decay_t<decltype(t)>::value_type;
+              t.data[special_at] = T(special);
             },
-            c.x);
+            plant == 0 ? c.x : c.w);
       }
       Truth truth = compute_truth(c);
       slot = std::pair{std::move(c), std::move(truth)};

@@ -65,11 +65,26 @@ struct PackArgs {
 
 using PackKernel = void (*)(const PackArgs&);
 
-/// Direct-path tiles: at most kDirectMr channels; per mr the largest vector count (so that
-/// mr·nv accumulators plus the loaded vectors fit in 16 ymm registers, with as many independent
-/// FMA chains as mr allows).
-inline constexpr int kDirectMr = 4;
-inline constexpr int kDirectNv[kDirectMr + 1] = {0, 6, 4, 3, 3};
+/// One output row of a single-channel layer (depthwise) with stride 2 in W, both column phases
+/// computed and interleaved in registers and stored straight to the output row:
+///   phase p's output j = bias + Σ_t w[p][t] · x[xoff[p][t] + j],  out[2j + p] = that.
+/// x is the zero-padded input plane; reads may run up to one vector past a phase's last output
+/// (the padding covers them); writes stop at n.
+struct Row2Args {
+  const float* x;
+  const int64_t* xoff[2];
+  const float* w[2];
+  int64_t ntaps[2];
+  float bias;
+  float* out;
+  int64_t n;
+};
+
+/// Direct-path tiles: at most the ISA's direct_mr channels (4 for 16 registers, 8 for AVX-512's
+/// 32); per mr the largest vector count, so that the accumulators plus the loaded vectors fit in
+/// the registers with as many independent FMA chains as mr allows.
+inline constexpr int kMaxDirectMr = 8;
+inline constexpr int kDirectNv[kMaxDirectMr + 1] = {0, 6, 4, 3, 3, 3, 3, 3, 3};
 /// GEMM tiles: at most kMaxGemmMr channels × kGemmNv vectors (AVX2: 4 × 3 ymm = 12 accumulators
 /// of 16 registers; AVX-512: 8 × 3 zmm = 24 of 32).
 inline constexpr int kMaxGemmMr = 8;
@@ -77,15 +92,17 @@ inline constexpr int kGemmNv = 3;
 
 /// The kernels of one ISA. Names say type, tile and ISA: "convt2d_f32_gemm_8x48__avx512".
 struct KernelTable {
-  int lanes = 8;    ///< floats per vector
-  int gemm_mr = 4;  ///< the full GEMM channel tile of this ISA (<= kMaxGemmMr)
-  TileKernel direct[kDirectMr + 1][7] = {};
-  const char* direct_name[kDirectMr + 1][7] = {};
+  int lanes = 8;      ///< floats per vector
+  int gemm_mr = 4;    ///< the full GEMM channel tile of this ISA (<= kMaxGemmMr)
+  int direct_mr = 4;  ///< the full direct channel tile of this ISA (<= kMaxDirectMr)
+  TileKernel direct[kMaxDirectMr + 1][7] = {};
+  const char* direct_name[kMaxDirectMr + 1][7] = {};
   GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
   PackKernel pack = nullptr;
   /// out[2j] = even[j], out[2j + 1] = odd[j] for 2j, 2j + 1 < n: two column phases of stride 2
   /// into one output row.
   void (*interleave2)(const float* even, const float* odd, float* out, int64_t n) = nullptr;
+  void (*row2)(const Row2Args&) = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 

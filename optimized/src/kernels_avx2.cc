@@ -22,6 +22,11 @@ struct Avx2 {
     hi = _mm256_permute2f128_ps(l, h, 0x31);
   }
   static type add(type a, type b) { return _mm256_add_ps(a, b); }
+  // Forces v into a register (an empty asm the compiler cannot see through).
+  static type pin(type v) {
+    __asm__("" : "+x"(v));
+    return v;
+  }
   static type zero() { return _mm256_setzero_ps(); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, type v) { _mm256_storeu_ps(p, v); }
@@ -38,7 +43,7 @@ struct Avx2 {
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = make_table<Avx2, 4>("avx2");
+  static const KernelTable t = make_table<Avx2, 4, 4>("avx2");
   return t;
 }
 

@@ -24,6 +24,11 @@ struct Avx512 {
     hi = _mm512_permutex2var_ps(a, ihi, b);
   }
   static type add(type a, type b) { return _mm512_add_ps(a, b); }
+  // Forces v into a register (an empty asm the compiler cannot see through).
+  static type pin(type v) {
+    __asm__("" : "+v"(v));
+    return v;
+  }
   static type zero() { return _mm512_setzero_ps(); }
   static type load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, type v) { _mm512_storeu_ps(p, v); }
@@ -36,7 +41,7 @@ struct Avx512 {
 }  // namespace
 
 const KernelTable& avx512_kernels() {
-  static const KernelTable t = make_table<Avx512, 8>("avx512");
+  static const KernelTable t = make_table<Avx512, 8, 8>("avx512");
   return t;
 }
 

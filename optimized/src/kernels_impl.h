@@ -15,7 +15,7 @@
 namespace convt2d::optimized {
 
 inline constexpr int64_t kPrefetchChannels = 4;
-inline constexpr int64_t kPrefetchFloats = 256;
+inline constexpr int64_t kPrefetchFloats = 1024;
 
 template <class V, int MR, int NV>
 void direct_kernel(const TileArgs& a) {
@@ -41,7 +41,11 @@ void direct_kernel(const TileArgs& a) {
       for (; c + 2 <= icg; c += 2) {
         _Pragma("GCC unroll 2") for (int s = 0; s < 2; ++s) {
           typename V::type xv[NV];
-          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+          // Loaded once into a register: GCC would otherwise fold the load into every FMA
+          // that uses it, MR loads per vector instead of one (for MR = 1 folding is best).
+          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+            xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+          }
           _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
             const auto wv = V::broadcast(wp + m);
             _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
@@ -55,7 +59,9 @@ void direct_kernel(const TileArgs& a) {
     }
     for (; c < icg; ++c) {
       typename V::type xv[NV];
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::load(xp + kL * v);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+      }
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
@@ -78,33 +84,47 @@ void direct_kernel(const TileArgs& a) {
 template <class V, int MR, int NV>
 void gemm_kernel(const GemmArgs& g) {
   constexpr int kL = V::kLanes;
-  typename V::type acc[MR][NV];
+  // A narrow tile (8 × 1 vector for a 16-pixel phase) has too few accumulators to hide the FMA
+  // latency: then even and odd k go to two sets, summed at the end.
+  constexpr int kSets = MR * NV <= 8 ? 2 : 1;
+  typename V::type acc[kSets][MR][NV];
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      acc[m][v] = g.accumulate ? V::load(g.c + m * g.ldc + kL * v) : V::broadcast(g.bias + m);
+      acc[0][m][v] = g.accumulate ? V::load(g.c + m * g.ldc + kL * v) : V::broadcast(g.bias + m);
+      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
     }
   }
   const float* a = g.a;
   const float* b = g.b;
   const int64_t kn = g.k;
-  for (int64_t k = 0; k < kn; ++k) {
+  const auto step = [&](int s) {
     // The weights stream from L3 or memory (each is used for one phase's pixels only); a
     // software prefetch a few cache lines ahead hides that latency.
     V::prefetch(a + kPrefetchFloats);
     typename V::type bv[NV];
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::load(b + kL * v);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) bv[v] = V::pin(V::load(b + kL * v));
     _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
       const auto av = V::broadcast(a + m);
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-        acc[m][v] = V::fma(av, bv[v], acc[m][v]);
+        acc[s][m][v] = V::fma(av, bv[v], acc[s][m][v]);
       }
     }
     a += MR;
     b += kL * NV;
+  };
+  int64_t k = 0;
+  if constexpr (kSets == 2) {
+    for (; k + 2 <= kn; k += 2) {
+      step(0);
+      step(1);
+    }
   }
+  for (; k < kn; ++k) step(0);
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      V::store(g.c + m * g.ldc + kL * v, acc[m][v]);
+      auto r = acc[0][m][v];
+      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
+      V::store(g.c + m * g.ldc + kL * v, r);
     }
   }
 }
@@ -150,7 +170,64 @@ void interleave2_kernel(const float* even, const float* odd, float* out, int64_t
     V::store(out + 2 * j, lo);
     V::store(out + 2 * j + kL, hi);
   }
-  for (int64_t i = 2 * j; i < n; ++i) out[i] = (i % 2 == 0 ? even : odd)[i / 2];
+  for (int64_t i = j; 2 * i < n; ++i) {
+    out[2 * i] = even[i];
+    if (2 * i + 1 < n) out[2 * i + 1] = odd[i];
+  }
+}
+
+// U vectors of both phases at once: 2·U independent FMA chains hide the FMA latency that a
+// depthwise row (a handful of taps per output) would otherwise wait on.
+template <class V, int U>
+void row2_block(const Row2Args& a, int64_t j) {
+  constexpr int kL = V::kLanes;
+  const auto bias = V::broadcast(&a.bias);
+  typename V::type acc[2][U];
+  _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) acc[0][u] = acc[1][u] = bias;
+  _Pragma("GCC unroll 2") for (int p = 0; p < 2; ++p) {
+    for (int64_t t = 0; t < a.ntaps[p]; ++t) {
+      const auto wv = V::broadcast(a.w[p] + t);
+      const float* xp = a.x + a.xoff[p][t] + j;
+      _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) {
+        acc[p][u] = V::fma(wv, V::load(xp + kL * u), acc[p][u]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) {
+    typename V::type lo, hi;
+    V::zip(acc[0][u], acc[1][u], lo, hi);
+    const int64_t o = 2 * (j + kL * u), left = a.n - o;
+    if (left >= 2 * kL) {
+      V::store(a.out + o, lo);
+      V::store(a.out + o + kL, hi);
+    } else if (left > kL) {
+      V::store(a.out + o, lo);
+      V::store_partial(a.out + o + kL, hi, left - kL);
+    } else if (left > 0) {
+      V::store_partial(a.out + o, lo, left);
+    }
+  }
+}
+
+template <class V>
+void row2_kernel(const Row2Args& a) {
+  constexpr int kL = V::kLanes;
+  const int64_t nvec = ((a.n + 1) / 2 + kL - 1) / kL;  // vectors of the longer phase
+  int64_t v = 0;
+  for (; v + 4 <= nvec; v += 4) row2_block<V, 4>(a, v * kL);
+  switch (nvec - v) {
+    case 3:
+      row2_block<V, 3>(a, v * kL);
+      break;
+    case 2:
+      row2_block<V, 2>(a, v * kL);
+      break;
+    case 1:
+      row2_block<V, 1>(a, v * kL);
+      break;
+    default:
+      break;
+  }
 }
 
 // Names are built once per instantiation and live as long as the program.
@@ -181,19 +258,23 @@ void fill_gemm_rows(KernelTable& t, const char* isa, std::integer_sequence<int, 
   (fill_gemm<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kGemmNv>{}), ...);
 }
 
-/// The table of one ISA: direct tiles up to kDirectMr channels, GEMM tiles up to GemmMr.
-template <class V, int GemmMr>
+template <class V, int... MRs>
+void fill_direct_rows(KernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  (fill_direct<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kDirectNv[MRs + 1]>{}), ...);
+}
+
+/// The table of one ISA: direct tiles up to DirectMr channels, GEMM tiles up to GemmMr.
+template <class V, int GemmMr, int DirectMr>
 KernelTable make_table(const char* isa) {
   KernelTable t;
   t.lanes = V::kLanes;
   t.gemm_mr = GemmMr;
-  fill_direct<V, 1>(t, isa, std::make_integer_sequence<int, kDirectNv[1]>{});
-  fill_direct<V, 2>(t, isa, std::make_integer_sequence<int, kDirectNv[2]>{});
-  fill_direct<V, 3>(t, isa, std::make_integer_sequence<int, kDirectNv[3]>{});
-  fill_direct<V, 4>(t, isa, std::make_integer_sequence<int, kDirectNv[4]>{});
+  t.direct_mr = DirectMr;
+  fill_direct_rows<V>(t, isa, std::make_integer_sequence<int, DirectMr>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;
+  t.row2 = &row2_kernel<V>;
   return t;
 }
 

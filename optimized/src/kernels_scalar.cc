@@ -32,6 +32,7 @@ struct Lanes8 {
     for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
     return a;
   }
+  static const type& pin(const type& v) { return v; }
   static type zero() { return type{}; }
   static type load(const float* p) {
     type r;
@@ -59,7 +60,7 @@ struct Lanes8 {
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t = make_table<Lanes8, 4>("scalar");
+  static const KernelTable t = make_table<Lanes8, 4, 4>("scalar");
   return t;
 }
 

@@ -79,14 +79,48 @@ std::string PackedWeights::kernel_names() const {
   return pl.gemm ? pl.kernels->gemm_name[mr][kGemmNv] : pl.kernels->direct_name[mr][kDirectNv[mr]];
 }
 
-PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa) {
+std::string to_string(Path path) {
+  switch (path) {
+    case Path::kDirect:
+      return "direct";
+    case Path::kGemm:
+      return "gemm";
+    case Path::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+Path PackedWeights::path() const {
+  return impl_->gemm ? Path::kGemm : Path::kDirect;
+}
+
+Path auto_path(const Params& params, Isa) {
+  validate(params);
+  return params.out_channels / params.groups >= kGemmMinOcg ? Path::kGemm : Path::kDirect;
+}
+
+Path auto_path(const Problem& pr, Isa isa) {
+  const Pair out = output_size(pr);  // validates
+  if (pr.params.out_channels / pr.params.groups < kGemmMinOcg) return Path::kDirect;
+  // The widest column phase of an output row: ceil(Wout / sw).
+  const int64_t phase_width = (out.w + pr.params.stride.w - 1) / pr.params.stride.w;
+  const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+  return phase_width <= lanes ? Path::kGemm : Path::kDirect;
+}
+
+PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa, Path path) {
+  return pack(pr.params, w, isa, path == Path::kAuto ? auto_path(pr, isa) : path);
+}
+
+PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa, Path path) {
   require_isa(isa);
   const Shape ws = weight_shape(p);  // validates p
   if (w.shape != ws) {
     throw Error("weight", fmt::format("weight: shape {} does not match the parameters' {}",
                                       format_shape(w.shape), format_shape(ws)));
   }
-  return PackedWeights(make_plan(p, w, isa));
+  return PackedWeights(make_plan(p, w, isa, path == Path::kAuto ? auto_path(p, isa) : path));
 }
 
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
@@ -117,8 +151,11 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
 }
 
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
-                               const Tensor<float>* b, int threads, Isa isa) {
-  return run(pack(p, w, isa), x, b, threads);
+                               const Tensor<float>* b, int threads, Isa isa, Path path) {
+  const Shape ws = weight_shape(p);
+  const Shape bs = bias_shape(p);
+  const Problem pr = problem_from_shapes(p, x.shape, ws, b ? &b->shape : &bs);
+  return run(pack(pr, w, isa, path), x, b, threads);
 }
 
 }  // namespace convt2d::optimized

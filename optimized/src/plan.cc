@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -14,28 +15,59 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }  // a >= 0, b > 0
 
-// Taps of each phase along one dimension: tap k reaches phase r = (k·d) mod s, from input
-// q - (k·d - r)/s for output q (in units of the stride).
-std::vector<PhaseTaps> phase_taps(int64_t k, int64_t s, int64_t d) {
-  std::vector<PhaseTaps> r(static_cast<size_t>(s));
+// The phases of one dimension that taps reach: tap k reaches phase r = (k·d) mod s, from input
+// q - (k·d - r)/s for output q (in units of the stride). At most k phases, however large s is.
+PhaseSet phase_set(int64_t k, int64_t s, int64_t d) {
+  PhaseSet ps;
+  for (int64_t t = 0; t < k; ++t) ps.phase.push_back((t * d) % s);
+  std::sort(ps.phase.begin(), ps.phase.end());
+  ps.phase.erase(std::unique(ps.phase.begin(), ps.phase.end()), ps.phase.end());
+  ps.taps.resize(ps.phase.size());
   for (int64_t t = 0; t < k; ++t) {
-    const int64_t phase = (t * d) % s;
-    r[static_cast<size_t>(phase)].k.push_back(t);
-    r[static_cast<size_t>(phase)].a.push_back((t * d - phase) / s);
+    const int64_t r = (t * d) % s;
+    PhaseTaps& pt = ps.taps[static_cast<size_t>(ps.find(r))];
+    pt.k.push_back(t);
+    pt.a.push_back((t * d - r) / s);
+  }
+  return ps;
+}
+
+// One output phase that has outputs: phase r, outputs first + j·s for j < count, which are
+// phase units q = lo + j. Output o belongs to the active phase at position o mod s.
+struct ActivePhase {
+  int64_t r = 0, lo = 0, count = 0, first = 0;
+};
+
+// The phases of one dimension (output size `out`, padding `pad`, stride `s`) that have outputs,
+// ordered by their first output: at most min(s, out) of them.
+std::vector<ActivePhase> active_phases(int64_t out, int64_t pad, int64_t s) {
+  std::vector<ActivePhase> r;
+  for (int64_t o = 0; o < std::min(s, out); ++o) {
+    ActivePhase a;
+    a.r = (o + pad) % s;
+    a.lo = (o + pad) / s;
+    a.first = o;
+    a.count = (out - 1 - o) / s + 1;
+    r.push_back(a);
   }
   return r;
 }
 
-// The output columns of one column phase rx: q in [qlo, qlo + count), output column
-// x = q·sw + rx - pw.
+// Column phases are processed in groups of at most this many, so that per-thread buffers stay
+// small even when the stride is larger than the output (thousands of one-column phases).
+constexpr int64_t kPhaseGroup = 16;
+
+// A column phase as the direct path sees it: its outputs (qlo = first phase unit), its segment
+// of the row buffer, the range of its taps' input offsets, and its position in cols (-1: none).
 struct ColumnPhase {
-  int64_t qlo = 0, count = 0, padded = 0, offset = 0, amin = 0, amax = 0;
+  int64_t qlo = 0, count = 0, padded = 0, offset = 0, amin = 0, amax = 0, irx = -1, first = 0;
   bool has_taps = false;
 };
 
 }  // namespace
 
-std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa) {
+std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
+                                               Path path) {
   auto pl = std::make_unique<PackedWeights::Impl>();
   pl->p = p;
   pl->isa = isa;
@@ -47,19 +79,19 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->ocg = p.out_channels / p.groups;
   pl->kh = p.kernel_size.h;
   pl->kw = p.kernel_size.w;
-  pl->rows = phase_taps(pl->kh, p.stride.h, p.dilation.h);
-  pl->cols = phase_taps(pl->kw, p.stride.w, p.dilation.w);
-  pl->gemm = pl->ocg >= kGemmMinOcg;
-  pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : kDirectMr;
+  pl->rows = phase_set(pl->kh, p.stride.h, p.dilation.h);
+  pl->cols = phase_set(pl->kw, p.stride.w, p.dilation.w);
+  pl->gemm = path == Path::kGemm;  // kAuto was resolved by pack()
+  pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : pl->kernels->direct_mr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);
 
-  const int64_t sh = p.stride.h, sw = p.stride.w;
+  const int64_t nry = pl->rows.count(), nrx = pl->cols.count();
   int64_t total = 0;
   for (int64_t gi = 0; gi < pl->g; ++gi) {
-    for (int64_t ry = 0; ry < sh; ++ry) {
-      for (int64_t rx = 0; rx < sw; ++rx) {
-        const int64_t k_total = pl->taps(ry, rx) * pl->icg;
+    for (int64_t iry = 0; iry < nry; ++iry) {
+      for (int64_t irx = 0; irx < nrx; ++irx) {
+        const int64_t k_total = pl->taps(iry, irx) * pl->icg;
         for (int64_t ocb = 0; ocb < pl->ocblocks; ++ocb) {
           const int64_t mr = std::min(pl->mr_block, pl->ocg - ocb * pl->mr_block);
           pl->offsets.push_back(total);
@@ -72,16 +104,16 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->packed.resize(static_cast<size_t>(total));
   const float* src = w.ptr();
   for (int64_t gi = 0; gi < pl->g; ++gi) {
-    for (int64_t ry = 0; ry < sh; ++ry) {
-      for (int64_t rx = 0; rx < sw; ++rx) {
-        const PhaseTaps& rt = pl->rows[ry];
-        const PhaseTaps& ct = pl->cols[rx];
+    for (int64_t iry = 0; iry < nry; ++iry) {
+      for (int64_t irx = 0; irx < nrx; ++irx) {
+        const PhaseTaps& rt = pl->rows.taps[static_cast<size_t>(iry)];
+        const PhaseTaps& ct = pl->cols.taps[static_cast<size_t>(irx)];
         for (int64_t ih = 0; ih < rt.size(); ++ih) {
           for (int64_t iw = 0; iw < ct.size(); ++iw) {
             const int64_t t = ih * ct.size() + iw;
             for (int64_t c = 0; c < pl->icg; ++c) {
               for (int64_t o = 0; o < pl->ocg; ++o) {
-                pl->packed[static_cast<size_t>(pl->index(gi, ry, rx, t, c, o))] =
+                pl->packed[static_cast<size_t>(pl->index(gi, iry, irx, t, c, o))] =
                     src[(((gi * pl->icg + c) * pl->ocg + o) * pl->kh + rt.k[ih]) * pl->kw +
                         ct.k[iw]];
               }
@@ -98,6 +130,19 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
 
 namespace {
 
+// One input row into a zero-padded row of wp floats, pad_l zeros first.
+void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst) {
+  std::fill(dst, dst + pad_l, 0.0f);
+  std::copy(src, src + wd, dst + pad_l);
+  std::fill(dst + pad_l + wd, dst + wp, 0.0f);
+}
+
+// Most taps per column phase (valid row taps × column taps) the fused stride-2 row kernel takes.
+constexpr int64_t kMaxRow2Taps = 64;
+
+// Largest padded group (input channels × rows × padded width) a work item pads for itself.
+constexpr int64_t kLocalPadFloats = 64 * 1024;
+
 // The direct path: no packing of the input; tiles read the zero-padded input rows in place.
 // Used for few output channels per group, where packing would not be reused.
 void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -108,162 +153,223 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const Params& p = pl.p;
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
   const int64_t lanes = pl.kernels->lanes;
+  const int lane_shift = std::countr_zero(static_cast<uint64_t>(lanes));
 
-  // Column phases, their segments of the row buffer, and the zero padding of the input in W
-  // that lets every tile read full vectors without bounds checks.
-  std::vector<ColumnPhase> cp(static_cast<size_t>(sw));
+  // Column phases with outputs, in groups; each phase's segment of its group's row buffer; and
+  // the zero padding of the input in W that lets every tile read full vectors without checks.
+  const std::vector<ActivePhase> xs = active_phases(ow, pw, sw);
+  const int64_t ncx = static_cast<int64_t>(xs.size());
+  std::vector<ColumnPhase> cp(static_cast<size_t>(ncx));
   int64_t row_len = 0, pad_l = 0, pad_r = 0;
-  for (int64_t rx = 0; rx < sw; ++rx) {
-    ColumnPhase& c = cp[static_cast<size_t>(rx)];
-    c.qlo = pw >= rx ? ceil_div(pw - rx, sw) : 0;
-    const int64_t last = ow - 1 + pw - rx;
-    const int64_t qend = last >= 0 ? last / sw + 1 : 0;
-    c.count = std::max<int64_t>(0, qend - c.qlo);
-    c.padded = ceil_div(c.count, lanes) * lanes;
-    c.offset = row_len;
-    row_len += c.padded;
-    const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-    c.has_taps = ct.size() > 0 && c.count > 0;
-    if (c.has_taps) {
-      c.amin = *std::min_element(ct.a.begin(), ct.a.end());
-      c.amax = *std::max_element(ct.a.begin(), ct.a.end());
-      pad_l = std::max(pad_l, c.amax - c.qlo);
-      pad_r = std::max(pad_r, c.qlo + c.padded - 1 - c.amin - (wd - 1));
+  for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
+    int64_t group_len = 0;
+    for (int64_t ai = ax0; ai < std::min(ncx, ax0 + kPhaseGroup); ++ai) {
+      const ActivePhase& ap = xs[static_cast<size_t>(ai)];
+      ColumnPhase& c = cp[static_cast<size_t>(ai)];
+      c.qlo = ap.lo;
+      c.count = ap.count;
+      c.first = ap.first;
+      c.padded = ceil_div(c.count, lanes) * lanes;
+      c.offset = group_len;
+      group_len += c.padded;
+      c.irx = pl.cols.find(ap.r);
+      c.has_taps = c.irx >= 0;
+      if (c.has_taps) {
+        const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+        c.amin = *std::min_element(ct.a.begin(), ct.a.end());
+        c.amax = *std::max_element(ct.a.begin(), ct.a.end());
+        pad_l = std::max(pad_l, c.amax - c.qlo);
+        // One vector more than the padded count: the fused stride-2 rows read both phases up to
+        // the longer one's end.
+        pad_r = std::max(pad_r, c.qlo + c.padded + lanes - 1 - c.amin - (wd - 1));
+      }
     }
+    row_len = std::max(row_len, group_len);
   }
   const int64_t wp = pad_l + wd + pad_r;
-  // Where output column x reads the row buffer.
-  std::vector<int64_t> src(static_cast<size_t>(ow));
-  for (int64_t ox = 0; ox < ow; ++ox) {
-    const int64_t rx = (ox + pw) % sw, q = (ox + pw) / sw;
-    src[static_cast<size_t>(ox)] =
-        cp[static_cast<size_t>(rx)].offset + q - cp[static_cast<size_t>(rx)].qlo;
-  }
+  // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
+  const bool row2 = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
+                    cp[0].has_taps && cp[1].has_taps && pl.rows.taps.empty() == false &&
+                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
+                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
 
   const int nt = threads > 0 ? threads : omp_get_max_threads();
-  const int64_t in_rows = n_batch * ic * h;
-  // The padded copy lives in a buffer of the calling thread that later runs reuse: a fresh
-  // allocation of this size would be fresh pages, whose first-touch faults cost as much as the
-  // copy itself.
-  thread_local std::vector<float> padded;
-  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-    padded = std::vector<float>(static_cast<size_t>(in_rows * wp));
-  }
-  float* const xp = padded.data();
+  // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
+  // each work item is one (image, group) and pads its own channels into a thread-local buffer
+  // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
+  // of output rows.
+  const int64_t group_floats = pl.icg * h * wp;
+  const bool local_pad = group_floats <= kLocalPadFloats && n_batch * pl.g >= 4 * nt;
+  float* xp = nullptr;
+  if (!local_pad) {
+    const int64_t in_rows = n_batch * ic * h;
+    // A buffer of the calling thread that later runs reuse: a fresh allocation of this size
+    // would be fresh pages, whose first-touch faults cost as much as the copy itself.
+    thread_local AlignedVector<float> padded;
+    if (padded.size() < static_cast<size_t>(in_rows * wp)) {
+      padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
+    }
+    xp = padded.data();
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t r = 0; r < in_rows; ++r) {
-    float* d = xp + r * wp;
-    std::fill(d, d + pad_l, 0.0f);
-    std::copy(x.ptr() + r * wd, x.ptr() + (r + 1) * wd, d + pad_l);
-    std::fill(d + pad_l + wd, d + wp, 0.0f);
+    for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
   }
 
-  // Items of kDirectRows output rows: the per-item bookkeeping is then small next to the work
-  // even for depthwise layers (one channel, four taps per output).
+  // Items of kDirectRows output rows (or whole planes with local padding): the per-item
+  // bookkeeping is then small next to the work even for depthwise layers.
   constexpr int64_t kDirectRows = 8;
-  const int64_t row_blocks = ceil_div(oh, kDirectRows);
+  const int64_t rows_per_item = local_pad ? oh : kDirectRows;
+  const int64_t row_blocks = ceil_div(oh, rows_per_item);
   const int64_t items = n_batch * pl.g * row_blocks;
   const int64_t max_taps = pl.kh * pl.kw;
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> buf(static_cast<size_t>(kDirectMr * row_len));
+    AlignedVector<float> buf(static_cast<size_t>(pl.mr_block * row_len));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
-#pragma omp for schedule(static)
+    AlignedVector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
+#pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t rb = item % row_blocks, gi = (item / row_blocks) % pl.g;
       const int64_t n = item / (row_blocks * pl.g);
-      for (int64_t oy = rb * kDirectRows; oy < std::min(oh, (rb + 1) * kDirectRows); ++oy) {
-        const int64_t ry = (oy + ph) % sh, qy = (oy + ph) / sh;
-        const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
+      if (local_pad) {
+        const float* group_x = x.ptr() + (n * ic + gi * pl.icg) * h * wd;
+        for (int64_t r = 0; r < pl.icg * h; ++r) {
+          pad_row(group_x + r * wd, wd, pad_l, wp, local.data() + r * wp);
+        }
+      }
+      const float* xg = local_pad ? local.data() : xp + (n * ic + gi * pl.icg) * h * wp;
+      const int64_t oy0 = rb * rows_per_item;
+      // The row phase and phase row of oy, advanced without divisions.
+      int64_t ry = (oy0 + ph) % sh, qy = (oy0 + ph) / sh;
+      for (int64_t oy = oy0; oy < std::min(oh, oy0 + rows_per_item);
+           ++oy, ry = ry + 1 == sh ? 0 : ry + 1, qy += ry == 0 ? 1 : 0) {
+        const int64_t iry = pl.rows.find(ry);
+        const PhaseTaps& rt = pl.rows.of(ry);
         int64_t nvalid = 0;
         for (int64_t ih = 0; ih < rt.size(); ++ih) {
           const int64_t iy = qy - rt.a[ih];
           if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
         }
-        const float* xg = xp + (n * ic + gi * pl.icg) * h * wp;
         for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-          const int64_t mr = std::min<int64_t>(kDirectMr, pl.ocg - ocb * kDirectMr);
-          float bias[kDirectMr] = {};
+          const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+          float bias[kMaxDirectMr] = {};
           for (int64_t m = 0; m < mr; ++m)
-            bias[m] = b ? b[gi * pl.ocg + ocb * kDirectMr + m] : 0.0f;
-          for (int64_t rx = 0; rx < sw; ++rx) {
-            const ColumnPhase& c = cp[static_cast<size_t>(rx)];
-            if (c.count == 0) continue;
-            float* seg = buf.data() + c.offset;
-            const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-            const int64_t ntw = ct.size();
-            if (!c.has_taps || nvalid == 0) {
-              // No tap reaches these outputs: the bias alone.
-              for (int64_t m = 0; m < mr; ++m)
-                std::fill(seg + m * row_len, seg + m * row_len + c.count, bias[m]);
-              continue;
-            }
-            const float* panel = pl.panel(gi, ry, rx, ocb);
-            int64_t taps = 0;
-            for (int64_t v = 0; v < nvalid; ++v) {
-              const int64_t ih = valid_ih[static_cast<size_t>(v)];
-              const int64_t iy = qy - rt.a[ih];
-              for (int64_t iw = 0; iw < ntw; ++iw) {
-                xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
-                tap_a[static_cast<size_t>(taps)] = ct.a[iw];
-                wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
-                ++taps;
-              }
-            }
-            TileArgs a{};
-            a.xoff = xoff.data();
-            a.wtap = wtap.data();
-            a.ntaps = taps;
-            a.icg = pl.icg;
-            a.chan_stride = h * wp;
-            a.bias = bias;
-            a.out_stride = row_len;
-            const int nv_max = kDirectNv[mr];
-            for (int64_t j0 = 0; j0 < c.count;) {
-              const int nv =
-                  static_cast<int>(std::min<int64_t>(nv_max, ceil_div(c.count - j0, lanes)));
-              const int64_t j1 = std::min(c.count, j0 + lanes * nv);
-              a.x = xg + j0;
-              a.out = seg + j0;
-              // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
-              const bool touches_padding =
-                  c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
-              if (pl.weights_finite || !touches_padding) {
-                pl.kernels->direct[mr][nv](a);
-              } else {
-                // 0·Inf is NaN: sum only the taps whose input column exists, as the definition
-                // does.
-                for (int64_t m = 0; m < mr; ++m) {
-                  for (int64_t j = j0; j < j1; ++j) {
-                    float acc = bias[m];
-                    for (int64_t t = 0; t < taps; ++t) {
-                      const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
-                      if (ix < 0 || ix >= wd) continue;
-                      const float* xq = xg + xoff[static_cast<size_t>(t)] + j;
-                      const float* wq = wtap[static_cast<size_t>(t)] + m;
-                      for (int64_t ci = 0; ci < pl.icg; ++ci) acc += wq[ci * mr] * xq[ci * h * wp];
-                    }
-                    seg[m * row_len + j] = acc;
-                  }
+            bias[m] = b ? b[gi * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+          if (row2 && nvalid > 0) {
+            // One channel, stride 2 in W: both column phases in registers, straight to y.
+            int64_t xo[2][kMaxRow2Taps];
+            float wv[2][kMaxRow2Taps];
+            Row2Args r2{};
+            for (int64_t ai = 0; ai < 2; ++ai) {
+              const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+              const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+              const float* panel = pl.panel(gi, iry, c.irx, ocb);
+              int64_t taps = 0;
+              for (int64_t v = 0; v < nvalid; ++v) {
+                const int64_t ih = valid_ih[static_cast<size_t>(v)];
+                for (int64_t iw = 0; iw < ct.size(); ++iw) {
+                  xo[ai][taps] = (qy - rt.a[ih]) * wp + pad_l + c.qlo - ct.a[iw];
+                  wv[ai][taps] = panel[ih * ct.size() + iw];
+                  ++taps;
                 }
               }
-              j0 = j1;
+              r2.xoff[ai] = xo[ai];
+              r2.w[ai] = wv[ai];
+              r2.ntaps[ai] = taps;
             }
+            r2.x = xg;
+            r2.bias = bias[0];
+            r2.out = y.ptr() + ((n * oc + gi * pl.ocg + ocb) * oh + oy) * ow;
+            r2.n = ow;
+            pl.kernels->row2(r2);
+            continue;
           }
-          // Interleave the column phases into the output rows: each element written once.
-          for (int64_t m = 0; m < mr; ++m) {
-            float* yrow = y.ptr() + ((n * oc + gi * pl.ocg + ocb * kDirectMr + m) * oh + oy) * ow;
-            const float* bm = buf.data() + m * row_len;
-            if (sw == 1) {
-              std::copy(bm, bm + ow, yrow);
-            } else if (sw == 2) {
-              const int64_t r0 = pw % 2;  // the phase of column 0
-              pl.kernels->interleave2(bm + cp[static_cast<size_t>(r0)].offset,
-                                      bm + cp[static_cast<size_t>(1 - r0)].offset, yrow, ow);
-            } else {
-              for (int64_t ox = 0; ox < ow; ++ox) yrow[ox] = bm[src[static_cast<size_t>(ox)]];
+          for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
+            const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
+            for (int64_t ai = ax0; ai < ax1; ++ai) {
+              const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+              float* seg = buf.data() + c.offset;
+              if (!c.has_taps || nvalid == 0) {
+                // No tap reaches these outputs: the bias alone.
+                for (int64_t m = 0; m < mr; ++m)
+                  std::fill(seg + m * row_len, seg + m * row_len + c.count, bias[m]);
+                continue;
+              }
+              const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+              const int64_t ntw = ct.size();
+              const float* panel = pl.panel(gi, iry, c.irx, ocb);
+              int64_t taps = 0;
+              for (int64_t v = 0; v < nvalid; ++v) {
+                const int64_t ih = valid_ih[static_cast<size_t>(v)];
+                const int64_t iy = qy - rt.a[ih];
+                for (int64_t iw = 0; iw < ntw; ++iw) {
+                  xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
+                  tap_a[static_cast<size_t>(taps)] = ct.a[iw];
+                  wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
+                  ++taps;
+                }
+              }
+              TileArgs a{};
+              a.xoff = xoff.data();
+              a.wtap = wtap.data();
+              a.ntaps = taps;
+              a.icg = pl.icg;
+              a.chan_stride = h * wp;
+              a.bias = bias;
+              a.out_stride = row_len;
+              const int nv_max = kDirectNv[mr];
+              for (int64_t j0 = 0; j0 < c.count;) {
+                const int64_t left = c.count - j0;  // > 0
+                // lanes is a power of two: a shift, not a division, per tile.
+                const int nv = left >= nv_max * lanes
+                                   ? nv_max
+                                   : static_cast<int>((left + lanes - 1) >> lane_shift);
+                const int64_t j1 = std::min(c.count, j0 + lanes * nv);
+                a.x = xg + j0;
+                a.out = seg + j0;
+                // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
+                const bool touches_padding =
+                    c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
+                if (pl.weights_finite || !touches_padding) {
+                  pl.kernels->direct[mr][nv](a);
+                } else {
+                  // 0·Inf is NaN: sum only the taps whose input column exists, as the
+                  // definition does.
+                  for (int64_t m = 0; m < mr; ++m) {
+                    for (int64_t j = j0; j < j1; ++j) {
+                      float acc = bias[m];
+                      for (int64_t t = 0; t < taps; ++t) {
+                        const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
+                        if (ix < 0 || ix >= wd) continue;
+                        const float* xq = xg + xoff[static_cast<size_t>(t)] + j;
+                        const float* wq = wtap[static_cast<size_t>(t)] + m;
+                        for (int64_t ci = 0; ci < pl.icg; ++ci) {
+                          acc += wq[ci * mr] * xq[ci * h * wp];
+                        }
+                      }
+                      seg[m * row_len + j] = acc;
+                    }
+                  }
+                }
+                j0 = j1;
+              }
+            }
+            // The group's column phases into the output rows: each element written once.
+            for (int64_t m = 0; m < mr; ++m) {
+              float* yrow =
+                  y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block + m) * oh + oy) * ow;
+              const float* bm = buf.data() + m * row_len;
+              if (sw == 1) {
+                std::copy(bm, bm + ow, yrow);
+              } else if (sw == 2 && ncx == 2) {
+                pl.kernels->interleave2(bm + cp[0].offset, bm + cp[1].offset, yrow, ow);
+              } else {
+                for (int64_t ai = ax0; ai < ax1; ++ai) {
+                  const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+                  for (int64_t j = 0; j < c.count; ++j) yrow[c.first + j * sw] = bm[c.offset + j];
+                }
+              }
             }
           }
         }
@@ -282,8 +388,9 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   // The packed weights of phase (ry, rx) hold every tap of that phase.
   const int64_t ry = (oy + p.padding.h) % p.stride.h, qy = (oy + p.padding.h) / p.stride.h;
   const int64_t rx = (ox + p.padding.w) % p.stride.w, qx = (ox + p.padding.w) / p.stride.w;
-  const PhaseTaps& rt = pl.rows[static_cast<size_t>(ry)];
-  const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
+  const int64_t iry = pl.rows.find(ry), irx = pl.cols.find(rx);
+  const PhaseTaps& rt = pl.rows.of(ry);
+  const PhaseTaps& ct = pl.cols.of(rx);
   float acc = b ? b[gi * ocg + o] : 0.0f;
   for (int64_t ih = 0; ih < rt.size(); ++ih) {
     const int64_t iy = qy - rt.a[ih];
@@ -294,7 +401,7 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
       const int64_t t = ih * ct.size() + iw;
       const float* xq = x.ptr() + ((n * ic + gi * pl.icg) * h + iy) * wd + ix;
       for (int64_t c = 0; c < pl.icg; ++c) {
-        acc += pl.packed[static_cast<size_t>(pl.index(gi, ry, rx, t, c, o))] * xq[c * h * wd];
+        acc += pl.packed[static_cast<size_t>(pl.index(gi, iry, irx, t, c, o))] * xq[c * h * wd];
       }
     }
   }
@@ -309,21 +416,8 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 // past them.
 constexpr int64_t kTilesPerBlock = 4;
 
-struct Span {
-  int64_t lo = 0, count = 0;  // phase outputs q in [lo, lo + count)
-};
-
-Span phase_span(int64_t out, int64_t pad, int64_t s, int64_t r) {
-  Span sp;
-  sp.lo = pad >= r ? ceil_div(pad - r, s) : 0;
-  const int64_t last = out - 1 + pad - r;
-  const int64_t end = last >= 0 ? last / s + 1 : 0;
-  sp.count = std::max<int64_t>(0, end - sp.lo);
-  return sp;
-}
-
 struct WorkItem {
-  int64_t n, g, ry, qy0, qy1;  // phase rows [qy0, qy1) of row phase ry, every column phase
+  int64_t n, g, ay, qy0, qy1;  // phase rows [qy0, qy1) of active row phase ay, all column phases
 };
 
 void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -334,24 +428,19 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
   const int64_t lanes = pl.kernels->lanes;
   const int64_t nr = lanes * kGemmNv;  // pixels per tile
-  std::vector<Span> ys(static_cast<size_t>(sh)), xs(static_cast<size_t>(sw));
-  for (int64_t r = 0; r < sh; ++r) ys[static_cast<size_t>(r)] = phase_span(oh, ph, sh, r);
+  const std::vector<ActivePhase> ys = active_phases(oh, ph, sh);
+  const std::vector<ActivePhase> xs = active_phases(ow, pw, sw);
+  const int64_t ncx = static_cast<int64_t>(xs.size());
+  std::vector<int64_t> irx_of(static_cast<size_t>(ncx));
   int64_t qx_max = 1;
-  for (int64_t r = 0; r < sw; ++r) {
-    xs[static_cast<size_t>(r)] = phase_span(ow, pw, sw, r);
-    qx_max = std::max(qx_max, xs[static_cast<size_t>(r)].count);
+  for (int64_t ai = 0; ai < ncx; ++ai) {
+    irx_of[static_cast<size_t>(ai)] = pl.cols.find(xs[static_cast<size_t>(ai)].r);
+    qx_max = std::max(qx_max, xs[static_cast<size_t>(ai)].count);
   }
   // A block is whole phase rows (about kTilesPerBlock tiles of pixels per column phase), so that
   // all column phases of an output row are finished together and written as contiguous rows.
   const int64_t rows_per_block = std::max<int64_t>(1, nr * kTilesPerBlock / qx_max);
   const int64_t ldc = ceil_div(rows_per_block * qx_max, nr) * nr;
-  // Output column ox of a row reads column phase rx_of[ox], at col_of[ox] within its phase row.
-  std::vector<int64_t> rx_of(static_cast<size_t>(ow)), col_of(static_cast<size_t>(ow));
-  for (int64_t ox = 0; ox < ow; ++ox) {
-    const int64_t rx = (ox + pw) % sw;
-    rx_of[static_cast<size_t>(ox)] = rx;
-    col_of[static_cast<size_t>(ox)] = (ox + pw) / sw - xs[static_cast<size_t>(rx)].lo;
-  }
 
   // Items in the order (image, group, block, row phase): the row phases' blocks with the same
   // index read about the same input rows, which then stay in L2 instead of being streamed from
@@ -361,10 +450,10 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     for (int64_t gi = 0; gi < pl.g; ++gi) {
       for (int64_t q0 = 0;; q0 += rows_per_block) {
         bool any = false;
-        for (int64_t ry = 0; ry < sh; ++ry) {
-          const int64_t qy_count = ys[static_cast<size_t>(ry)].count;
+        for (int64_t ay = 0; ay < static_cast<int64_t>(ys.size()); ++ay) {
+          const int64_t qy_count = ys[static_cast<size_t>(ay)].count;
           if (q0 < qy_count) {
-            items.push_back({n, gi, ry, q0, std::min(qy_count, q0 + rows_per_block)});
+            items.push_back({n, gi, ay, q0, std::min(qy_count, q0 + rows_per_block)});
             any = true;
           }
         }
@@ -376,9 +465,9 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> bp(static_cast<size_t>(pl.kc_block * nr));
-    // One result buffer per column phase: [rx][o][pixel of the block].
-    std::vector<float> cbuf(static_cast<size_t>(sw * pl.ocg * ldc));
+    AlignedVector<float> bp(static_cast<size_t>(pl.kc_block * nr));
+    // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
+    AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
     // ixq .. ixq + len - 1.
     struct Seg {
@@ -387,136 +476,143 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
     std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
-    std::vector<int64_t> row_base(static_cast<size_t>(sw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
       const WorkItem& wi = items[static_cast<size_t>(it)];
-      const Span sy = ys[static_cast<size_t>(wi.ry)];
-      const PhaseTaps& rt = pl.rows[static_cast<size_t>(wi.ry)];
+      const ActivePhase& sy = ys[static_cast<size_t>(wi.ay)];
+      const int64_t iry = pl.rows.find(sy.r);
+      const PhaseTaps& rt = pl.rows.of(sy.r);
       const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
-      for (int64_t rx = 0; rx < sw; ++rx) {
-        const Span sx = xs[static_cast<size_t>(rx)];
-        if (sx.count == 0) continue;
-        const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-        const int64_t ntw = ct.size();
-        const int64_t taps = rt.size() * ntw;
-        const int64_t p0 = wi.qy0 * sx.count, p1 = wi.qy1 * sx.count;
-        float* cb = cbuf.data() + rx * pl.ocg * ldc;
-        if (taps == 0) {
-          // No tap reaches this phase: the bias alone.
-          for (int64_t o = 0; o < pl.ocg; ++o) {
-            std::fill(cb + o * ldc, cb + o * ldc + (p1 - p0), b ? b[wi.g * pl.ocg + o] : 0.0f);
-          }
-          continue;
-        }
-        // Tiles of as equal a width as possible (7 vectors: 3 + 2 + 2, not 3 + 3 + 1): a narrow
-        // last tile has too few independent accumulators to keep the FMA units busy.
-        const int64_t nvec = ceil_div(p1 - p0, lanes);
-        const int64_t ntiles = ceil_div(nvec, int64_t{kGemmNv});
-        const int64_t cch = pl.chunk_channels(wi.ry, rx);
-        for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
-          const int64_t cn = std::min(cch, pl.icg - c0);
-          const int64_t k0 = c0 * taps, kc = cn * taps;
-          // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block
-          // over it while it is in L1.
-          for (int64_t ti = 0, v0 = 0; ti < ntiles; ++ti) {
-            const int64_t tv = nvec / ntiles + (ti < nvec % ntiles ? 1 : 0);
-            const int64_t tp0 = p0 + v0 * lanes, tp1 = std::min(p1, tp0 + tv * lanes);
-            const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
-            segs.clear();
-            for (int64_t q = tp0; q < tp1;) {
-              const int64_t iyq = q / sx.count, ixq = q % sx.count;
-              const int64_t len = std::min(tp1 - q, sx.count - ixq);
-              segs.push_back({iyq, ixq, len, q - tp0});
-              q += len;
+      for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
+        const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
+        for (int64_t ai = ax0; ai < ax1; ++ai) {
+          const ActivePhase& sx = xs[static_cast<size_t>(ai)];
+          const int64_t irx = irx_of[static_cast<size_t>(ai)];
+          const int64_t p0 = wi.qy0 * sx.count, p1 = wi.qy1 * sx.count;
+          float* cb = cbuf.data() + (ai - ax0) * pl.ocg * ldc;
+          if (iry < 0 || irx < 0) {
+            // No tap reaches this phase: the bias alone.
+            for (int64_t o = 0; o < pl.ocg; ++o) {
+              std::fill(cb + o * ldc, cb + o * ldc + (p1 - p0), b ? b[wi.g * pl.ocg + o] : 0.0f);
             }
-            // The row copies of each tap are the same for every channel (only the plane moves).
-            ops.clear();
-            for (int64_t t = 0; t < taps; ++t) {
-              const int64_t ay = rt.a[t / ntw], ax = ct.a[t % ntw];
-              TapOps& to = tap_ops[static_cast<size_t>(t)];
-              to.begin = static_cast<int64_t>(ops.size());
-              int64_t covered = 0;
-              for (const Seg& sg : segs) {
-                const int64_t iy = sy.lo + sg.iyq - ay;
-                if (iy < 0 || iy >= h) continue;
-                const int64_t ix0 = sx.lo + sg.ixq - ax;  // column of the segment's first pixel
-                const int64_t j0 = std::max<int64_t>(0, -ix0);
-                const int64_t j1 = std::min(sg.len, wd - ix0);
-                if (j1 > j0) {
-                  ops.push_back({iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
-                  covered += j1 - j0;
+            continue;
+          }
+          const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(irx)];
+          const int64_t ntw = ct.size();
+          const int64_t taps = rt.size() * ntw;
+          // Tiles of as equal a width as possible (7 vectors: 3 + 2 + 2, not 3 + 3 + 1): a
+          // narrow last tile has too few independent accumulators to keep the FMA units busy.
+          const int64_t nvec = ceil_div(p1 - p0, lanes);
+          const int64_t ntiles = ceil_div(nvec, int64_t{kGemmNv});
+          const int64_t cch = pl.chunk_channels(iry, irx);
+          for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
+            const int64_t cn = std::min(cch, pl.icg - c0);
+            const int64_t k0 = c0 * taps, kc = cn * taps;
+            // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block
+            // over it while it is in L1.
+            for (int64_t ti = 0, v0 = 0; ti < ntiles; ++ti) {
+              const int64_t tv = nvec / ntiles + (ti < nvec % ntiles ? 1 : 0);
+              const int64_t tp0 = p0 + v0 * lanes, tp1 = std::min(p1, tp0 + tv * lanes);
+              const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
+              segs.clear();
+              for (int64_t q = tp0; q < tp1;) {
+                const int64_t iyq = q / sx.count, ixq = q % sx.count;
+                const int64_t len = std::min(tp1 - q, sx.count - ixq);
+                segs.push_back({iyq, ixq, len, q - tp0});
+                q += len;
+              }
+              // The row copies of each tap are the same for every channel (only the plane
+              // moves).
+              ops.clear();
+              for (int64_t t = 0; t < taps; ++t) {
+                const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
+                TapOps& to = tap_ops[static_cast<size_t>(t)];
+                to.begin = static_cast<int64_t>(ops.size());
+                int64_t covered = 0;
+                for (const Seg& sg : segs) {
+                  const int64_t iy = sy.lo + sg.iyq - a_y;
+                  if (iy < 0 || iy >= h) continue;
+                  const int64_t ix0 = sx.lo + sg.ixq - a_x;  // column of the first pixel
+                  const int64_t j0 = std::max<int64_t>(0, -ix0);
+                  const int64_t j1 = std::min(sg.len, wd - ix0);
+                  if (j1 > j0) {
+                    ops.push_back({iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
+                    covered += j1 - j0;
+                  }
                 }
+                to.end = static_cast<int64_t>(ops.size());
+                to.full = covered == width;
               }
-              to.end = static_cast<int64_t>(ops.size());
-              to.full = covered == width;
-            }
-            PackArgs pa{};
-            pa.plane0 = xg + c0 * h * wd;
-            pa.plane_stride = h * wd;
-            pa.channels = cn;
-            pa.taps = taps;
-            pa.tap_ops = tap_ops.data();
-            pa.ops = ops.data();
-            pa.width = width;
-            pa.out = bp.data();
-            pl.kernels->pack(pa);
-            const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
-            for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-              const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
-              GemmArgs ga{};
-              ga.k = kc;
-              ga.a = pl.gemm_a(wi.g, wi.ry, rx, k0, kc, ocb);
-              ga.b = bp.data();
-              ga.c = cb + ocb * pl.mr_block * ldc + v0 * lanes;
-              ga.ldc = ldc;
-              ga.accumulate = k0 > 0;
-              float bias[kMaxGemmMr] = {};
-              for (int64_t m = 0; m < mr; ++m) {
-                bias[m] = b ? b[wi.g * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+              PackArgs pa{};
+              pa.plane0 = xg + c0 * h * wd;
+              pa.plane_stride = h * wd;
+              pa.channels = cn;
+              pa.taps = taps;
+              pa.tap_ops = tap_ops.data();
+              pa.ops = ops.data();
+              pa.width = width;
+              pa.out = bp.data();
+              pl.kernels->pack(pa);
+              const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
+              for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
+                const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+                GemmArgs ga{};
+                ga.k = kc;
+                ga.a = pl.gemm_a(wi.g, iry, irx, k0, kc, ocb);
+                ga.b = bp.data();
+                ga.c = cb + ocb * pl.mr_block * ldc + v0 * lanes;
+                ga.ldc = ldc;
+                ga.accumulate = k0 > 0;
+                float bias[kMaxGemmMr] = {};
+                for (int64_t m = 0; m < mr; ++m) {
+                  bias[m] = b ? b[wi.g * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+                }
+                ga.bias = bias;
+                pl.kernels->gemm[mr][nv](ga);
               }
-              ga.bias = bias;
-              pl.kernels->gemm[mr][nv](ga);
+              v0 += tv;
             }
-            v0 += tv;
           }
         }
-      }
-      // Interleave the column phases into whole output rows: each element written exactly once.
-      for (int64_t o = 0; o < pl.ocg; ++o) {
-        float* yplane = y.ptr() + (wi.n * oc + wi.g * pl.ocg + o) * oh * ow;
-        for (int64_t iyq = wi.qy0; iyq < wi.qy1; ++iyq) {
-          const int64_t qy = sy.lo + iyq;
-          const int64_t oy = qy * sh + wi.ry - ph;
-          float* yrow = yplane + oy * ow;
-          for (int64_t rx = 0; rx < sw; ++rx) {
-            row_base[static_cast<size_t>(rx)] =
-                (rx * pl.ocg + o) * ldc + (iyq - wi.qy0) * xs[static_cast<size_t>(rx)].count;
-          }
-          if (sw == 1) {
-            std::copy(cbuf.data() + row_base[0], cbuf.data() + row_base[0] + ow, yrow);
-          } else if (sw == 2) {
-            const int64_t r0 = pw % 2;  // the phase of column 0
-            pl.kernels->interleave2(cbuf.data() + row_base[static_cast<size_t>(r0)],
-                                    cbuf.data() + row_base[static_cast<size_t>(1 - r0)], yrow, ow);
-          } else {
-            for (int64_t ox = 0; ox < ow; ++ox) {
-              yrow[ox] = cbuf[static_cast<size_t>(
-                  row_base[static_cast<size_t>(rx_of[static_cast<size_t>(ox)])] +
-                  col_of[static_cast<size_t>(ox)])];
+        // The group's column phases into the output rows: each element written exactly once;
+        // whole contiguous rows when the group holds every phase of stride 1 or 2.
+        for (int64_t o = 0; o < pl.ocg; ++o) {
+          float* yplane = y.ptr() + (wi.n * oc + wi.g * pl.ocg + o) * oh * ow;
+          for (int64_t iyq = wi.qy0; iyq < wi.qy1; ++iyq) {
+            const int64_t qy = sy.lo + iyq;
+            const int64_t oy = qy * sh + sy.r - ph;
+            float* yrow = yplane + oy * ow;
+            const auto row_of = [&](int64_t ai) {
+              return cbuf.data() + ((ai - ax0) * pl.ocg + o) * ldc +
+                     (iyq - wi.qy0) * xs[static_cast<size_t>(ai)].count;
+            };
+            if (sw == 1) {
+              std::copy(row_of(0), row_of(0) + ow, yrow);
+            } else if (sw == 2 && ncx == 2) {
+              pl.kernels->interleave2(row_of(0), row_of(1), yrow, ow);
+            } else {
+              for (int64_t ai = ax0; ai < ax1; ++ai) {
+                const ActivePhase& sx = xs[static_cast<size_t>(ai)];
+                const float* src = row_of(ai);
+                for (int64_t j = 0; j < sx.count; ++j) yrow[sx.first + j * sw] = src[j];
+              }
             }
-          }
-          if (!pl.weights_finite) {
-            // Where the zero padding met an Inf or NaN weight: the definition's value.
-            for (int64_t ox = 0; ox < ow; ++ox) {
-              const int64_t rx = rx_of[static_cast<size_t>(ox)];
-              const PhaseTaps& ct = pl.cols[static_cast<size_t>(rx)];
-              if (rt.size() == 0 || ct.size() == 0) continue;
-              const int64_t qx = xs[static_cast<size_t>(rx)].lo + col_of[static_cast<size_t>(ox)];
+            if (!pl.weights_finite && iry >= 0) {
+              // Where the zero padding met an Inf or NaN weight: the definition's value.
               const auto [ay0, ay1] = std::minmax_element(rt.a.begin(), rt.a.end());
-              const auto [ax0, ax1] = std::minmax_element(ct.a.begin(), ct.a.end());
-              if (qy - *ay1 < 0 || qy - *ay0 >= h || qx - *ax1 < 0 || qx - *ax0 >= wd) {
-                yrow[ox] = exact_element(pl, x, b, wi.n, wi.g, o, oy, ox);
+              for (int64_t ai = ax0; ai < ax1; ++ai) {
+                const ActivePhase& sx = xs[static_cast<size_t>(ai)];
+                const int64_t irx = irx_of[static_cast<size_t>(ai)];
+                if (irx < 0) continue;
+                const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(irx)];
+                const auto [ax_lo, ax_hi] = std::minmax_element(ct.a.begin(), ct.a.end());
+                for (int64_t j = 0; j < sx.count; ++j) {
+                  const int64_t qx = sx.lo + j;
+                  if (qy - *ay1 < 0 || qy - *ay0 >= h || qx - *ax_hi < 0 || qx - *ax_lo >= wd) {
+                    const int64_t ox = sx.first + j * sw;
+                    yrow[ox] = exact_element(pl, x, b, wi.n, wi.g, o, oy, ox);
+                  }
+                }
               }
             }
           }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "aligned.h"
 #include "convt2d/optimized.h"
 #include "kernels.h"
 
@@ -18,70 +19,91 @@ struct PhaseTaps {
   int64_t size() const { return static_cast<int64_t>(k.size()); }
 };
 
+/// The phases of one dimension that some tap reaches, with their taps: at most k of the s phases,
+/// so that a huge stride costs nothing (phases no tap reaches hold the bias alone).
+struct PhaseSet {
+  std::vector<int64_t> phase;   ///< sorted
+  std::vector<PhaseTaps> taps;  ///< by position in `phase`
+  int64_t count() const { return static_cast<int64_t>(phase.size()); }
+  /// Position of phase r in `phase`, or -1 when no tap reaches r.
+  int64_t find(int64_t r) const {
+    const auto it = std::lower_bound(phase.begin(), phase.end(), r);
+    return it != phase.end() && *it == r ? it - phase.begin() : -1;
+  }
+  /// The taps of phase r (none when no tap reaches it).
+  const PhaseTaps& of(int64_t r) const {
+    static const PhaseTaps kNone;
+    const int64_t i = find(r);
+    return i < 0 ? kNone : taps[static_cast<size_t>(i)];
+  }
+};
+
 struct PackedWeights::Impl {
   Params p;
   Isa isa = Isa::kScalar;
   const KernelTable* kernels = nullptr;
   int64_t g = 1, icg = 1, ocg = 1, kh = 1, kw = 1;
-  std::vector<PhaseTaps> rows, cols;  ///< by row phase ry < sh, column phase rx < sw
-  /// Packed weights, one panel per (group, ry, rx) holding K = taps·icg rows (k = tap·icg + c,
+  PhaseSet rows, cols;
+  /// Phases are named by their positions in rows and cols (iry, irx) from here on.
+  /// Packed weights, one panel per (group, iry, irx) holding K = taps·icg rows (k = tap·icg + c,
   /// tap = ih·ntw + iw) of ocg channels, in channel blocks of mr_block (the last one mr <
   /// mr_block):
-  ///   direct path: [block][k][m < mr], the block at offsets[(g, ry, rx, block)];
+  ///   direct path: [block][k][m < mr], the block at offsets[(g, iry, irx, block)];
   ///   GEMM path:   [k-chunk][block][k within the chunk][m < mr], so that one k-chunk
   ///   of
   ///                all blocks, which the kernels read one after the other, is contiguous.
-  std::vector<float> packed;
+  AlignedVector<float> packed;
   std::vector<int64_t> offsets;
   int64_t ocblocks = 0;
   /// The GEMM path (packed input) or the direct path (input read in place).
   bool gemm = false;
-  /// Channels per packed block: the ISA's GEMM tile on the GEMM path, kDirectMr on the direct one.
-  int64_t mr_block = kDirectMr;
+  /// Channels per packed block: the ISA's GEMM or direct tile height.
+  int64_t mr_block = 4;
   /// False when some weight is Inf or NaN: then 0·w is not 0, and tiles that read the zero
   /// padding are computed tap by tap over the valid columns only.
   bool weights_finite = true;
 
-  const float* panel(int64_t gi, int64_t ry, int64_t rx, int64_t ocb) const {
-    const int64_t sw = p.stride.w;
-    return packed.data() +
-           offsets[static_cast<size_t>(((gi * p.stride.h + ry) * sw + rx) * ocblocks + ocb)];
+  const float* panel(int64_t gi, int64_t iry, int64_t irx, int64_t ocb) const {
+    return packed.data() + offsets[static_cast<size_t>(
+                               ((gi * rows.count() + iry) * cols.count() + irx) * ocblocks + ocb)];
   }
-  int64_t taps(int64_t ry, int64_t rx) const {
-    return rows[static_cast<size_t>(ry)].size() * cols[static_cast<size_t>(rx)].size();
+  int64_t taps(int64_t iry, int64_t irx) const {
+    return rows.taps[static_cast<size_t>(iry)].size() * cols.taps[static_cast<size_t>(irx)].size();
   }
   /// The GEMM path's reduction chunk: a [kc][tile pixels] input panel of about 24 KiB stays in
   /// L1 while every channel block's weights stream past it. On the GEMM path k = c·taps + tap
   /// (all taps of one input channel together, so packing reads each input row once for all of
   /// them), and a chunk holds whole channels.
   int64_t kc_block = 256;
-  int64_t chunk_channels(int64_t ry, int64_t rx) const {
-    return std::max<int64_t>(1, kc_block / std::max<int64_t>(1, taps(ry, rx)));
+  int64_t chunk_channels(int64_t iry, int64_t irx) const {
+    return std::max<int64_t>(1, kc_block / std::max<int64_t>(1, taps(iry, irx)));
   }
   /// GEMM path: the [k][mr] operand of block ocb for k in [k0, k0 + kc), a whole chunk.
-  const float* gemm_a(int64_t gi, int64_t ry, int64_t rx, int64_t k0, int64_t kc,
+  const float* gemm_a(int64_t gi, int64_t iry, int64_t irx, int64_t k0, int64_t kc,
                       int64_t ocb) const {
-    return panel(gi, ry, rx, 0) + k0 * ocg + ocb * mr_block * kc;
+    return panel(gi, iry, irx, 0) + k0 * ocg + ocb * mr_block * kc;
   }
   /// Offset in `packed` of the weight of tap t, input channel c, output channel o (within the
-  /// group) of panel (gi, ry, rx), in either layout.
-  int64_t index(int64_t gi, int64_t ry, int64_t rx, int64_t t, int64_t c, int64_t o) const {
+  /// group) of panel (gi, iry, irx), in either layout.
+  int64_t index(int64_t gi, int64_t iry, int64_t irx, int64_t t, int64_t c, int64_t o) const {
     const int64_t ocb = o / mr_block, m = o % mr_block;
     const int64_t mr = std::min(mr_block, ocg - ocb * mr_block);
-    if (!gemm) return (panel(gi, ry, rx, ocb) - packed.data()) + (t * icg + c) * mr + m;
-    const int64_t nt = taps(ry, rx), cch = chunk_channels(ry, rx);
+    if (!gemm) return (panel(gi, iry, irx, ocb) - packed.data()) + (t * icg + c) * mr + m;
+    const int64_t nt = taps(iry, irx), cch = chunk_channels(iry, irx);
     const int64_t c0 = c / cch * cch;
     const int64_t k0 = c0 * nt, kc = std::min(cch, icg - c0) * nt;
-    return (gemm_a(gi, ry, rx, k0, kc, ocb) - packed.data()) + (c * nt + t - k0) * mr + m;
+    return (gemm_a(gi, iry, irx, k0, kc, ocb) - packed.data()) + (c * nt + t - k0) * mr + m;
   }
 };
 
-/// Output channels per group from which the phase-GEMM path (packed input) is used; below it the
-/// direct path reads the input in place.
-inline constexpr int64_t kGemmMinOcg = 8;
+/// Output channels per group from which Path::kAuto may take the phase GEMM (packed input); below
+/// it the direct path, reading the input in place, is faster (grouped-g4: 16 channels per group,
+/// 0.14 ms direct vs 0.20 ms GEMM on the benchmark machine).
+inline constexpr int64_t kGemmMinOcg = 32;
 
-/// Builds the plan and packs `w` (shape already validated) for `isa`.
-std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa);
+/// Builds the plan and packs `w` (shape already validated) for `isa` and `path`.
+std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
+                                               Path path);
 
 /// Runs the plan: x (N, IC, H, W) validated, y (N, OC, OH, OW) preallocated, b null or OC values.
 void execute(const PackedWeights::Impl& plan, const Tensor<float>& x, const float* b,

@@ -80,42 +80,53 @@ constexpr Precision kExactPrecision{0x1p-1000, 0x1p-1074};
 
 #ifdef CONVT2D_HAVE_OPTIMIZED
 // The optimized kernels for one ISA.
-Implementation optimized_impl(std::string name, optimized::Isa isa) {
+Implementation optimized_impl(std::string name, optimized::Isa isa,
+                              optimized::Path path = optimized::Path::kAuto) {
   Implementation impl;
   impl.name = std::move(name);
-  impl.description = "stride-phase register-tiled kernels, " + optimized::to_string(isa) +
-                     ", float32 in, float32 accumulator, float32 out";
+  impl.description =
+      "stride-phase register-tiled kernels, " + optimized::to_string(isa) +
+      (path == optimized::Path::kAuto ? "" : ", " + optimized::to_string(path) + " path only") +
+      ", float32 in, float32 accumulator, float32 out";
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
-  impl.run = [isa](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                   const AnyTensor* b) -> AnyTensor {
+  impl.run = [isa, path](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                         const AnyTensor* b) -> AnyTensor {
     return optimized::conv_transpose2d(p, std::get<Tensor<float>>(x), std::get<Tensor<float>>(w),
-                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa);
+                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa, path);
   };
-  impl.prepare = [isa](const Params& p, const AnyTensor& w, const AnyTensor* b,
-                       int threads) -> Prepared {
-    // Packing happens here, once; execute() runs on preallocated x and y.
+  impl.prepare = [isa, path](const Params& p, const AnyTensor& w, const AnyTensor* b,
+                             int threads) -> Prepared {
+    // Packing happens at the first load() of an input size (the automatic algorithm choice
+    // depends on it), outside the timing; execute() runs on preallocated x and y.
     struct State {
-      optimized::PackedWeights packed;
+      Params p;
+      Tensor<float> w;
       std::optional<Tensor<float>> b;
+      std::optional<optimized::PackedWeights> packed;
+      Shape packed_for;
       Tensor<float> x, y;
     };
-    auto s =
-        std::make_shared<State>(State{optimized::pack(p, std::get<Tensor<float>>(w), isa),
-                                      b ? std::optional(std::get<Tensor<float>>(*b)) : std::nullopt,
-                                      {},
-                                      {}});
+    auto s = std::make_shared<State>();
+    s->p = p;
+    s->w = std::get<Tensor<float>>(w);
+    if (b != nullptr) s->b = std::get<Tensor<float>>(*b);
+    optimized::pack(p, s->w, isa, path);  // validates now: errors surface at prepare time
     Prepared r;
-    r.load = [s](const AnyTensor& x) {
+    r.load = [s, isa, path](const AnyTensor& x) {
       s->x = std::get<Tensor<float>>(x);
-      const Shape ws = weight_shape(s->packed.params());
-      const Shape bs = bias_shape(s->packed.params());
-      s->y =
-          Tensor<float>(output_shape(problem_from_shapes(s->packed.params(), s->x.shape, ws, &bs)));
+      const Shape ws = weight_shape(s->p);
+      const Shape bs = bias_shape(s->p);
+      const Problem pr = problem_from_shapes(s->p, s->x.shape, ws, s->b ? &s->b->shape : &bs);
+      if (!s->packed || s->packed_for != s->x.shape) {
+        s->packed = optimized::pack(pr, s->w, isa, path);
+        s->packed_for = s->x.shape;
+      }
+      s->y = Tensor<float>(output_shape(pr));
     };
     r.execute = [s, threads] {
-      optimized::run_into(s->packed, s->x, s->b ? &*s->b : nullptr, s->y, threads);
+      optimized::run_into(*s->packed, s->x, s->b ? &*s->b : nullptr, s->y, threads);
     };
     r.store = [s]() -> AnyTensor { return s->y; };
     return r;
@@ -177,6 +188,10 @@ Registry builtin_registry() {
   // registry (verify, properties, the differential fuzzer) exercises every kernel set.
   const optimized::Isa best = optimized::detected_isa();
   r.add(optimized_impl("optimized", best));
+  // Each algorithm forced, so that small random problems (which auto sends down the direct path)
+  // exercise the phase GEMM too.
+  r.add(optimized_impl("optimized-direct", best, optimized::Path::kDirect));
+  r.add(optimized_impl("optimized-gemm", best, optimized::Path::kGemm));
   for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
     if (isa < best && optimized::cpu_supports(isa)) {
       r.add(optimized_impl("optimized-" + optimized::to_string(isa), isa));

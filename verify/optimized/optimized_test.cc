@@ -19,6 +19,10 @@ namespace convt2d {
 namespace {
 
 using optimized::Isa;
+using optimized::Path;
+
+// Every test runs both algorithms: auto would send most small problems down the direct path.
+constexpr Path kPaths[] = {Path::kDirect, Path::kGemm};
 
 class IsaTest : public ::testing::TestWithParam<Isa> {
  protected:
@@ -151,6 +155,82 @@ TEST_P(IsaTest, Depthwise) {
   ConvTransposeTester().channels(6, 6).groups(6).input(16, 20).kernel(4).stride(2).padding(1).Test(
       GetParam());
 }
+TEST_P(IsaTest, ManySmallGroupsPadTheirOwnInput) {
+  // Enough (image, group) pairs that each work item pads its own group's input (direct path).
+  ConvTransposeTester()
+      .batch(2)
+      .channels(16, 16)
+      .groups(16)
+      .input(9, 11)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .Test(GetParam());
+  ConvTransposeTester()
+      .batch(3)
+      .channels(12, 24)
+      .groups(4)
+      .input(5, 7)
+      .kernel(3)
+      .stride(2)
+      .output_padding(1)
+      .threads(1)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, HugeStridesCostOnlyTheirOutput) {
+  // Stride 10^9 on a 1×1 input: 10^18 phases, of which the output (5×5) touches 25. Per-phase
+  // state for all of them would not fit in memory.
+  ConvTransposeTester()
+      .input(1, 1)
+      .channels(3, 40)
+      .kernel(3)
+      .dilation(2)
+      .stride(1000000000)
+      .Test(GetParam());
+  // Sparse phases on real images: most phases hold the bias alone.
+  ConvTransposeTester()
+      .input(2, 3)
+      .channels(2, 40)
+      .kernel({2, 3})
+      .stride({300, 7})
+      .dilation({2, 1})
+      .Test(GetParam());
+  ConvTransposeTester()
+      .batch(2)
+      .input(1, 1)
+      .channels(3, 33)
+      .kernel({3, 2})
+      .stride({50, 40})
+      .dilation({20, 30})
+      .Test(GetParam());
+  // Column phases narrower than the stride, in more than one group of phases.
+  ConvTransposeTester()
+      .input(2, 1)
+      .channels(2, 36)
+      .kernel({1, 40})
+      .stride({2, 100})
+      .dilation({1, 3})
+      .padding({0, 7})
+      .Test(GetParam());
+}
+TEST_P(IsaTest, DepthwiseStrideTwoRowsOfEveryWidth) {
+  // The fused stride-2 row kernel: odd and even output widths, tails shorter than a vector,
+  // boundary rows with fewer taps, one-column input.
+  for (int64_t iw : {1, 2, 7, 8, 9, 16, 17, 33}) {
+    SCOPED_TRACE(iw);
+    ConvTransposeTester().channels(3, 3).groups(3).input(5, iw).kernel({3, 3}).stride(2).Test(
+        GetParam());
+    ConvTransposeTester()
+        .channels(2, 2)
+        .groups(2)
+        .input(4, iw)
+        .kernel({4, 4})
+        .stride(2)
+        .padding({1, 1})
+        .output_padding({0, 1})
+        .Test(GetParam());
+  }
+}
 TEST_P(IsaTest, DepthwiseMultiplier) {
   ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
 }
@@ -201,9 +281,12 @@ TEST_P(IsaTest, RandomProblemsMatchTheReference) {
     const Problem pr = random_problem(seed * 977);
     for (Regime regime : {Regime::kInteger, Regime::kReal}) {
       const auto d = make_data<float>(pr, regime, seed);
-      const Tensor<float> y =
-          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
-      ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger)) << "seed " << seed;
+      for (Path path : kPaths) {
+        const Tensor<float> y =
+            optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+        ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger))
+            << "seed " << seed << ", " << optimized::to_string(path) << " path";
+      }
     }
   }
 }
@@ -212,32 +295,38 @@ TEST_P(IsaTest, ThreadCountDoesNotChangeBits) {
   // Work is split by output blocks, never inside a sum: every thread count gives the same bits.
   const Problem pr = parse_problem("mb2ic24ih9iw13oc20kh3sh2ph1oph1");
   const auto d = make_data<float>(pr, Regime::kReal, 3);
-  const auto packed = optimized::pack(pr.params, d.w, GetParam());
-  const Tensor<float> y1 = optimized::run(packed, d.x, d.bias(), 1);
-  for (int t : {2, 3}) EXPECT_EQ(optimized::run(packed, d.x, d.bias(), t), y1) << t << " threads";
+  for (Path path : kPaths) {
+    const auto packed = optimized::pack(pr.params, d.w, GetParam(), path);
+    EXPECT_EQ(packed.path(), path);
+    const Tensor<float> y1 = optimized::run(packed, d.x, d.bias(), 1);
+    for (int t : {2, 3}) EXPECT_EQ(optimized::run(packed, d.x, d.bias(), t), y1) << t << " threads";
+  }
 }
 
 TEST_P(IsaTest, PackOnceRunMany) {
   const Problem pr = parse_problem("mb1ic12ih6oc16kh4sh2ph1");
   const auto d1 = make_data<float>(pr, Regime::kInteger, 1);
-  const auto packed = optimized::pack(pr.params, d1.w, GetParam());
-  EXPECT_NE(packed.kernel_names().find("__" + optimized::to_string(GetParam())), std::string::npos)
-      << packed.kernel_names();
-  for (uint64_t s = 2; s <= 4; ++s) {
-    auto d = make_data<float>(pr, Regime::kInteger, s);
-    d.w = d1.w;  // the packed weights
-    d.b = d1.b;
-    Tensor<float> y(output_shape(pr));
-    optimized::run_into(packed, d.x, d.bias(), y);
-    EXPECT_TRUE(judged(pr, d, y, true));
-    // A larger input with the same parameters reuses the packing too.
-    Problem big = pr;
-    big.ih = 9;
-    big.iw = 3;
-    auto db = make_data<float>(big, Regime::kInteger, s);
-    db.w = d1.w;
-    db.b = d1.b;
-    EXPECT_TRUE(judged(big, db, optimized::run(packed, db.x, db.bias()), true));
+  for (Path path : kPaths) {
+    const auto packed = optimized::pack(pr.params, d1.w, GetParam(), path);
+    EXPECT_NE(packed.kernel_names().find("__" + optimized::to_string(GetParam())),
+              std::string::npos)
+        << packed.kernel_names();
+    for (uint64_t s = 2; s <= 4; ++s) {
+      auto d = make_data<float>(pr, Regime::kInteger, s);
+      d.w = d1.w;  // the packed weights
+      d.b = d1.b;
+      Tensor<float> y(output_shape(pr));
+      optimized::run_into(packed, d.x, d.bias(), y);
+      EXPECT_TRUE(judged(pr, d, y, true));
+      // A larger input with the same parameters reuses the packing too.
+      Problem big = pr;
+      big.ih = 9;
+      big.iw = 3;
+      auto db = make_data<float>(big, Regime::kInteger, s);
+      db.w = d1.w;
+      db.b = d1.b;
+      EXPECT_TRUE(judged(big, db, optimized::run(packed, db.x, db.bias()), true));
+    }
   }
 }
 
@@ -251,19 +340,25 @@ TEST_P(IsaTest, InfiniteWeightsGiveTheDefinitionsNonFinitePositions) {
     d.w.data[0] = std::numeric_limits<float>::infinity();
     d.w.data[d.w.data.size() - 1] = -std::numeric_limits<float>::infinity();
     d.x.data[1] = std::numeric_limits<float>::quiet_NaN();
-    const Tensor<float> y =
-        optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam());
-    const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
-    ASSERT_EQ(y.shape, r.shape);
-    int64_t nonfinite = 0;
-    for (int64_t i = 0; i < y.size(); ++i) {
-      const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
-      ASSERT_EQ(std::isnan(a), std::isnan(e)) << s << " element " << i << ": " << a << " vs " << e;
-      ASSERT_EQ(std::isinf(a), std::isinf(e)) << s << " element " << i << ": " << a << " vs " << e;
-      if (std::isinf(e)) ASSERT_EQ(a, e) << s << " element " << i;
-      nonfinite += !std::isfinite(e);
+    for (Path path : kPaths) {
+      const Tensor<float> y =
+          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+      const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
+      ASSERT_EQ(y.shape, r.shape);
+      int64_t nonfinite = 0;
+      for (int64_t i = 0; i < y.size(); ++i) {
+        const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
+        ASSERT_EQ(std::isnan(a), std::isnan(e))
+            << s << " element " << i << ": " << a << " vs " << e;
+        ASSERT_EQ(std::isinf(a), std::isinf(e))
+            << s << " element " << i << ": " << a << " vs " << e;
+        if (std::isinf(e)) {
+          ASSERT_EQ(a, e) << s << " element " << i;
+        }
+        nonfinite += !std::isfinite(e);
+      }
+      EXPECT_GT(nonfinite, 0) << s;  // the case does exercise non-finite values
     }
-    EXPECT_GT(nonfinite, 0) << s;  // the case does exercise non-finite values
   }
 }
 
@@ -292,6 +387,30 @@ TEST_P(IsaTest, ShapeErrorsNameTheTensor) {
 
 INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          isa_name);
+
+TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
+  // Without the input size: by channels per group alone.
+  for (const auto& [problem, path] : {std::pair{"mb1ic8ih4oc31kh3sh2", Path::kDirect},
+                                      std::pair{"mb1ic8ih4oc32kh3sh2", Path::kGemm},
+                                      std::pair{"mb1ic64ih4oc64kh3sh2g4", Path::kDirect},
+                                      std::pair{"mb1ic64ih4oc64kh3sh2g2", Path::kGemm}}) {
+    const Problem pr = parse_problem(problem);
+    const auto d = make_data<float>(pr, Regime::kReal, 1);
+    EXPECT_EQ(optimized::pack(pr.params, d.w).path(), path) << problem;
+  }
+  // With it: the GEMM only while a column phase of an output row fits in one vector.
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+    for (int64_t iw : {lanes - 1, lanes, lanes + 1}) {
+      // stride 2, k 2: Wout = 2·iw, so a column phase is iw wide.
+      Problem pr = parse_problem("mb1ic8ih3oc32kh2sh2");
+      pr.iw = iw;
+      EXPECT_EQ(optimized::auto_path(pr, isa), iw <= lanes ? Path::kGemm : Path::kDirect)
+          << optimized::to_string(isa) << " iw " << iw;
+    }
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih3oc31kh2sh2"), isa), Path::kDirect);
+  }
+}
 
 TEST(Isa, NamesRoundTripAndUnknownIsAnError) {
   for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {

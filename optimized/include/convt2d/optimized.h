@@ -31,6 +31,22 @@ Isa detected_isa();
 /// Nothing if this CPU runs `isa`, else Error naming "isa".
 void require_isa(Isa isa);
 
+/// The two algorithms (see README): the phase GEMM over packed input tiles, or the direct tiles
+/// that read the zero-padded input in place. kAuto picks by the channels per group (the GEMM from
+/// 32 output channels per group on). Both give results within the certified bound for every
+/// parameter set; forcing one is for tests and benchmarks.
+enum class Path { kAuto, kDirect, kGemm };
+
+/// "auto" / "direct" / "gemm".
+std::string to_string(Path path);
+
+/// What kAuto chooses. Knowing the input size (`pr`): the GEMM for at least 32 output channels
+/// per group when a column phase of an output row fits in one vector of `isa` (small images,
+/// where direct tiles would be mostly empty), the direct path otherwise. Without it (`params`
+/// only): the GEMM from 32 output channels per group.
+Path auto_path(const Problem& pr, Isa isa);
+Path auto_path(const Params& params, Isa isa);
+
 /// Weights packed once for one parameter set and ISA, in the order the micro-kernels read them;
 /// run() takes them any number of times. Immutable after pack(), so safe to share across threads.
 class PackedWeights {
@@ -41,6 +57,8 @@ class PackedWeights {
 
   const Params& params() const;
   Isa isa() const;
+  /// The algorithm chosen (never kAuto).
+  Path path() const;
   /// The widest micro-kernel this packing uses, e.g. "convt2d_f32_gemm_4x24__avx2".
   std::string kernel_names() const;
 
@@ -48,14 +66,15 @@ class PackedWeights {
   const Impl& impl() const { return *impl_; }
 
  private:
-  friend PackedWeights pack(const Params&, const Tensor<float>&, Isa);
+  friend PackedWeights pack(const Params&, const Tensor<float>&, Isa, Path);
   explicit PackedWeights(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
 /// Validates `p` (Error on invalid parameters) and `w`'s shape, and packs the weights for `isa`
-/// (default: detected_isa()). Error if the CPU lacks `isa`.
-PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa = detected_isa());
+/// (default: detected_isa()) and `path`. Error if the CPU lacks `isa`.
+PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa = detected_isa(),
+                   Path path = Path::kAuto);
 
 /// y = ConvTranspose2d(x, packed weights, b). `b` is null exactly when params().bias is false.
 /// `threads` <= 0 means OpenMP's default. Shapes are validated (Error names the tensor).
@@ -67,8 +86,14 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
               Tensor<float>& y, int threads = 0);
 
-/// One-shot: pack and run.
+/// The same, with kAuto resolved by auto_path(pr, isa); pr's input size is only a hint (run()
+/// accepts any input size the parameters allow).
+PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa = detected_isa(),
+                   Path path = Path::kAuto);
+
+/// One-shot: pack (for this input) and run.
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
-                               const Tensor<float>* b, int threads = 0, Isa isa = detected_isa());
+                               const Tensor<float>* b, int threads = 0, Isa isa = detected_isa(),
+                               Path path = Path::kAuto);
 
 }  // namespace convt2d::optimized

@@ -21,6 +21,8 @@ namespace convt2d {
 ///   reference-f16-mp   float16 in, exact 640-bit accumulator, float64 out
 ///   reference-bf16, reference-bf16-f32acc, reference-bf16-mp   the same for bfloat16
 ///   optimized          float32 in and out, the best kernels this CPU runs (AVX-512, AVX2, scalar)
+///   optimized-direct   the same, always the direct algorithm
+///   optimized-gemm     the same, always the phase-GEMM algorithm
 ///   optimized-avx2     the same with the AVX2 kernels, when the CPU has AVX2 and a better ISA
 ///   optimized-scalar   the same with the portable kernels, when the CPU has a better ISA
 /// An outside backend's adapter copies it and add()s its own implementation.
