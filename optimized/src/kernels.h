@@ -103,6 +103,9 @@ struct KernelTable {
   /// into one output row.
   void (*interleave2)(const float* even, const float* odd, float* out, int64_t n) = nullptr;
   void (*row2)(const Row2Args&) = nullptr;
+  /// float16 bits <-> float32, n elements: exact widening; narrowing rounds to nearest even.
+  void (*widen_f16)(const uint16_t* in, float* out, int64_t n) = nullptr;
+  void (*narrow_f16)(const float* in, uint16_t* out, int64_t n) = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
 };
 

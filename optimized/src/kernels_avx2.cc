@@ -1,5 +1,5 @@
-// AVX2 + FMA micro-kernels. This file alone is compiled with -mavx2 -mfma; the driver calls it
-// only after detected_isa() has found both on the CPU.
+// AVX2 + FMA (+ F16C) micro-kernels. This file alone is compiled with -mavx2 -mfma -mf16c; the
+// driver calls it only after detected_isa() has found them on the CPU.
 #include <immintrin.h>
 
 #include "kernels_impl.h"
@@ -26,6 +26,14 @@ struct Avx2 {
   static type pin(type v) {
     __asm__("" : "+x"(v));
     return v;
+  }
+  // F16C: exact widening; narrowing to nearest even (the MXCSR mode is not consulted).
+  static void widen_f16(const uint16_t* in, float* out) {
+    _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in))));
+  }
+  static void narrow_f16(const float* in, uint16_t* out) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
   }
   static type zero() { return _mm256_setzero_ps(); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }

@@ -3,6 +3,10 @@
 // compiled with -mavx512f -mfma; the driver calls it only after detected_isa() found AVX-512F.
 #include <immintrin.h>
 
+// GCC 12's own avx512fintrin.h trips -Wmaybe-uninitialized in _mm512_cvtps_ph / _mm512_cvtph_ps
+// (its undefined "passthrough" operand); nothing of ours is uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
@@ -28,6 +32,14 @@ struct Avx512 {
   static type pin(type v) {
     __asm__("" : "+v"(v));
     return v;
+  }
+  static void widen_f16(const uint16_t* in, float* out) {
+    _mm512_storeu_ps(out,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in))));
+  }
+  static void narrow_f16(const float* in, uint16_t* out) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
   }
   static type zero() { return _mm512_setzero_ps(); }
   static type load(const float* p) { return _mm512_loadu_ps(p); }

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "convt2d/half.h"
 #include "kernels.h"
 
 namespace convt2d::optimized {
@@ -230,6 +231,20 @@ void row2_kernel(const Row2Args& a) {
   }
 }
 
+template <class V>
+void widen_f16_kernel(const uint16_t* in, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) V::widen_f16(in + i, out + i);
+  for (; i < n; ++i) out[i] = float16::from_bits(in[i]).to_float();
+}
+
+template <class V>
+void narrow_f16_kernel(const float* in, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) V::narrow_f16(in + i, out + i);
+  for (; i < n; ++i) out[i] = float16(in[i]).bits();
+}
+
 // Names are built once per instantiation and live as long as the program.
 template <class V, bool Gemm, int MR, int NV>
 const char* kernel_name(const char* isa) {
@@ -275,6 +290,8 @@ KernelTable make_table(const char* isa) {
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;
   t.row2 = &row2_kernel<V>;
+  t.widen_f16 = &widen_f16_kernel<V>;
+  t.narrow_f16 = &narrow_f16_kernel<V>;
   return t;
 }
 

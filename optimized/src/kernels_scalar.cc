@@ -33,6 +33,12 @@ struct Lanes8 {
     return a;
   }
   static const type& pin(const type& v) { return v; }
+  static void widen_f16(const uint16_t* in, float* out) {
+    for (int i = 0; i < 8; ++i) out[i] = float16::from_bits(in[i]).to_float();
+  }
+  static void narrow_f16(const float* in, uint16_t* out) {
+    for (int i = 0; i < 8; ++i) out[i] = float16(in[i]).bits();
+  }
   static type zero() { return type{}; }
   static type load(const float* p) {
     type r;

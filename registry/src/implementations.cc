@@ -133,6 +133,25 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
   };
   return impl;
 }
+
+// float16 / bfloat16 through the optimized float32 kernels: compute_mode float32 semantics.
+template <class H>
+Implementation optimized_half_impl(std::string name, optimized::Isa isa) {
+  Implementation impl;
+  impl.name = std::move(name);
+  impl.description = std::string("optimized kernels (") + optimized::to_string(isa) + "), " +
+                     std::string(to_string(dtype_v<H>)) +
+                     " in and out, float32 accumulator, bias added after rounding (compute_mode "
+                     "float32)";
+  impl.input = impl.output = dtype_v<H>;
+  set_arithmetic(impl, claimed_arithmetic(dtype_v<H>, ComputeMode::kFloat32));
+  impl.run = [isa, name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                     const AnyTensor* b) -> AnyTensor {
+    const Inputs<H> in = inputs<H>(name, x, w, b);
+    return optimized::conv_transpose2d(p, in.x, in.w, in.b, 0, isa);
+  };
+  return impl;
+}
 #endif
 
 }  // namespace
@@ -192,6 +211,8 @@ Registry builtin_registry() {
   // exercise the phase GEMM too.
   r.add(optimized_impl("optimized-direct", best, optimized::Path::kDirect));
   r.add(optimized_impl("optimized-gemm", best, optimized::Path::kGemm));
+  r.add(optimized_half_impl<float16>("optimized-f16", best));
+  r.add(optimized_half_impl<bfloat16>("optimized-bf16", best));
   for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
     if (isa < best && optimized::cpu_supports(isa)) {
       r.add(optimized_impl("optimized-" + optimized::to_string(isa), isa));

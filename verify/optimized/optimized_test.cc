@@ -385,6 +385,64 @@ TEST_P(IsaTest, ShapeErrorsNameTheTensor) {
   }
 }
 
+// float16 / bfloat16 with compute_mode float32: bit-equal to the reference on integer data, and
+// within the float32-mode certified bound (float32 accumulation, one rounding, bias after it) on
+// real and cancellation data, for both algorithms' shapes.
+template <class H>
+void CheckHalf(Isa isa) {
+  for (const char* s :
+       {"mb2ic8ih5iw6oc6kh4sh2ph1", "mb1ic64ih6oc40kh3sh2ph1oph1", "mb1ic6ih7oc6kh4sh2ph1g6",
+        "mb1ic3ih4oc3kh3sh3dh2bias0", "mb1ic300ih3oc4kh2sh2"}) {
+    Problem pr = parse_problem(s);
+    pr.params.compute_mode = ComputeMode::kFloat32;
+    for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
+      const auto d = make_data<H>(pr, regime, 5);
+      const Tensor<H> y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, isa);
+      const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+      const Truth truth = compute_truth(c);
+      const Tensor<double> bound =
+          regime == Regime::kInteger
+              ? Tensor<double>(output_shape(pr))
+              : case_bound(c, claimed_arithmetic(dtype_v<H>, ComputeMode::kFloat32));
+      const Report r = compare_outputs(truth, y, bound, nullptr, dtype_v<H>);
+      EXPECT_TRUE(r.passed()) << s << " " << to_string(regime) << "\n" << format_report(r);
+    }
+  }
+}
+
+TEST_P(IsaTest, Float16WithFloat32Accumulation) {
+  CheckHalf<float16>(GetParam());
+}
+TEST_P(IsaTest, BFloat16WithFloat32Accumulation) {
+  CheckHalf<bfloat16>(GetParam());
+}
+
+TEST_P(IsaTest, HalfBiasIsAddedAfterTheRoundedConvolution) {
+  // One tap, x = 1 + 2^-10, w = 1 + 3·2^-10, bias = -1: the exact product 1 + 2^-8 + 3·2^-20
+  // rounds to 1 + 2^-8 in float16, so MegEngine's order gives exactly 2^-8; adding the bias
+  // before the rounding would give 2^-8 + 3·2^-20, which rounds to 2^-8 + 2^-18.
+  Problem pr = parse_problem("mb1ic1ih1oc1kh1");
+  pr.params.compute_mode = ComputeMode::kFloat32;
+  const Tensor<float16> x(Shape{1, 1, 1, 1}, {float16(1.0 + 0x1p-10)});
+  const Tensor<float16> w(Shape{1, 1, 1, 1}, {float16(1.0 + 3 * 0x1p-10)});
+  const Tensor<float16> b(Shape{1, 1, 1, 1}, {float16(-1.0)});
+  const Tensor<float16> y = optimized::conv_transpose2d(pr.params, x, w, &b, 0, GetParam());
+  EXPECT_EQ(y.data[0].to_float(), 0x1p-8f);
+}
+
+TEST_P(IsaTest, HalfShapeErrorsNameTheTensor) {
+  const Problem pr = parse_problem("mb1ic4ih5oc6kh3sh2");
+  const auto d = make_data<float16>(pr, Regime::kReal, 1);
+  try {
+    optimized::conv_transpose2d(pr.params, d.x, Tensor<float16>(Shape{4, 6, 3, 2}), d.bias(), 0,
+                                GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "weight") << e.what();
+  }
+  EXPECT_THROW(optimized::conv_transpose2d(pr.params, d.x, d.w, nullptr, 0, GetParam()), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          isa_name);
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "convt2d/half.h"
 #include "convt2d/params.h"
 #include "convt2d/tensor.h"
 
@@ -23,7 +24,8 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 std::string to_string(Isa isa);
 /// Parses those names; anything else is an Error naming `what`.
 Isa parse_isa(const std::string& s, const std::string& what = "isa");
-/// Whether this CPU (and OS) runs `isa`: AVX2 needs AVX2 + FMA, AVX-512 needs AVX-512F + FMA.
+/// Whether this CPU (and OS) runs `isa`: AVX2 needs AVX2 + FMA + F16C, AVX-512 needs AVX-512F +
+/// FMA.
 bool cpu_supports(Isa isa);
 /// The best ISA this CPU runs. The environment variable CONVT2D_ISA (scalar, avx2, avx512) caps
 /// it, e.g. to run the AVX2 kernels on an AVX-512 machine.
@@ -95,5 +97,16 @@ PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa = detected
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,
                                const Tensor<float>* b, int threads = 0, Isa isa = detected_isa(),
                                Path path = Path::kAuto);
+
+/// float16 and bfloat16 tensors with compute_mode `float32` (MegEngine's order): x, w and b are
+/// widened to float32 exactly (F16C for float16), the float32 kernels compute the convolution
+/// without the bias in float32, the result is rounded once to the storage type, and the bias is
+/// added to that rounded result and rounded again. Error on invalid parameters or shapes.
+Tensor<float16> conv_transpose2d(const Params& p, const Tensor<float16>& x,
+                                 const Tensor<float16>& w, const Tensor<float16>* b,
+                                 int threads = 0, Isa isa = detected_isa());
+Tensor<bfloat16> conv_transpose2d(const Params& p, const Tensor<bfloat16>& x,
+                                  const Tensor<bfloat16>& w, const Tensor<bfloat16>* b,
+                                  int threads = 0, Isa isa = detected_isa());
 
 }  // namespace convt2d::optimized
