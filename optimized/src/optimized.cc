@@ -1,5 +1,6 @@
 #include "convt2d/optimized.h"
 
+#include <cpuid.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -29,14 +30,23 @@ Isa parse_isa(const std::string& s, const std::string& what) {
   throw Error(what, fmt::format("{}: unknown ISA '{}' (known: scalar, avx2, avx512)", what, s));
 }
 
+namespace {
+
+// CPUID leaf 1, ECX bit 29. (clang 14's __builtin_cpu_supports does not know "f16c".)
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
+}  // namespace
+
 bool cpu_supports(Isa isa) {
   // __builtin_cpu_supports also checks that the OS saves the vector state (OSXSAVE/XGETBV).
   switch (isa) {
     case Isa::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::kScalar:
       break;
   }

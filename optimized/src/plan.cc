@@ -465,7 +465,9 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(nt)
   {
-    AlignedVector<float> bp(static_cast<size_t>(pl.kc_block * nr));
+    // A k-chunk is whole input channels: at least one channel's taps, even when those alone
+    // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
+    AlignedVector<float> bp(static_cast<size_t>(std::max(pl.kc_block, pl.kh * pl.kw) * nr));
     // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
     AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns

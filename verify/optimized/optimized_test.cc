@@ -231,6 +231,12 @@ TEST_P(IsaTest, DepthwiseStrideTwoRowsOfEveryWidth) {
         .Test(GetParam());
   }
 }
+TEST_P(IsaTest, MoreTapsPerPhaseThanAKChunk) {
+  // 13×13 at stride 1: 169 taps in the one phase, more than a k-chunk of the GEMM path holds.
+  ConvTransposeTester().channels(2, 40).input(8, 10).kernel(13).stride(1).padding(5).Test(
+      GetParam());
+  ConvTransposeTester().channels(3, 9).input(2, 2).kernel({17, 9}).stride({1, 2}).Test(GetParam());
+}
 TEST_P(IsaTest, DepthwiseMultiplier) {
   ConvTransposeTester().channels(3, 9).groups(3).kernel(3).stride(2).Test(GetParam());
 }
