@@ -37,41 +37,31 @@ void direct_kernel(const TileArgs& a) {
   for (int64_t t = 0; t < ntaps; ++t) {
     const float* xp = x + a.xoff[t];
     const float* wp = a.wtap[t];
-    int64_t c = 0;
-    if constexpr (kSets == 2) {
-      for (; c + 2 <= icg; c += 2) {
-        _Pragma("GCC unroll 2") for (int s = 0; s < 2; ++s) {
-          typename V::type xv[NV];
-          // Loaded once into a register: GCC would otherwise fold the load into every FMA
-          // that uses it, MR loads per vector instead of one (for MR = 1 folding is best).
-          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-            xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
-          }
-          _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-            const auto wv = V::broadcast(wp + m);
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-              acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
-            }
-          }
-          xp += cs;
-          wp += MR;
-        }
-      }
-    }
-    for (; c < icg; ++c) {
+    // One input channel into accumulator set s.
+    const auto step = [&](int s) {
       typename V::type xv[NV];
+      // Loaded once into a register: GCC would otherwise fold the load into every FMA that uses
+      // it, MR loads per vector instead of one (for MR = 1 folding is best).
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
         xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
       }
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         const auto wv = V::broadcast(wp + m);
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-          acc[0][m][v] = V::fma(wv, xv[v], acc[0][m][v]);
+          acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
         }
       }
       xp += cs;
       wp += MR;
+    };
+    int64_t c = 0;
+    if constexpr (kSets == 2) {
+      for (; c + 2 <= icg; c += 2) {
+        step(0);
+        step(1);
+      }
     }
+    for (; c < icg; ++c) step(0);
   }
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
