@@ -189,7 +189,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t wp = pad_l + wd + pad_r;
   // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
   const bool row2 = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
-                    cp[0].has_taps && cp[1].has_taps && pl.rows.taps.empty() == false &&
+                    cp[0].has_taps && cp[1].has_taps &&
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
 
