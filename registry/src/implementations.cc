@@ -105,24 +105,24 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
       Tensor<float> w;
       std::optional<Tensor<float>> b;
       std::optional<optimized::PackedWeights> packed;
-      Shape packed_for;
       Tensor<float> x, y;
     };
     auto s = std::make_shared<State>();
     s->p = p;
     s->w = std::get<Tensor<float>>(w);
     if (b != nullptr) s->b = std::get<Tensor<float>>(*b);
-    optimized::pack(p, s->w, isa, path);  // validates now: errors surface at prepare time
+    // Packed now (errors surface at prepare time) for the choice the parameters alone make;
+    // load() packs again only when the input size makes auto choose the other algorithm.
+    s->packed = optimized::pack(p, s->w, isa, path);
     Prepared r;
     r.load = [s, isa, path](const AnyTensor& x) {
       s->x = std::get<Tensor<float>>(x);
       const Shape ws = weight_shape(s->p);
       const Shape bs = bias_shape(s->p);
       const Problem pr = problem_from_shapes(s->p, s->x.shape, ws, s->b ? &s->b->shape : &bs);
-      if (!s->packed || s->packed_for != s->x.shape) {
-        s->packed = optimized::pack(pr, s->w, isa, path);
-        s->packed_for = s->x.shape;
-      }
+      const optimized::Path want =
+          path == optimized::Path::kAuto ? optimized::auto_path(pr, isa) : path;
+      if (s->packed->path() != want) s->packed = optimized::pack(s->p, s->w, isa, want);
       s->y = Tensor<float>(output_shape(pr));
     };
     r.execute = [s, threads] {
