@@ -2,8 +2,7 @@
 /// \file
 /// The optimized float32 ConvTranspose2d for x86-64: AVX2 + FMA kernels, AVX-512F kernels where the
 /// CPU has them (twice the registers and width), and a portable scalar fallback, chosen at run
-/// time. Every valid parameter set runs through the same
-/// stride-phase algorithm: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod
+/// time. Every valid parameter set runs through the stride-phase decomposition: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod
 /// sw), which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a
 /// dense stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
 
@@ -34,9 +33,8 @@ Isa detected_isa();
 void require_isa(Isa isa);
 
 /// The two algorithms (see README): the phase GEMM over packed input tiles, or the direct tiles
-/// that read the zero-padded input in place. kAuto picks by the channels per group (the GEMM from
-/// 32 output channels per group on). Both give results within the certified bound for every
-/// parameter set; forcing one is for tests and benchmarks.
+/// that read the zero-padded input in place. Both give results within the certified bound for
+/// every parameter set; forcing one is for tests and benchmarks. kAuto: see auto_path().
 enum class Path { kAuto, kDirect, kGemm };
 
 /// "auto" / "direct" / "gemm".
