@@ -1,10 +1,11 @@
 #pragma once
 /// \file
-/// The optimized float32 ConvTranspose2d for x86-64: AVX2 + FMA kernels, AVX-512F kernels where the
-/// CPU has them (twice the registers and width), and a portable scalar fallback, chosen at run
-/// time. Every valid parameter set runs through the stride-phase decomposition: output row y, column x belong to phase ((y + ph) mod sh, (x + pw) mod
-/// sw), which only the taps with fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a
-/// dense stride-1 correlation (no multiplications by inserted zeros, no column buffer, no col2im).
+/// The optimized float32 ConvTranspose2d for x86-64: AVX2 + FMA kernels, AVX-512F kernels where
+/// the CPU has them (twice the registers and width), and a portable scalar fallback, chosen at
+/// run time. Every valid parameter set runs through the stride-phase decomposition: output row
+/// y, column x belong to phase ((y + ph) mod sh, (x + pw) mod sw), which only the taps with
+/// fh·dh ≡ ry (mod sh), fw·dw ≡ rx (mod sw) reach; each phase is a dense stride-1 correlation
+/// (no multiplications by inserted zeros, no column buffer, no col2im).
 
 #include <cstdint>
 #include <memory>
