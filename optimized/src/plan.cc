@@ -411,9 +411,9 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 // The phase-GEMM path. For image n, group g and phase (ry, rx), the outputs of that phase form a
 // dense GEMM: C[oc][pixel] = bias + Σ_{tap, c} W[tap, c][oc] · X[tap, c][pixel], where
 // X[tap, c][(qy, qx)] = x[c, qy - a_h(tap), qx - a_w(tap)] (0 outside the input). Pixels are cut
-// into blocks (the parallel work items); per block, X is packed in k-chunks of pl.kc_block into
-// panels of 24 pixels that stay in L1 while all output-channel blocks stream their packed weights
-// past them.
+// into blocks of whole phase rows (the parallel work items); per block, X is packed per tile (3
+// vectors of pixels: 48 with AVX-512, 24 with AVX2) and k-chunk into a panel that stays in L1
+// while all output-channel blocks stream their packed weights past it.
 constexpr int64_t kTilesPerBlock = 4;
 
 struct WorkItem {
