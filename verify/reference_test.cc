@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <numeric>
+#include <random>
 
 #include "convt2d/error.h"
+#include "convt2d/params.h"
 
 namespace convt2d {
 namespace {
@@ -293,6 +297,89 @@ TEST(Exact, SumsOfFloatProductsAreExact) {
   const Tensor<float> w2(Shape{3, 1, 1, 1}, {0x1p-149f, 0x1p127f, 0x1p127f});
   const Exact s = conv_transpose2d<float, Exact>(p, x2, w2, nullptr).data[0];
   EXPECT_EQ(s, ldexp(Exact(1), -298));
+}
+
+// The exact references sum in a fixed-point accumulator; their 640-bit twins sum term by term in
+// Exact. Both must agree on every element, on data of random bit patterns: every exponent
+// (subnormals and the largest floats, so that products span 2^-298 .. 2^256 in one sum), both
+// signs, and now and then Inf and NaN.
+template <class T>
+Tensor<T> RandomBits(const Shape& s, std::mt19937_64& rng, bool allow_nonfinite) {
+  Tensor<T> t(s);
+  for (auto& v : t.data) {
+    do {
+      if constexpr (std::is_same_v<T, float>) {
+        v = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+      } else {
+        v = T::from_bits(static_cast<uint16_t>(rng()));
+      }
+    } while (!allow_nonfinite && !std::isfinite(static_cast<float>(v)));
+  }
+  return t;
+}
+
+bool SameExact(const Exact& a, const Exact& b) {
+  return (boost::multiprecision::isnan(a) && boost::multiprecision::isnan(b)) || a == b;
+}
+
+template <class T>
+void ExpectFixedSumEqualsMultiprecision() {
+  std::mt19937_64 rng(7);
+  for (const char* s : {"mb2ic6ih3iw4oc4kh3kw2sh2sw1ph1pw0oph1opw0g2", "mb1ic64ih2oc3kh1",
+                        "mb1ic5ih4oc6kh4sh3ph2dh2", "mb1ic1ih1oc1kh1"}) {
+    const Problem pr = parse_problem(s);
+    for (int trial = 0; trial < 20; ++trial) {
+      const bool nonfinite = trial % 4 == 3;
+      const Tensor<T> x =
+          RandomBits<T>(Shape{pr.mb, pr.params.in_channels, pr.ih, pr.iw}, rng, nonfinite);
+      const Tensor<T> w = RandomBits<T>(weight_shape(pr.params), rng, nonfinite);
+      const Tensor<T> b = RandomBits<T>(Shape{1, pr.params.out_channels, 1, 1}, rng, nonfinite);
+      const Tensor<Exact> fast = conv_transpose2d<T, Exact>(pr.params, x, w, &b);
+      const Tensor<Exact> slow = conv_transpose2d_mp<T>(pr.params, x, w, &b);
+      ASSERT_EQ(fast.shape, slow.shape);
+      int nonzero = 0;
+      for (size_t i = 0; i < fast.data.size(); ++i) {
+        ASSERT_TRUE(SameExact(fast.data[i], slow.data[i])) << s << " trial " << trial << " " << i;
+        nonzero += fast.data[i] != 0 ? 1 : 0;
+      }
+      EXPECT_GT(nonzero, 0);
+      // Conv2d (the adjoint) maps the output shape back; its input is float data of that shape.
+      const Tensor<T> y = RandomBits<T>(fast.shape, rng, nonfinite);
+      const Tensor<T> bc = RandomBits<T>(Shape{1, pr.params.in_channels, 1, 1}, rng, nonfinite);
+      const Tensor<Exact> cf = conv2d<T, Exact>(pr.params, y, w, &bc);
+      const Tensor<Exact> cs = conv2d_mp<T>(pr.params, y, w, &bc);
+      ASSERT_EQ(cf.shape, cs.shape);
+      for (size_t i = 0; i < cf.data.size(); ++i) {
+        ASSERT_TRUE(SameExact(cf.data[i], cs.data[i])) << s << " conv2d trial " << trial;
+      }
+    }
+  }
+}
+
+TEST(Exact, FixedPointSumEqualsThe640BitSumFloat32) {
+  ExpectFixedSumEqualsMultiprecision<float>();
+}
+TEST(Exact, FixedPointSumEqualsThe640BitSumFloat16) {
+  ExpectFixedSumEqualsMultiprecision<float16>();
+}
+TEST(Exact, FixedPointSumEqualsThe640BitSumBFloat16) {
+  ExpectFixedSumEqualsMultiprecision<bfloat16>();
+}
+
+// Cancellation down to the last bit across the whole range, with carries through every limb.
+TEST(Exact, FixedPointSumCarriesAcrossTheWholeRange) {
+  Params p;
+  p.in_channels = 6;
+  p.bias = false;
+  const float big = std::numeric_limits<float>::max();
+  const Tensor<float> x(Shape{1, 6, 1, 1}, {big, 0x1p-149f, -big, big, -0x1p-149f, -big});
+  const Tensor<float> w(Shape{6, 1, 1, 1}, {big, 0x1p-149f, big, -big, 0x1p-149f, -big});
+  // big^2 + 2^-298 - big^2 - big^2 - 2^-298 + big^2 = 0, exactly.
+  EXPECT_EQ((conv_transpose2d<float, Exact>(p, x, w, nullptr).data[0]), Exact(0));
+  const Tensor<float> x2(Shape{1, 6, 1, 1}, {big, 0x1p-149f, -big, big, 0x1p-149f, -big});
+  const Exact s = conv_transpose2d<float, Exact>(p, x2, w, nullptr).data[0];
+  EXPECT_EQ(s, ldexp(Exact(1), -297));
+  EXPECT_EQ(s, conv_transpose2d_mp<float>(p, x2, w, nullptr).data[0]);
 }
 
 }  // namespace

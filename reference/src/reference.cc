@@ -2,44 +2,167 @@
 
 #include <fmt/format.h>
 
+#include <bit>
+#include <cmath>
+#include <stdexcept>
+#include <type_traits>
+
 #include "convt2d/checked.h"
 #include "convt2d/error.h"
 
 namespace convt2d {
 namespace {
 
-// v as an Acc. float16 and bfloat16 values are float values, so they widen through float exactly.
-template <class Acc, class T>
-Acc widen(T v) {
-  if constexpr (std::is_same_v<Acc, T>) {
+// An exact sum of float32 products (and float32 values) in fixed point: the value is
+// sum_i limb[i] * 2^(32 i - 298). Every such product is a double that is a multiple of 2^-298
+// below 2^256 (see Exact in reference.h), so it adds exactly as at most three 32-bit digits, each
+// into a 64-bit limb with room for 2^31 additions before carries must move. 22 limbs reach
+// 2^406, beyond any sum of 2^60 such terms. An addition costs a few integer operations instead of
+// a 640-bit floating-point addition; the conversion to Exact at the end is exact. Non-finite
+// terms are summed apart in double, with IEEE semantics (Inf + -Inf is NaN), as Exact does.
+class FixedSum {
+ public:
+  FixedSum() = default;
+  explicit FixedSum(double v) { *this += v; }
+
+  FixedSum& operator+=(double v) {
+    if (v == 0) return *this;
+    if (!std::isfinite(v)) {
+      special_ += v;
+      return *this;
+    }
+    const uint64_t bits = std::bit_cast<uint64_t>(v);
+    const int biased = static_cast<int>(bits >> 52 & 0x7ff);
+    uint64_t m = bits & ((uint64_t{1} << 52) - 1);
+    const int lsb = biased == 0 ? -1074 : biased - 1075;  // the exponent of m's last bit
+    if (biased != 0) m |= uint64_t{1} << 52;
+    const int tz = std::countr_zero(m);
+    m >>= tz;
+    const int pos = lsb + tz + kOffset;  // where m's last bit sits in the limbs
+    const int i = pos >> 5, sh = pos & 31;
+    if (pos < 0 || i + 2 >= static_cast<int>(kLimbs)) {
+      throw std::logic_error("FixedSum: a term outside the range of float32 products");
+    }
+    const uint64_t lo = (m & kDigit) << sh, hi = (m >> 32) << sh;  // m < 2^53, sh < 32
+    const auto d0 = static_cast<int64_t>(lo & kDigit);
+    const auto d1 = static_cast<int64_t>((lo >> 32) + (hi & kDigit));
+    const auto d2 = static_cast<int64_t>(hi >> 32);
+    const size_t k = static_cast<size_t>(i);
+    if (std::signbit(v)) {
+      limb_[k] -= d0, limb_[k + 1] -= d1, limb_[k + 2] -= d2;
+    } else {
+      limb_[k] += d0, limb_[k + 1] += d1, limb_[k + 2] += d2;
+    }
+    if (++adds_ == kAddsPerCarry) carry();
+    return *this;
+  }
+
+  Exact value() const {
+    if (special_ != 0) return Exact(special_);  // Inf or NaN
+    FixedSum t = *this;
+    t.carry();
+    // The magnitude as 32-bit digits (two's complement negation when the top limb is negative).
+    const bool negative = t.limb_[kLimbs - 1] < 0;
+    if (negative) {
+      int64_t borrow = 0;
+      for (size_t i = 0; i < kLimbs; ++i) {
+        const int64_t d = -t.limb_[i] - borrow;
+        borrow = d < 0 && i + 1 < kLimbs ? 1 : 0;
+        t.limb_[i] = d + borrow * (int64_t{1} << 32);
+      }
+    }
+    // Then in 64-bit pieces from the top: all of one sign, so the additions never cancel, and a
+    // sum of small numbers (most sums) takes one or two of them.
+    Exact r = 0;
+    for (size_t i = kLimbs; i-- > 0;) {
+      if (t.limb_[i] == 0) continue;
+      uint64_t piece = static_cast<uint64_t>(t.limb_[i]) << 32;
+      int low = 32 * static_cast<int>(i) - 32;
+      if (i > 0) {
+        piece |= static_cast<uint64_t>(t.limb_[i - 1]);
+        --i;
+      } else {
+        piece >>= 32;
+        low += 32;
+      }
+      r += ldexp(Exact(piece), low - kOffset);
+    }
+    return negative ? -r : r;
+  }
+
+ private:
+  static constexpr size_t kLimbs = 22;
+  static constexpr int kOffset = 298;
+  static constexpr uint64_t kDigit = 0xffffffffu;
+  static constexpr int64_t kAddsPerCarry = int64_t{1} << 30;
+  // Every limb but the last into [0, 2^32), its carry (the arithmetic shift floors) moved up.
+  void carry() {
+    for (size_t i = 0; i + 1 < kLimbs; ++i) {
+      const int64_t c = limb_[i] >> 32;
+      limb_[i] -= c * (int64_t{1} << 32);
+      limb_[i + 1] += c;
+    }
+    adds_ = 0;
+  }
+  int64_t limb_[kLimbs] = {};
+  int64_t adds_ = 0;
+  double special_ = 0;  // the sum of the non-finite terms
+};
+
+// What the loops sum in for an Acc result: FixedSum for exact sums of float32 products (float16
+// and bfloat16 values are float32 values), Acc itself otherwise.
+template <class T, class Acc>
+using SumOf =
+    std::conditional_t<(std::is_same_v<T, float> || is_half_v<T>)&&std::is_same_v<Acc, Exact>,
+                       FixedSum, Acc>;
+
+// v as a term of a Sum. float16 and bfloat16 values are float values, so they widen through float
+// exactly.
+template <class Sum, class T>
+auto widen(T v) {
+  if constexpr (std::is_same_v<Sum, FixedSum>) {
+    return static_cast<double>(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<Sum, T>) {
     return v;
   } else if constexpr (is_half_v<T>) {
-    return static_cast<Acc>(static_cast<float>(v));
+    return static_cast<Sum>(static_cast<float>(v));
   } else {
-    return static_cast<Acc>(v);
+    return static_cast<Sum>(v);
   }
 }
 
-// x * w formed in Acc. A float32 product has 48 significant bits and an exponent within double's
-// range, so for Exact it is formed in double, exactly, and converted: same value, far cheaper than
-// a 640-bit multiplication (the same holds for float16 and bfloat16, which are float values).
-template <class T, class Acc>
-Acc product(T x, T w) {
-  if constexpr ((std::is_same_v<T, float> || is_half_v<T>)&&std::is_same_v<Acc, Exact>) {
-    return Acc(static_cast<double>(x) * static_cast<double>(w));
+// x * w as a term of a Sum. A float32 product has 48 significant bits and an exponent within
+// double's range, so for FixedSum and Exact it is formed in double, exactly: same value, far
+// cheaper than a 640-bit multiplication (the same holds for float16 and bfloat16).
+template <class T, class Sum>
+auto product(T x, T w) {
+  if constexpr (std::is_same_v<Sum, FixedSum>) {
+    return static_cast<double>(widen<float>(x)) * static_cast<double>(widen<float>(w));
+  } else if constexpr ((std::is_same_v<T, float> || is_half_v<T>)&&std::is_same_v<Sum, Exact>) {
+    return Sum(static_cast<double>(x) * static_cast<double>(w));
   } else {
-    return widen<Acc>(x) * widen<Acc>(w);
+    return widen<Sum>(x) * widen<Sum>(w);
   }
 }
 
-}  // namespace
+template <class Acc, class Sum>
+Tensor<Acc> results_of(Tensor<Sum>&& t) {
+  if constexpr (std::is_same_v<Acc, Sum>) {
+    return std::move(t);
+  } else {
+    Tensor<Acc> r(t.shape);
+    for (size_t i = 0; i < t.data.size(); ++i) r.data[i] = t.data[i].value();
+    return r;
+  }
+}
 
-template <class T, class Acc>
-Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
-                             const Tensor<T>* b) {
+// The scatter definition, summed in Sum.
+template <class T, class Sum>
+Tensor<Sum> scatter(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                    const Tensor<T>* b) {
   const Problem pr = problem_from_shapes(params, x.shape, w.shape, b ? &b->shape : nullptr);
   const Params& p = pr.params;
-  Tensor<Acc> y(output_shape(pr));
+  Tensor<Sum> y(output_shape(pr));
   const int64_t oh_size = y.shape[2], ow_size = y.shape[3];
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
@@ -59,7 +182,7 @@ Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Ten
                   if (oh < 0 || oh >= oh_size || ow < 0 || ow >= ow_size) continue;
                   // Weight (G, IC/G, OC/G, kh, kw); for G == 1 the same as (IC, OC, kh, kw).
                   const T wv = w.data[static_cast<size_t>(((ic * ocg + o) * kh + fh) * kw + fw)];
-                  y.at(n, g * ocg + o, oh, ow) += product<T, Acc>(xv, wv);
+                  y.at(n, g * ocg + o, oh, ow) += product<T, Sum>(xv, wv);
                 }
               }
             }
@@ -73,13 +196,14 @@ Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Ten
       for (int64_t c = 0; c < p.out_channels; ++c)
         for (int64_t oh = 0; oh < oh_size; ++oh)
           for (int64_t ow = 0; ow < ow_size; ++ow)
-            y.at(n, c, oh, ow) += widen<Acc>(b->data[static_cast<size_t>(c)]);
+            y.at(n, c, oh, ow) += widen<Sum>(b->data[static_cast<size_t>(c)]);
   }
   return y;
 }
 
-template <class T, class Acc>
-Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
+// The gather definition of Conv2d, summed in Sum.
+template <class T, class Sum>
+Tensor<Sum> gather(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
                    const Tensor<T>* b) {
   validate(params);
   const Params& p = params;
@@ -115,7 +239,7 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
       out_extent("height", h, p.kernel_size.h, p.stride.h, p.padding.h, p.dilation.h);
   const int64_t ow_size =
       out_extent("width", wd, p.kernel_size.w, p.stride.w, p.padding.w, p.dilation.w);
-  Tensor<Acc> out(Shape{n_size, p.in_channels, oh_size, ow_size});
+  Tensor<Sum> out(Shape{n_size, p.in_channels, oh_size, ow_size});
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
   for (int64_t n = 0; n < n_size; ++n) {
@@ -124,7 +248,7 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
         for (int64_t oh = 0; oh < oh_size; ++oh) {
           for (int64_t ow = 0; ow < ow_size; ++ow) {
             // Gather: the window of output pixel (oh, ow) over every input channel of the group.
-            Acc acc(0);
+            Sum acc(0);
             for (int64_t o = 0; o < ocg; ++o) {
               for (int64_t fh = 0; fh < kh; ++fh) {
                 const int64_t ih = oh * p.stride.h - p.padding.h + fh * p.dilation.h;
@@ -134,11 +258,11 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
                   if (iw < 0 || iw >= wd) continue;
                   const size_t widx =
                       static_cast<size_t>(((((g * icg + i) * ocg) + o) * kh + fh) * kw + fw);
-                  acc += product<T, Acc>(w.data[widx], in.at(n, g * ocg + o, ih, iw));
+                  acc += product<T, Sum>(w.data[widx], in.at(n, g * ocg + o, ih, iw));
                 }
               }
             }
-            if (b != nullptr) acc += widen<Acc>(b->data[static_cast<size_t>(g * icg + i)]);
+            if (b != nullptr) acc += widen<Sum>(b->data[static_cast<size_t>(g * icg + i)]);
             out.at(n, g * icg + i, oh, ow) = acc;
           }
         }
@@ -146,6 +270,32 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
     }
   }
   return out;
+}
+
+}  // namespace
+
+template <class T, class Acc>
+Tensor<Acc> conv_transpose2d(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                             const Tensor<T>* b) {
+  return results_of<Acc>(scatter<T, SumOf<T, Acc>>(params, x, w, b));
+}
+
+template <class T, class Acc>
+Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
+                   const Tensor<T>* b) {
+  return results_of<Acc>(gather<T, SumOf<T, Acc>>(params, in, w, b));
+}
+
+template <class T>
+Tensor<Exact> conv_transpose2d_mp(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                  const Tensor<T>* b) {
+  return scatter<T, Exact>(params, x, w, b);
+}
+
+template <class T>
+Tensor<Exact> conv2d_mp(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
+                        const Tensor<T>* b) {
+  return gather<T, Exact>(params, in, w, b);
 }
 
 template <class T, class Acc>
@@ -186,6 +336,14 @@ CONVT2D_REFERENCE_INSTANTIATE(bfloat16, bfloat16)
 CONVT2D_REFERENCE_INSTANTIATE(bfloat16, float)
 CONVT2D_REFERENCE_INSTANTIATE(bfloat16, long double)
 CONVT2D_REFERENCE_INSTANTIATE(bfloat16, Exact)
+#define CONVT2D_REFERENCE_MP_INSTANTIATE(T)                                                        \
+  template Tensor<Exact> conv_transpose2d_mp<T>(const Params&, const Tensor<T>&, const Tensor<T>&, \
+                                                const Tensor<T>*);                                 \
+  template Tensor<Exact> conv2d_mp<T>(const Params&, const Tensor<T>&, const Tensor<T>&,           \
+                                      const Tensor<T>*);
+CONVT2D_REFERENCE_MP_INSTANTIATE(float)
+CONVT2D_REFERENCE_MP_INSTANTIATE(float16)
+CONVT2D_REFERENCE_MP_INSTANTIATE(bfloat16)
 template Tensor<float16> conv_transpose2d_rounded<float16, float16>(const Params&,
                                                                     const Tensor<float16>&,
                                                                     const Tensor<float16>&,

@@ -63,6 +63,17 @@ template <class T, class Acc>
 Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
                    const Tensor<T>* b);
 
+/// The exact results of conv_transpose2d<T, Exact> and conv2d<T, Exact> for T = float, float16
+/// and bfloat16, but accumulated term by term in 640-bit arithmetic. Those sum in an exact
+/// fixed-point accumulator instead, which is about a hundred times faster; these slow twins exist
+/// so that the tests can check one against the other.
+template <class T>
+Tensor<Exact> conv_transpose2d_mp(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                  const Tensor<T>* b);
+template <class T>
+Tensor<Exact> conv2d_mp(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
+                        const Tensor<T>* b);
+
 /// Rounds every element to T (round to nearest even).
 template <class T, class Acc>
 Tensor<T> round_to(const Tensor<Acc>& t) {
