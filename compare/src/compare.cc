@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "convt2d/bounds.h"
 
@@ -65,15 +66,60 @@ double max_finite(DType t) {
   return std::numeric_limits<double>::max();
 }
 
+// |a - e| for a double a and the exact e, and whether it exceeds a limit. Where e = hi + lo
+// exactly (Truth::expected_hi/lo) both are decided in double arithmetic: d1 = fl(a - hi) and
+// d2 = fl(d1 - lo) are each rounded once, so |d2| is within u(1 + 2u)(|d1| + |d2|) <
+// 2^-52 (|d1| + |d2|) of |a - e| (subtractions are exact where the result is subnormal). The
+// margin is four times that, which also covers rounding |d2| ± margin. Only an error that close
+// to the limit (or no exact pair) is decided in 640-bit arithmetic.
+class Distance {
+ public:
+  Distance(double a, const Exact& e, const double* hi_lo) : a_(a), e_(e) {
+    if (hi_lo != nullptr) {
+      const double d1 = a - hi_lo[0];
+      const double d2 = d1 - hi_lo[1];
+      err_ = std::fabs(d2);
+      margin_ = 0x1p-50 * (std::fabs(d1) + err_);
+      pair_ = std::isfinite(margin_);
+    }
+    if (!pair_) err_ = static_cast<double>(exact());
+  }
+  double value() const { return err_; }
+  bool exceeds(double limit) const {
+    if (pair_) {
+      if (err_ - margin_ > limit) return true;
+      if (err_ + margin_ <= limit) return false;
+    }
+    return exact() > Exact(limit);
+  }
+
+ private:
+  const Exact& exact() const {
+    if (!diff_) diff_ = abs(Exact(a_) - e_);  // a_ is the candidate's value exactly
+    return *diff_;
+  }
+  double a_;
+  const Exact& e_;
+  double err_ = 0, margin_ = 0;
+  bool pair_ = false;
+  mutable std::optional<Exact> diff_;
+};
+
 template <class T>
 void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<double>& bound,
                       const Tensor<double>* band, Report& r) {
   const Shape& shape = truth.expected.shape;
+  const bool pairs = truth.expected_hi.size() == truth.expected.size() &&
+                     truth.expected_lo.size() == truth.expected.size();
   for (int64_t i = 0; i < cand.size(); ++i) {
     const size_t k = static_cast<size_t>(i);
     const Exact& e = truth.expected.data[k];
     const double a = static_cast<double>(cand.data[k]);
-    const double ed = static_cast<double>(e);
+    // An exact pair exists only for a finite truth (compute_truth).
+    const bool pair = pairs && !std::isnan(truth.expected_lo.data[k]);
+    const double hi_lo[2] = {pair ? truth.expected_hi.data[k] : 0.0,
+                             pair ? truth.expected_lo.data[k] : 0.0};
+    const double ed = pair ? hi_lo[0] : static_cast<double>(e);
     const auto element = [&](double err, double bnd) {
       return ElementReport{unravel(i, shape),
                            ed,
@@ -82,7 +128,7 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
                            bnd,
                            std::isfinite(err) ? err / ulp_at(ed, r.claimed) : err};
     };
-    const bool e_finite = boost::multiprecision::isfinite(e);
+    const bool e_finite = pair || boost::multiprecision::isfinite(e);
     if (!e_finite || !std::isfinite(a)) {
       bool ok;
       if (boost::multiprecision::isnan(e)) {
@@ -103,10 +149,10 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       }
       continue;
     }
-    const Exact diff = abs(Exact(a) - e);  // a is cand.data[k] exactly
-    const double err = static_cast<double>(diff);
+    const Distance diff(a, e, pair ? hi_lo : nullptr);
+    const double err = diff.value();
     const double bnd = bound.data[k];
-    const bool over = diff > Exact(bnd);
+    const bool over = diff.exceeds(bnd);
     const double ratio =
         bnd > 0 ? err / bnd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
     if (over) ++r.over_bound;
@@ -118,7 +164,7 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       const double bd = band->data[k];
       const double band_ratio =
           bd > 0 ? err / bd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
-      if (diff > Exact(bd)) ++r.over_band;
+      if (diff.exceeds(bd)) ++r.over_band;
       r.max_err_over_band = std::max(r.max_err_over_band, band_ratio);
     }
   }
@@ -151,8 +197,20 @@ Truth compute_truth(const Case& c) {
       },
       c.x);
   t.abs_expected = Tensor<double>(t.expected.shape);
+  t.expected_hi = Tensor<double>(t.expected.shape);
+  t.expected_lo = Tensor<double>(t.expected.shape);
   for (size_t i = 0; i < t.expected.data.size(); ++i) {
-    t.abs_expected.data[i] = std::fabs(static_cast<double>(t.expected.data[i]));
+    const Exact& e = t.expected.data[i];
+    const double hi = static_cast<double>(e);
+    double lo = std::numeric_limits<double>::quiet_NaN();
+    if (std::isfinite(hi)) {
+      const Exact rest = e - Exact(hi);
+      const double l = static_cast<double>(rest);
+      if (Exact(l) == rest) lo = l;
+    }
+    t.abs_expected.data[i] = std::fabs(hi);
+    t.expected_hi.data[i] = hi;
+    t.expected_lo.data[i] = lo;
   }
   return t;
 }

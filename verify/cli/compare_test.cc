@@ -66,6 +66,66 @@ TEST(Compare, TheVerdictSitsExactlyAtTheBound) {
   EXPECT_GT(r.max_err_over_bound, 1.0);
 }
 
+// compute_truth stores the exact values as double pairs, and compare_outputs decides most
+// elements with them in double arithmetic; the verdicts must be those of the 640-bit comparison,
+// also where the error equals the bound and one double away from it, and for exact values that
+// need more than two doubles (no pair: 640 bits).
+TEST(Compare, DoublePairVerdictsEqualThe640BitVerdicts) {
+  const std::vector<Exact> exact = {
+      Exact(1.0) + Exact(0x1p-60),                    // hi + lo
+      Exact(-3.0) - Exact(0x1p-80),                   // hi + lo, negative
+      Exact(1.0) + Exact(0x1p-60) + Exact(0x1p-200),  // needs three doubles: no pair
+      Exact(0.0),
+      Exact(0x1p-300),
+  };
+  Truth slow;
+  slow.expected = Tensor<Exact>(Shape{1, 1, 1, static_cast<int64_t>(exact.size())});
+  slow.expected.data = exact;
+  slow.abs_expected = Tensor<double>(slow.expected.shape);
+  Truth fast = slow;
+  fast.expected_hi = Tensor<double>(slow.expected.shape);
+  fast.expected_lo = Tensor<double>(slow.expected.shape);
+  for (size_t i = 0; i < exact.size(); ++i) {
+    const double hi = static_cast<double>(exact[i]);
+    const Exact rest = exact[i] - Exact(hi);
+    fast.expected_hi.data[i] = hi;
+    fast.expected_lo.data[i] =
+        Exact(static_cast<double>(rest)) == rest ? static_cast<double>(rest) : NAN;
+  }
+  EXPECT_TRUE(std::isnan(fast.expected_lo.data[2]));
+  EXPECT_FALSE(std::isnan(fast.expected_lo.data[0]));
+  int decided = 0, failed = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    const double hi = fast.expected_hi.data[i];
+    for (const double a : {hi, std::nextafter(hi, INFINITY), std::nextafter(hi, -INFINITY),
+                           hi + 0x1p-20, hi - 1.0, hi * 1.5 + 1e-7}) {
+      // Bounds at the exact error (rounded both ways), one double either side, and far off.
+      const double err = static_cast<double>(abs(Exact(a) - exact[i]));
+      for (const double bnd : {err, std::nextafter(err, 0.0), std::nextafter(err, INFINITY),
+                               err * 0.5, err * 2.0, 0.0}) {
+        Tensor<double> y(slow.expected.shape), bound(slow.expected.shape), band(bound.shape);
+        y.data[i] = a;
+        for (size_t j = 0; j < exact.size(); ++j) {
+          if (j != i) y.data[j] = fast.expected_hi.data[j];  // bit-equal where it can be
+          bound.data[j] = j == i ? bnd : 1.0;
+          band.data[j] = j == i ? bnd * 0.5 : 1.0;
+        }
+        const Report rs = compare_outputs(slow, y, bound, &band, DType::kFloat64);
+        const Report rf = compare_outputs(fast, y, bound, &band, DType::kFloat64);
+        const bool over = abs(Exact(a) - exact[i]) > Exact(bnd);
+        EXPECT_EQ(rf.over_bound, over ? 1 : 0) << i << " " << a << " " << bnd;
+        EXPECT_EQ(rs.over_bound, rf.over_bound) << i << " " << a << " " << bnd;
+        EXPECT_EQ(rs.over_band, rf.over_band) << i << " " << a << " " << bnd;
+        EXPECT_EQ(rs.passed(), rf.passed()) << i;
+        ++decided;
+        failed += over ? 1 : 0;
+      }
+    }
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_LT(failed, decided);
+}
+
 TEST(Compare, UlpsAreInTheClaimedDtype) {
   const Truth t = TruthOf({1.0});
   const Tensor<double> bound = Filled(t.expected.shape, 1.0);

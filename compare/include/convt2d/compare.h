@@ -22,6 +22,12 @@ struct Truth {
   /// Upper bound on |b| + sum|w*x| per element (rounded up), which with the certified bound
   /// decides where an overflow is possible (compare_outputs). Empty when unknown.
   Tensor<double> magnitude;
+  /// The exact result as a pair of doubles where that is exact: expected = hi + lo, hi the
+  /// nearest double. lo is NaN where no such pair exists (then compare_outputs works in 640-bit
+  /// arithmetic). Both empty when not computed (the same: every element in 640-bit arithmetic).
+  /// They let the comparison decide almost every element in double arithmetic with a rigorous
+  /// margin, so that the verdict stays exact but costs a few nanoseconds.
+  Tensor<double> expected_hi, expected_lo;
 };
 
 /// Computes the exact result of a case (640-bit accumulation of any input dtype).
