@@ -193,7 +193,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
 
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const int nt = threads;
   // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
   // each work item is one (image, group) and pads its own channels into a thread-local buffer
   // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
@@ -461,7 +461,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       }
     }
   }
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const int nt = threads;
   const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(nt)
   {
@@ -626,9 +626,22 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
 
 }  // namespace
 
+int default_threads(const PackedWeights::Impl& pl, const Tensor<float>& x, const Tensor<float>& y) {
+  // Waking a thread team costs tens of microseconds, more than a small layer's whole run
+  // (dcgan-out, 0.05 ms, took 0.08 ms on two threads): a thread only for every kWorkPerThread
+  // units of work, counting a multiply-add as one unit and a float moved as 16 (memory-bound
+  // layers such as depthwise still split).
+  constexpr double kWorkPerThread = 8e6;
+  const double macs = static_cast<double>(x.size()) * static_cast<double>(pl.ocg * pl.kh * pl.kw);
+  const double work = macs + 16.0 * static_cast<double>(x.size() + y.size());
+  const double useful = std::max(1.0, std::floor(work / kWorkPerThread));
+  return static_cast<int>(std::min<double>(omp_get_max_threads(), useful));
+}
+
 void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
              Tensor<float>& y, int threads) {
   if (y.size() == 0) return;
+  if (threads <= 0) threads = default_threads(pl, x, y);
   if (pl.gemm) {
     execute_gemm(pl, x, b, y, threads);
   } else {

@@ -78,7 +78,9 @@ PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa = detected_i
                    Path path = Path::kAuto);
 
 /// y = ConvTranspose2d(x, packed weights, b). `b` is null exactly when params().bias is false.
-/// `threads` <= 0 means OpenMP's default. Shapes are validated (Error names the tensor).
+/// `threads` <= 0: OpenMP's default, fewer for small layers (one per ~8·10^6 multiply-adds or
+/// 0.5·10^6 floats moved: a thread team's wake-up would cost more than it saves). Shapes are
+/// validated (Error names the tensor).
 Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
                   int threads = 0);
 
