@@ -23,6 +23,7 @@ namespace convt2d {
 struct Precision {
   double u;
   double eta;
+  friend bool operator==(const Precision&, const Precision&) = default;
 };
 
 /// IEEE binary32: u = 2^-24, eta = 2^-150.
@@ -55,6 +56,7 @@ struct Arithmetic {
   /// rounding with output_u). A bound claimed with this flag also covers the bias-in-accumulator
   /// order.
   bool bias_after_rounding = false;
+  friend bool operator==(const Arithmetic&, const Arithmetic&) = default;
 };
 
 /// gamma(n) = n*u / (1 - n*u), rounded up; +infinity when n*u >= 1 (no bound exists).
