@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -64,6 +65,17 @@ struct ColumnPhase {
   bool has_taps = false;
 };
 
+// The GEMM's packed input panel: about 5/6 of the L1 data cache, the rest for the weights
+// streaming past it and the results (Zen 5's 48 KiB: 40 KiB, measured best among 16-44 KiB on
+// dcgan-2, dcgan-b16 and pose-head; a 32 KiB L1 gets 26.7 KiB).
+int64_t gemm_panel_bytes() {
+  static const int64_t bytes = [] {
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return (l1 >= 16 * 1024 && l1 <= 1024 * 1024 ? int64_t{l1} : int64_t{32 * 1024}) * 5 / 6;
+  }();
+  return bytes;
+}
+
 }  // namespace
 
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
@@ -84,7 +96,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->gemm = path == Path::kGemm;  // kAuto was resolved by pack()
   pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : pl->kernels->direct_mr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
-  pl->kc_block = 24 * 1024 / (4 * pl->kernels->lanes * kGemmNv);
+  pl->kc_block = gemm_panel_bytes() / (4 * pl->kernels->lanes * kGemmNv);
 
   const int64_t nry = pl->rows.count(), nrx = pl->cols.count();
   int64_t total = 0;
@@ -408,16 +420,20 @@ float exact_element(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   return acc;
 }
 
-// The phase-GEMM path. For image n, group g and phase (ry, rx), the outputs of that phase form a
-// dense GEMM: C[oc][pixel] = bias + Σ_{tap, c} W[tap, c][oc] · X[tap, c][pixel], where
-// X[tap, c][(qy, qx)] = x[c, qy - a_h(tap), qx - a_w(tap)] (0 outside the input). Pixels are cut
+// The phase-GEMM path. For group g and phase (ry, rx), the outputs of that phase in every image
+// form one dense GEMM: C[oc][pixel] = bias + Σ_{tap, c} W[tap, c][oc] · X[tap, c][pixel], where
+// X[tap, c][(n, qy, qx)] = x[n, c, qy - a_h(tap), qx - a_w(tap)] (0 outside the input). The
+// images' phase rows are one sequence (image-major), so that small images (a batch of 8x8
+// inputs) still fill whole tiles and each weight streamed is used for all of them. Pixels are cut
 // into blocks of whole phase rows (the parallel work items); per block, X is packed per tile (3
 // vectors of pixels: 48 with AVX-512, 24 with AVX2) and k-chunk into a panel that stays in L1
 // while all output-channel blocks stream their packed weights past it.
 constexpr int64_t kTilesPerBlock = 4;
 
 struct WorkItem {
-  int64_t n, g, ay, qy0, qy1;  // phase rows [qy0, qy1) of active row phase ay, all column phases
+  // Rows [qy0, qy1) of active row phase ay, all column phases; row r is phase row r mod count of
+  // image r / count.
+  int64_t g, ay, qy0, qy1;
 };
 
 void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -442,23 +458,21 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const int64_t rows_per_block = std::max<int64_t>(1, nr * kTilesPerBlock / qx_max);
   const int64_t ldc = ceil_div(rows_per_block * qx_max, nr) * nr;
 
-  // Items in the order (image, group, block, row phase): the row phases' blocks with the same
-  // index read about the same input rows, which then stay in L2 instead of being streamed from
-  // memory once per phase.
+  // Items in the order (group, block, row phase): the row phases' blocks with the same index read
+  // about the same input rows, which then stay in L2 instead of being streamed from memory once
+  // per phase.
   std::vector<WorkItem> items;
-  for (int64_t n = 0; n < n_batch; ++n) {
-    for (int64_t gi = 0; gi < pl.g; ++gi) {
-      for (int64_t q0 = 0;; q0 += rows_per_block) {
-        bool any = false;
-        for (int64_t ay = 0; ay < static_cast<int64_t>(ys.size()); ++ay) {
-          const int64_t qy_count = ys[static_cast<size_t>(ay)].count;
-          if (q0 < qy_count) {
-            items.push_back({n, gi, ay, q0, std::min(qy_count, q0 + rows_per_block)});
-            any = true;
-          }
+  for (int64_t gi = 0; gi < pl.g; ++gi) {
+    for (int64_t q0 = 0;; q0 += rows_per_block) {
+      bool any = false;
+      for (int64_t ay = 0; ay < static_cast<int64_t>(ys.size()); ++ay) {
+        const int64_t rows = n_batch * ys[static_cast<size_t>(ay)].count;
+        if (q0 < rows) {
+          items.push_back({gi, ay, q0, std::min(rows, q0 + rows_per_block)});
+          any = true;
         }
-        if (!any) break;
       }
+      if (!any) break;
     }
   }
   const int nt = threads;
@@ -470,10 +484,10 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     AlignedVector<float> bp(static_cast<size_t>(std::max(pl.kc_block, pl.kh * pl.kw) * nr));
     // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
     AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
-    // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq, columns
-    // ixq .. ixq + len - 1.
+    // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq of image n,
+    // columns ixq .. ixq + len - 1.
     struct Seg {
-      int64_t iyq, ixq, len, d;
+      int64_t n, iyq, ixq, len, d;
     };
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
@@ -484,7 +498,8 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       const ActivePhase& sy = ys[static_cast<size_t>(wi.ay)];
       const int64_t iry = pl.rows.find(sy.r);
       const PhaseTaps& rt = pl.rows.of(sy.r);
-      const float* xg = x.ptr() + (wi.n * ic + wi.g * pl.icg) * h * wd;
+      const float* xg = x.ptr() + wi.g * pl.icg * h * wd;  // image 0 of the group
+      const int64_t image = ic * h * wd;
       for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
         const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
         for (int64_t ai = ax0; ai < ax1; ++ai) {
@@ -518,9 +533,9 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
               const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
               segs.clear();
               for (int64_t q = tp0; q < tp1;) {
-                const int64_t iyq = q / sx.count, ixq = q % sx.count;
+                const int64_t r = q / sx.count, ixq = q % sx.count;
                 const int64_t len = std::min(tp1 - q, sx.count - ixq);
-                segs.push_back({iyq, ixq, len, q - tp0});
+                segs.push_back({r / sy.count, r % sy.count, ixq, len, q - tp0});
                 q += len;
               }
               // The row copies of each tap are the same for every channel (only the plane
@@ -538,7 +553,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                   const int64_t j0 = std::max<int64_t>(0, -ix0);
                   const int64_t j1 = std::min(sg.len, wd - ix0);
                   if (j1 > j0) {
-                    ops.push_back({iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
+                    ops.push_back({sg.n * image + iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
                     covered += j1 - j0;
                   }
                 }
@@ -579,14 +594,14 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
         // The group's column phases into the output rows: each element written exactly once;
         // whole contiguous rows when the group holds every phase of stride 1 or 2.
         for (int64_t o = 0; o < pl.ocg; ++o) {
-          float* yplane = y.ptr() + (wi.n * oc + wi.g * pl.ocg + o) * oh * ow;
-          for (int64_t iyq = wi.qy0; iyq < wi.qy1; ++iyq) {
-            const int64_t qy = sy.lo + iyq;
+          for (int64_t r = wi.qy0; r < wi.qy1; ++r) {
+            const int64_t n = r / sy.count, qy = sy.lo + r % sy.count;
+            float* yplane = y.ptr() + (n * oc + wi.g * pl.ocg + o) * oh * ow;
             const int64_t oy = qy * sh + sy.r - ph;
             float* yrow = yplane + oy * ow;
             const auto row_of = [&](int64_t ai) {
               return cbuf.data() + ((ai - ax0) * pl.ocg + o) * ldc +
-                     (iyq - wi.qy0) * xs[static_cast<size_t>(ai)].count;
+                     (r - wi.qy0) * xs[static_cast<size_t>(ai)].count;
             };
             if (sw == 1) {
               std::copy(row_of(0), row_of(0) + ow, yrow);
@@ -612,7 +627,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                   const int64_t qx = sx.lo + j;
                   if (qy - *ay1 < 0 || qy - *ay0 >= h || qx - *ax_hi < 0 || qx - *ax_lo >= wd) {
                     const int64_t ox = sx.first + j * sw;
-                    yrow[ox] = exact_element(pl, x, b, wi.n, wi.g, o, oy, ox);
+                    yrow[ox] = exact_element(pl, x, b, n, wi.g, o, oy, ox);
                   }
                 }
               }

@@ -70,7 +70,7 @@ struct PackedWeights::Impl {
   int64_t taps(int64_t iry, int64_t irx) const {
     return rows.taps[static_cast<size_t>(iry)].size() * cols.taps[static_cast<size_t>(irx)].size();
   }
-  /// The GEMM path's reduction chunk: a [kc][tile pixels] input panel of about 24 KiB stays in
+  /// The GEMM path's reduction chunk: a [kc][tile pixels] input panel of about 5/6 of L1 stays in
   /// L1 while every channel block's weights stream past it. On the GEMM path k = c·taps + tap
   /// (all taps of one input channel together, so packing reads each input row once for all of
   /// them), and a chunk holds whole channels.
