@@ -253,12 +253,29 @@ TEST_P(IsaTest, WideRowsAndManyPixels) {
       GetParam());
 }
 TEST_P(IsaTest, DeepReductionSpansKChunks) {
-  // icg · taps = 80 · 9 > the 256-deep k-chunk: partial sums carried across chunks.
+  // icg · taps = 80 · 9 > the k-chunk (5/6 of L1 in floats / tile width: 213 with AVX-512 on
+  // a 48 KiB L1): partial sums carried across chunks.
   ConvTransposeTester().channels(80, 12).input(6, 6).kernel(3).stride(1).padding(1).Test(
       GetParam());
 }
 TEST_P(IsaTest, BatchOfThree) {
   ConvTransposeTester().batch(3).channels(4, 10).kernel(2).stride(2).Test(GetParam());
+}
+TEST_P(IsaTest, BatchedSmallImagesShareTiles) {
+  // The GEMM runs all images' phase rows as one sequence: 3x5 phases of five images, so tiles
+  // and blocks start and end inside images; uneven column phases (W 4, stride 2, op 1).
+  for (const int threads : {1, 2}) {
+    ConvTransposeTester()
+        .batch(5)
+        .channels(9, 40)
+        .input(3, 4)
+        .kernel(3)
+        .stride(2)
+        .padding(1)
+        .output_padding(1)
+        .threads(threads)
+        .Test(GetParam());
+  }
 }
 TEST_P(IsaTest, SinglePixelInput) {
   ConvTransposeTester().input(1, 1).channels(7, 11).kernel(5).stride(3).Test(GetParam());
