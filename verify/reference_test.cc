@@ -322,6 +322,26 @@ bool SameExact(const Exact& a, const Exact& b) {
   return (boost::multiprecision::isnan(a) && boost::multiprecision::isnan(b)) || a == b;
 }
 
+// hi + lo is the exact value e where lo is not NaN, and hi within an ulp of e; where e's nearest
+// double leaves a remainder that is a double, and hi is that nearest double, lo must exist.
+void ExpectPair(const Exact& e, double hi, double lo) {
+  const double nearest = static_cast<double>(e);
+  if (!boost::multiprecision::isfinite(e)) {
+    EXPECT_TRUE(std::isnan(lo));
+    EXPECT_TRUE((std::isnan(hi) && std::isnan(nearest)) || hi == nearest);
+    return;
+  }
+  ASSERT_TRUE(std::isfinite(hi));
+  EXPECT_LE(std::fabs(hi - nearest),
+            std::nextafter(std::fabs(nearest), INFINITY) - std::fabs(nearest));
+  if (!std::isnan(lo)) {
+    EXPECT_EQ(Exact(hi) + Exact(lo), e);
+  } else {
+    const Exact rest = e - Exact(nearest);
+    EXPECT_TRUE(hi != nearest || Exact(static_cast<double>(rest)) != rest) << hi;
+  }
+}
+
 template <class T>
 void ExpectFixedSumEqualsMultiprecision() {
   std::mt19937_64 rng(7);
@@ -336,11 +356,15 @@ void ExpectFixedSumEqualsMultiprecision() {
       const Tensor<T> b = RandomBits<T>(Shape{1, pr.params.out_channels, 1, 1}, rng, nonfinite);
       const Tensor<Exact> fast = conv_transpose2d<T, Exact>(pr.params, x, w, &b);
       const Tensor<Exact> slow = conv_transpose2d_mp<T>(pr.params, x, w, &b);
+      const ExactResult pairs = conv_transpose2d_exact<T>(pr.params, x, w, &b);
       ASSERT_EQ(fast.shape, slow.shape);
+      ASSERT_EQ(pairs.value.shape, slow.shape);
       int nonzero = 0;
       for (size_t i = 0; i < fast.data.size(); ++i) {
         ASSERT_TRUE(SameExact(fast.data[i], slow.data[i])) << s << " trial " << trial << " " << i;
+        ASSERT_TRUE(SameExact(pairs.value.data[i], slow.data[i]));
         nonzero += fast.data[i] != 0 ? 1 : 0;
+        ExpectPair(slow.data[i], pairs.hi.data[i], pairs.lo.data[i]);
       }
       EXPECT_GT(nonzero, 0);
       // Conv2d (the adjoint) maps the output shape back; its input is float data of that shape.
@@ -364,6 +388,25 @@ TEST(Exact, FixedPointSumEqualsThe640BitSumFloat16) {
 }
 TEST(Exact, FixedPointSumEqualsThe640BitSumBFloat16) {
   ExpectFixedSumEqualsMultiprecision<bfloat16>();
+}
+
+// Sums of small-integer products always have an exact pair (and it is hi + 0).
+TEST(Exact, PairsOfIntegerSums) {
+  const Problem pr = parse_problem("mb2ic8ih5oc6kh3sh2ph1");
+  std::mt19937_64 rng(3);
+  const auto fill = [&](Tensor<float> t) {
+    for (float& v : t.data) v = static_cast<float>(static_cast<int>(rng() % 17) - 8);
+    return t;
+  };
+  const Tensor<float> x = fill(Tensor<float>(Shape{2, 8, 5, 5}));
+  const Tensor<float> w = fill(Tensor<float>(weight_shape(pr.params)));
+  const Tensor<float> b = fill(Tensor<float>(Shape{1, 6, 1, 1}));
+  const ExactResult r = conv_transpose2d_exact<float>(pr.params, x, w, &b);
+  const Tensor<double> d = conv_transpose2d<float, double>(pr.params, x, w, &b);
+  for (size_t i = 0; i < d.data.size(); ++i) {
+    EXPECT_EQ(r.hi.data[i], d.data[i]);
+    EXPECT_EQ(r.lo.data[i], 0.0);
+  }
 }
 
 // Cancellation down to the last bit across the whole range, with carries through every limb.

@@ -184,7 +184,14 @@ Truth compute_truth(const Case& c) {
         using T = typename Tn::value_type;
         const Tn& w = std::get<Tn>(c.w);
         const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        t.expected = conv_transpose2d<T, Exact>(c.problem.params, x, w, b);
+        if constexpr (std::is_same_v<T, double>) {
+          t.expected = conv_transpose2d<T, Exact>(c.problem.params, x, w, b);
+        } else {
+          ExactResult r = conv_transpose2d_exact<T>(c.problem.params, x, w, b);
+          t.expected = std::move(r.value);
+          t.expected_hi = std::move(r.hi);
+          t.expected_lo = std::move(r.lo);
+        }
         t.magnitude = abs_products_upper(c.problem.params, x, w);
         if (b != nullptr) {
           const int64_t plane = t.magnitude.shape[2] * t.magnitude.shape[3];
@@ -196,21 +203,26 @@ Truth compute_truth(const Case& c) {
         }
       },
       c.x);
-  t.abs_expected = Tensor<double>(t.expected.shape);
-  t.expected_hi = Tensor<double>(t.expected.shape);
-  t.expected_lo = Tensor<double>(t.expected.shape);
-  for (size_t i = 0; i < t.expected.data.size(); ++i) {
-    const Exact& e = t.expected.data[i];
-    const double hi = static_cast<double>(e);
-    double lo = std::numeric_limits<double>::quiet_NaN();
-    if (std::isfinite(hi)) {
-      const Exact rest = e - Exact(hi);
-      const double l = static_cast<double>(rest);
-      if (Exact(l) == rest) lo = l;
+  if (t.expected_hi.size() != t.expected.size()) {
+    // float64 data: the pairs from the 640-bit values.
+    t.expected_hi = Tensor<double>(t.expected.shape);
+    t.expected_lo = Tensor<double>(t.expected.shape);
+    for (size_t i = 0; i < t.expected.data.size(); ++i) {
+      const Exact& e = t.expected.data[i];
+      const double hi = static_cast<double>(e);
+      double lo = std::numeric_limits<double>::quiet_NaN();
+      if (std::isfinite(hi)) {
+        const Exact rest = e - Exact(hi);
+        const double l = static_cast<double>(rest);
+        if (Exact(l) == rest) lo = l;
+      }
+      t.expected_hi.data[i] = hi;
+      t.expected_lo.data[i] = lo;
     }
-    t.abs_expected.data[i] = std::fabs(hi);
-    t.expected_hi.data[i] = hi;
-    t.expected_lo.data[i] = lo;
+  }
+  t.abs_expected = Tensor<double>(t.expected.shape);
+  for (size_t i = 0; i < t.expected.data.size(); ++i) {
+    t.abs_expected.data[i] = std::fabs(t.expected_hi.data[i]);
   }
   return t;
 }

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 
@@ -60,19 +61,9 @@ class FixedSum {
   Exact value() const {
     if (special_ != 0) return Exact(special_);  // Inf or NaN
     FixedSum t = *this;
-    t.carry();
-    // The magnitude as 32-bit digits (two's complement negation when the top limb is negative).
-    const bool negative = t.limb_[kLimbs - 1] < 0;
-    if (negative) {
-      int64_t borrow = 0;
-      for (size_t i = 0; i < kLimbs; ++i) {
-        const int64_t d = -t.limb_[i] - borrow;
-        borrow = d < 0 && i + 1 < kLimbs ? 1 : 0;
-        t.limb_[i] = d + borrow * (int64_t{1} << 32);
-      }
-    }
-    // Then in 64-bit pieces from the top: all of one sign, so the additions never cancel, and a
-    // sum of small numbers (most sums) takes one or two of them.
+    const bool negative = t.to_magnitude();
+    // In 64-bit pieces from the top: all of one sign, so the additions never cancel, and a sum of
+    // small numbers (most sums) takes one or two of them.
     Exact r = 0;
     for (size_t i = kLimbs; i-- > 0;) {
       if (t.limb_[i] == 0) continue;
@@ -90,7 +81,83 @@ class FixedSum {
     return negative ? -r : r;
   }
 
+  /// The value as hi + lo: hi a double within an ulp of it (two roundings), lo the rest where that
+  /// is a double, else NaN. Non-finite: hi is the value, lo NaN.
+  void pair(double& hi, double& lo) const {
+    lo = std::numeric_limits<double>::quiet_NaN();
+    if (special_ != 0) {
+      hi = special_;
+      return;
+    }
+    FixedSum t = *this;
+    const bool negative = t.to_magnitude();
+    size_t top = kLimbs;
+    while (top > 0 && t.limb_[top - 1] == 0) --top;
+    if (top == 0) {
+      hi = lo = 0;
+      return;
+    }
+    --top;
+    const auto at = [&](size_t i) {
+      return std::ldexp(static_cast<double>(t.limb_[i]), 32 * static_cast<int>(i) - kOffset);
+    };
+    // The top 96 bits (the 64-bit conversion and the addition round at most once each).
+    double h = at(top);
+    if (top >= 1) {
+      const uint64_t piece =
+          static_cast<uint64_t>(t.limb_[top]) << 32 | static_cast<uint64_t>(t.limb_[top - 1]);
+      h = std::ldexp(static_cast<double>(piece), 32 * static_cast<int>(top - 1) - kOffset);
+      if (top >= 2) h += at(top - 2);
+    }
+    hi = negative ? -h : h;
+    FixedSum rest = *this;
+    rest += -hi;  // exact: hi is a multiple of 2^-298 (it rounds a sum of such multiples)
+    rest.as_double(lo);
+  }
+
  private:
+  // lo = the value if it is exactly a double (at most 53 significant bits); else unchanged.
+  void as_double(double& out) const {
+    FixedSum t = *this;
+    const bool negative = t.to_magnitude();
+    size_t bottom = 0;
+    while (bottom < kLimbs && t.limb_[bottom] == 0) ++bottom;
+    if (bottom == kLimbs) {
+      out = 0;
+      return;
+    }
+    size_t top = kLimbs - 1;
+    while (t.limb_[top] == 0) --top;
+    const auto top_limb = static_cast<uint64_t>(t.limb_[top]);
+    const auto bottom_limb = static_cast<uint64_t>(t.limb_[bottom]);
+    const int tz = std::countr_zero(bottom_limb);
+    const int low = 32 * static_cast<int>(bottom) + tz;
+    const int high = 32 * static_cast<int>(top) + 63 - std::countl_zero(top_limb);
+    if (high - low >= 53) return;
+    uint64_t m = bottom_limb >> tz;
+    for (size_t i = bottom + 1, shift = 32 - static_cast<size_t>(tz); i <= top; ++i, shift += 32) {
+      m |= static_cast<uint64_t>(t.limb_[i]) << shift;  // shift < 53 here: the span is < 53
+    }
+    const double v = std::ldexp(static_cast<double>(m), low - kOffset);
+    out = negative ? -v : v;
+  }
+
+  // Carries moved, then the magnitude as 32-bit digits (two's complement negation when the top
+  // limb is negative); returns whether the value is negative.
+  bool to_magnitude() {
+    carry();
+    const bool negative = limb_[kLimbs - 1] < 0;
+    if (negative) {
+      int64_t borrow = 0;
+      for (size_t i = 0; i < kLimbs; ++i) {
+        const int64_t d = -limb_[i] - borrow;
+        borrow = d < 0 && i + 1 < kLimbs ? 1 : 0;
+        limb_[i] = d + borrow * (int64_t{1} << 32);
+      }
+    }
+    return negative;
+  }
+
   static constexpr size_t kLimbs = 22;
   static constexpr int kOffset = 298;
   static constexpr uint64_t kDigit = 0xffffffffu;
@@ -287,6 +354,18 @@ Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w
 }
 
 template <class T>
+ExactResult conv_transpose2d_exact(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                   const Tensor<T>* b) {
+  const Tensor<FixedSum> s = scatter<T, FixedSum>(params, x, w, b);
+  ExactResult r{Tensor<Exact>(s.shape), Tensor<double>(s.shape), Tensor<double>(s.shape)};
+  for (size_t i = 0; i < s.data.size(); ++i) {
+    r.value.data[i] = s.data[i].value();
+    s.data[i].pair(r.hi.data[i], r.lo.data[i]);
+  }
+  return r;
+}
+
+template <class T>
 Tensor<Exact> conv_transpose2d_mp(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                   const Tensor<T>* b) {
   return scatter<T, Exact>(params, x, w, b);
@@ -341,6 +420,12 @@ CONVT2D_REFERENCE_INSTANTIATE(bfloat16, Exact)
                                                 const Tensor<T>*);                                 \
   template Tensor<Exact> conv2d_mp<T>(const Params&, const Tensor<T>&, const Tensor<T>&,           \
                                       const Tensor<T>*);
+#define CONVT2D_REFERENCE_EXACT_INSTANTIATE(T)                                    \
+  template ExactResult conv_transpose2d_exact<T>(const Params&, const Tensor<T>&, \
+                                                 const Tensor<T>&, const Tensor<T>*);
+CONVT2D_REFERENCE_EXACT_INSTANTIATE(float)
+CONVT2D_REFERENCE_EXACT_INSTANTIATE(float16)
+CONVT2D_REFERENCE_EXACT_INSTANTIATE(bfloat16)
 CONVT2D_REFERENCE_MP_INSTANTIATE(float)
 CONVT2D_REFERENCE_MP_INSTANTIATE(float16)
 CONVT2D_REFERENCE_MP_INSTANTIATE(bfloat16)

@@ -63,6 +63,18 @@ template <class T, class Acc>
 Tensor<Acc> conv2d(const Params& params, const Tensor<T>& in, const Tensor<T>& w,
                    const Tensor<T>* b);
 
+/// The exact result of conv_transpose2d<T, Exact> (T = float, float16, bfloat16), with every
+/// element also as a pair of doubles: value == hi + lo exactly, hi within one ulp of the value;
+/// lo is NaN where no such pair exists (the value needs more than two doubles, or is not finite;
+/// hi is then the value rounded). For comparisons in double arithmetic (compare.h).
+struct ExactResult {
+  Tensor<Exact> value;
+  Tensor<double> hi, lo;
+};
+template <class T>
+ExactResult conv_transpose2d_exact(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
+                                   const Tensor<T>* b);
+
 /// The exact results of conv_transpose2d<T, Exact> and conv2d<T, Exact> for T = float, float16
 /// and bfloat16, but accumulated term by term in 640-bit arithmetic. Those sum in an exact
 /// fixed-point accumulator instead, which is about a hundred times faster; these slow twins exist
