@@ -222,7 +222,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
       padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
     }
     xp = padded.data();
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
   }
 
@@ -233,7 +233,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t row_blocks = ceil_div(oh, rows_per_item);
   const int64_t items = n_batch * pl.g * row_blocks;
   const int64_t max_taps = pl.kh * pl.kw;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
     AlignedVector<float> buf(static_cast<size_t>(pl.mr_block * row_len));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
@@ -477,7 +477,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   }
   const int nt = threads;
   const int64_t n_items = static_cast<int64_t>(items.size());
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
     // A k-chunk is whole input channels: at least one channel's taps, even when those alone
     // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
