@@ -78,7 +78,7 @@ inline constexpr int64_t kMaxRandom = 1'000'000;
 void check_random_count(int64_t count);
 Problem nth_random_problem(uint64_t seed, int64_t i);
 
-/// Error when a problem's tensors (and the exact result, at sizeof(Exact) per element) exceed
+/// Error when a problem's tensors (and the exact result, at kExactBytesPerElement) exceed
 /// max_bytes. Call before allocating anything for it.
 void check_problem_bytes(const Problem& pr, int64_t max_bytes);
 

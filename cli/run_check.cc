@@ -15,15 +15,16 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   check_tensor_bytes(input_shape(pr), DType::kFloat64, max_bytes, "input");
   check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight");
   check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
-  // The exact result holds one 640-bit number per output element.
-  const int64_t exact_bytes =
-      checked_mul(element_count(output_shape(pr), "output"), static_cast<int64_t>(sizeof(Exact)),
-                  "exact result bytes");
+  // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
+  // element.
+  const int64_t exact_bytes = checked_mul(element_count(output_shape(pr), "output"),
+                                          kExactBytesPerElement, "exact result bytes");
   if (exact_bytes > max_bytes) {
-    throw Error("--max-bytes",
-                fmt::format("exact result: output {} needs {} bytes at {} bytes per exact "
-                            "element, more than --max-bytes {}",
-                            format_shape(output_shape(pr)), exact_bytes, sizeof(Exact), max_bytes));
+    throw Error(
+        "--max-bytes",
+        fmt::format("exact result: output {} needs {} bytes at {} bytes per exact "
+                    "element, more than --max-bytes {}",
+                    format_shape(output_shape(pr)), exact_bytes, kExactBytesPerElement, max_bytes));
   }
 }
 

@@ -176,6 +176,8 @@ class FixedSum {
   double special_ = 0;  // the sum of the non-finite terms
 };
 
+static_assert(sizeof(FixedSum) <= 192, "kExactBytesPerElement counts 192 bytes per sum");
+
 // What the loops sum in for an Acc result: FixedSum for exact sums of float32 products (float16
 // and bfloat16 values are float32 values), Acc itself otherwise.
 template <class T, class Acc>
