@@ -90,6 +90,16 @@ inline constexpr int kDirectNv[kMaxDirectMr + 1] = {0, 6, 4, 3, 3, 3, 3, 3, 3};
 inline constexpr int kMaxGemmMr = 8;
 inline constexpr int kGemmNv = 3;
 
+/// Fused-phase tiles, for one output channel per group and phases that all share the same tap
+/// offsets (kernel a multiple of the stride: fsrcnn's 9×9 at stride 3): P phases × nv vectors of
+/// consecutive phase units qx, all P phases of one phase row qy at once, so that every input
+/// vector loaded feeds P FMAs instead of one. TileArgs are read as: per tap group t (one input row
+/// and column offset shared by all phases), wtap[t] = [c][P] weights; acc[p][j] starts at
+/// bias[0], then acc[p][j] += w_t[c·P + p] · x[xoff[t] + c·chan_stride + j]; phase p's vectors go
+/// to out + p·out_stride.
+inline constexpr int kMaxFusedP = 9;
+inline constexpr int kMaxFusedNv = 6;
+
 /// The kernels of one ISA. Names say type, tile and ISA: "convt2d_f32_gemm_8x48__avx512".
 struct KernelTable {
   int lanes = 8;      ///< floats per vector
@@ -107,6 +117,11 @@ struct KernelTable {
   void (*widen_f16)(const uint16_t* in, float* out, int64_t n) = nullptr;
   void (*narrow_f16)(const float* in, uint16_t* out, int64_t n) = nullptr;
   const char* gemm_name[kMaxGemmMr + 1][kGemmNv + 1] = {};
+  /// fused[P][nv] for 2 <= P <= kMaxFusedP, 1 <= nv <= fused_nv[P] (as many vectors as the
+  /// registers hold next to the P·nv accumulators).
+  TileKernel fused[kMaxFusedP + 1][kMaxFusedNv + 1] = {};
+  const char* fused_name[kMaxFusedP + 1][kMaxFusedNv + 1] = {};
+  int fused_nv[kMaxFusedP + 1] = {};
 };
 
 const KernelTable& scalar_kernels();

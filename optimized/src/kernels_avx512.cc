@@ -53,7 +53,7 @@ struct Avx512 {
 }  // namespace
 
 const KernelTable& avx512_kernels() {
-  static const KernelTable t = make_table<Avx512, 8, 8>("avx512");
+  static const KernelTable t = make_table<Avx512, 8, 8, 32>("avx512");
   return t;
 }
 

@@ -7,6 +7,7 @@
 // without branches around loops: GCC then keeps every accumulator in a register; otherwise it
 // spills them on every iteration, a 2-3x slowdown.
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -116,6 +117,37 @@ void gemm_kernel(const GemmArgs& g) {
       auto r = acc[0][m][v];
       if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
       V::store(g.c + m * g.ldc + kL * v, r);
+    }
+  }
+}
+
+template <class V, int P, int NV>
+void fused_kernel(const TileArgs& a) {
+  constexpr int kL = V::kLanes;
+  typename V::type acc[P][NV];
+  const auto bias = V::broadcast(a.bias);
+  _Pragma("GCC unroll 9") for (int p = 0; p < P; ++p) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[p][v] = bias;
+  }
+  const int64_t ntaps = a.ntaps, icg = a.icg, cs = a.chan_stride;
+  const float* const x = a.x;
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const float* xp = x + a.xoff[t];
+    const float* wp = a.wtap[t];
+    for (int64_t c = 0; c < icg; ++c, xp += cs, wp += P) {
+      typename V::type xv[NV];
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) xv[v] = V::pin(V::load(xp + kL * v));
+      _Pragma("GCC unroll 9") for (int p = 0; p < P; ++p) {
+        const auto wv = V::broadcast(wp + p);
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+          acc[p][v] = V::fma(wv, xv[v], acc[p][v]);
+        }
+      }
+    }
+  }
+  _Pragma("GCC unroll 9") for (int p = 0; p < P; ++p) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      V::store(a.out + p * a.out_stride + kL * v, acc[p][v]);
     }
   }
 }
@@ -244,10 +276,37 @@ const char* kernel_name(const char* isa) {
   return name.c_str();
 }
 
+template <class V, int P, int NV>
+const char* fused_name(const char* isa) {
+  static const std::string name =
+      "convt2d_f32_phases" + std::to_string(P) + "x" + std::to_string(V::kLanes * NV) + "__" + isa;
+  return name.c_str();
+}
+
 template <class V, int MR, int... NVs>
 void fill_direct(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
   ((t.direct[MR][NVs + 1] = &direct_kernel<V, MR, NVs + 1>,
     t.direct_name[MR][NVs + 1] = kernel_name<V, false, MR, NVs + 1>(isa)),
+   ...);
+}
+
+// The vectors per fused tile: as many as `regs` registers hold with the P·nv accumulators, the
+// nv input vectors and one broadcast weight.
+constexpr int fused_nv(int p, int regs) {
+  return std::clamp((regs - 1) / (p + 1), 1, kMaxFusedNv);
+}
+
+template <class V, int P, int... NVs>
+void fill_fused(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  ((t.fused[P][NVs + 1] = &fused_kernel<V, P, NVs + 1>,
+    t.fused_name[P][NVs + 1] = fused_name<V, P, NVs + 1>(isa)),
+   ...);
+}
+
+template <class V, int Regs, int... Ps>
+void fill_fused_rows(KernelTable& t, const char* isa, std::integer_sequence<int, Ps...>) {
+  ((fill_fused<V, Ps + 2>(t, isa, std::make_integer_sequence<int, fused_nv(Ps + 2, Regs)>{}),
+    t.fused_nv[Ps + 2] = fused_nv(Ps + 2, Regs)),
    ...);
 }
 
@@ -268,8 +327,9 @@ void fill_direct_rows(KernelTable& t, const char* isa, std::integer_sequence<int
   (fill_direct<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kDirectNv[MRs + 1]>{}), ...);
 }
 
-/// The table of one ISA: direct tiles up to DirectMr channels, GEMM tiles up to GemmMr.
-template <class V, int GemmMr, int DirectMr>
+/// The table of one ISA: direct tiles up to DirectMr channels, GEMM tiles up to GemmMr, fused
+/// tiles sized for Regs vector registers.
+template <class V, int GemmMr, int DirectMr, int Regs>
 KernelTable make_table(const char* isa) {
   KernelTable t;
   t.lanes = V::kLanes;
@@ -277,6 +337,7 @@ KernelTable make_table(const char* isa) {
   t.direct_mr = DirectMr;
   fill_direct_rows<V>(t, isa, std::make_integer_sequence<int, DirectMr>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
+  fill_fused_rows<V, Regs>(t, isa, std::make_integer_sequence<int, kMaxFusedP - 1>{});
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;
   t.row2 = &row2_kernel<V>;

@@ -86,6 +86,10 @@ Isa PackedWeights::isa() const {
 
 std::string PackedWeights::kernel_names() const {
   const Impl& pl = *impl_;
+  if (pl.fused) {
+    const int p = static_cast<int>(pl.fused_p);
+    return pl.kernels->fused_name[p][pl.kernels->fused_nv[p]];
+  }
   const int mr = static_cast<int>(std::min(pl.mr_block, pl.ocg));
   return pl.gemm ? pl.kernels->gemm_name[mr][kGemmNv] : pl.kernels->direct_name[mr][kDirectNv[mr]];
 }

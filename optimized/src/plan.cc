@@ -137,6 +137,42 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   }
   pl->weights_finite =
       std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); });
+
+  // The fused-phase variant of the direct path, where it applies (see Impl::fused).
+  const auto shared_offsets = [](const PhaseSet& ps) {
+    return std::all_of(ps.taps.begin(), ps.taps.end(),
+                       [&](const PhaseTaps& t) { return t.a == ps.taps[0].a; });
+  };
+  const int64_t nph = nry * nrx;
+  if (!pl->gemm && pl->ocg == 1 && pl->weights_finite && nph >= 2 && nph <= kMaxFusedP &&
+      shared_offsets(pl->rows) && shared_offsets(pl->cols)) {
+    pl->fused = true;
+    pl->fused_p = nph;
+    pl->fused_ah = pl->rows.taps[0].a;
+    pl->fused_aw = pl->cols.taps[0].a;
+    const int64_t nah = static_cast<int64_t>(pl->fused_ah.size());
+    const int64_t naw = static_cast<int64_t>(pl->fused_aw.size());
+    pl->fused_w.resize(static_cast<size_t>(pl->g * nah * naw * pl->icg * nph));
+    for (int64_t gi = 0; gi < pl->g; ++gi) {
+      for (int64_t gh = 0; gh < nah; ++gh) {
+        for (int64_t gw = 0; gw < naw; ++gw) {
+          float* dst = pl->fused_w.data() + (pl->fused_taps(gi, gh, gw) - pl->fused_w.data());
+          for (int64_t c = 0; c < pl->icg; ++c) {
+            for (int64_t iry = 0; iry < nry; ++iry) {
+              for (int64_t irx = 0; irx < nrx; ++irx) {
+                const int64_t fh =
+                    pl->rows.taps[static_cast<size_t>(iry)].k[static_cast<size_t>(gh)];
+                const int64_t fw =
+                    pl->cols.taps[static_cast<size_t>(irx)].k[static_cast<size_t>(gw)];
+                dst[c * nph + iry * nrx + irx] =
+                    src[((gi * pl->icg + c) * pl->kh + fh) * pl->kw + fw];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
   return pl;
 }
 
@@ -382,6 +418,124 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                   for (int64_t j = 0; j < c.count; ++j) yrow[c.first + j * sw] = bm[c.offset + j];
                 }
               }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The fused-phase direct path (Impl::fused): per phase row qy and block of phase columns qx,
+// every phase's outputs of one channel in one tile; then the phase rows into output rows. The
+// input is zero-padded in W once so that tiles read full vectors without checks.
+constexpr int64_t kFusedRows = 4;  // phase rows per work item
+
+void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
+                   Tensor<float>& y, int threads) {
+  const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
+  const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
+  const Params& p = pl.p;
+  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
+  const int64_t lanes = pl.kernels->lanes;
+  const int64_t nrx = pl.cols.count(), nph = pl.fused_p;
+  const int64_t nah = static_cast<int64_t>(pl.fused_ah.size());
+  const int64_t naw = static_cast<int64_t>(pl.fused_aw.size());
+  // Phase units covering the output: oy = qy·sh - ph + ry for qy in [qy_lo, qy_hi], ry < sh.
+  const int64_t qy_lo = ph / sh, qy_hi = (oh - 1 + ph) / sh;
+  const int64_t qx_lo = pw / sw, qx_hi = (ow - 1 + pw) / sw;
+  const int64_t nvec = ceil_div(qx_hi - qx_lo + 1, lanes), ld = nvec * lanes;
+  const auto [aw_min, aw_max] = std::minmax_element(pl.fused_aw.begin(), pl.fused_aw.end());
+  // Tiles read input columns qx - aw for qx in [qx_lo, qx_lo + ld).
+  const int64_t pad_l = std::max<int64_t>(0, *aw_max - qx_lo);
+  const int64_t pad_r = std::max<int64_t>(0, qx_lo + ld - 1 - *aw_min - (wd - 1));
+  const int64_t wp = pad_l + wd + pad_r;
+  const int nt = threads;
+  const int64_t in_rows = n_batch * ic * h;
+  // Reused across runs, as in execute_direct.
+  thread_local AlignedVector<float> padded;
+  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
+    padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
+  }
+  float* const xp = padded.data();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
+
+  // Where output column ox comes from in a phase row's results: phase (ox + pw) mod sw at unit
+  // (ox + pw) / sw, or -1 when no tap reaches that column phase (the bias alone).
+  std::vector<int64_t> src_of(static_cast<size_t>(ow));
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const int64_t irx = pl.cols.find((ox + pw) % sw);
+    src_of[static_cast<size_t>(ox)] = irx < 0 ? -1 : irx * ld + (ox + pw) / sw - qx_lo;
+  }
+  // Stride 2 with both column phases: even outputs come from one phase, odd from the other.
+  const bool interleave = sw == 2 && nrx == 2 && ow >= 2;
+  const int nv_max = pl.kernels->fused_nv[nph];
+  const int64_t ntiles = ceil_div(nvec, int64_t{nv_max});
+  const int64_t bands = ceil_div(qy_hi - qy_lo + 1, kFusedRows);
+  const int64_t items = n_batch * pl.g * bands;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    AlignedVector<float> buf(static_cast<size_t>(nph * ld));
+    std::vector<int64_t> xoff(static_cast<size_t>(nah * naw));
+    std::vector<const float*> wtap(static_cast<size_t>(nah * naw));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t band = item % bands, gi = (item / bands) % pl.g, n = item / (bands * pl.g);
+      const float* xg = xp + (n * ic + gi * pl.icg) * h * wp;
+      const float bias = b ? b[gi] : 0.0f;
+      float* yplane = y.ptr() + (n * oc + gi) * oh * ow;
+      const int64_t q0 = qy_lo + band * kFusedRows;
+      for (int64_t qy = q0; qy < std::min(qy_hi + 1, q0 + kFusedRows); ++qy) {
+        // The tap groups whose input row exists: the same rows for every phase.
+        int64_t groups = 0;
+        for (int64_t gh = 0; gh < nah; ++gh) {
+          const int64_t iy = qy - pl.fused_ah[static_cast<size_t>(gh)];
+          if (iy < 0 || iy >= h) continue;
+          for (int64_t gw = 0; gw < naw; ++gw) {
+            xoff[static_cast<size_t>(groups)] =
+                iy * wp + pad_l + qx_lo - pl.fused_aw[static_cast<size_t>(gw)];
+            wtap[static_cast<size_t>(groups)] = pl.fused_taps(gi, gh, gw);
+            ++groups;
+          }
+        }
+        if (groups == 0) {
+          std::fill(buf.begin(), buf.end(), bias);
+        } else {
+          TileArgs a{};
+          a.xoff = xoff.data();
+          a.wtap = wtap.data();
+          a.ntaps = groups;
+          a.icg = pl.icg;
+          a.chan_stride = h * wp;
+          a.bias = &bias;
+          a.out_stride = ld;
+          // Tiles of as equal a width as possible (see execute_gemm).
+          for (int64_t ti = 0, v0 = 0; ti < ntiles; ++ti) {
+            const int64_t tv = nvec / ntiles + (ti < nvec % ntiles ? 1 : 0);
+            a.x = xg + v0 * lanes;
+            a.out = buf.data() + v0 * lanes;
+            pl.kernels->fused[nph][tv](a);
+            v0 += tv;
+          }
+        }
+        // The phase row's results into output rows qy·sh - ph + ry: each element written once.
+        for (int64_t ry = 0; ry < sh; ++ry) {
+          const int64_t oy = qy * sh - ph + ry;
+          if (oy < 0 || oy >= oh) continue;
+          float* yrow = yplane + oy * ow;
+          const int64_t iry = pl.rows.find(ry);
+          if (iry < 0) {
+            std::fill(yrow, yrow + ow, bias);
+            continue;
+          }
+          const float* row = buf.data() + iry * nrx * ld;
+          if (interleave) {
+            pl.kernels->interleave2(row + src_of[0], row + src_of[1], yrow, ow);
+          } else {
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              const int64_t s = src_of[static_cast<size_t>(ox)];
+              yrow[ox] = s < 0 ? bias : row[s];
             }
           }
         }
@@ -659,6 +813,8 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
   if (threads <= 0) threads = default_threads(pl, x, y);
   if (pl.gemm) {
     execute_gemm(pl, x, b, y, threads);
+  } else if (pl.fused) {
+    execute_fused(pl, x, b, y, threads);
   } else {
     execute_direct(pl, x, b, y, threads);
   }

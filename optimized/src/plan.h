@@ -62,6 +62,20 @@ struct PackedWeights::Impl {
   /// False when some weight is Inf or NaN: then 0·w is not 0, and tiles that read the zero
   /// padding are computed tap by tap over the valid columns only.
   bool weights_finite = true;
+  /// The fused-phase direct path (KernelTable::fused): one output channel per group, finite
+  /// weights, 2 to kMaxFusedP phases with taps, all row phases sharing one list of tap offsets
+  /// (fused_ah) and all column phases another (fused_aw). Then one input vector serves the same
+  /// tap offset in every phase. fused_w is [g][ah index][aw index][c][phase], phase = iry·nrx +
+  /// irx.
+  bool fused = false;
+  int64_t fused_p = 0;
+  std::vector<int64_t> fused_ah, fused_aw;
+  AlignedVector<float> fused_w;
+  const float* fused_taps(int64_t gi, int64_t gh, int64_t gw) const {
+    const int64_t groups = static_cast<int64_t>(fused_ah.size() * fused_aw.size());
+    return fused_w.data() +
+           ((gi * groups + gh * static_cast<int64_t>(fused_aw.size()) + gw) * icg) * fused_p;
+  }
 
   const float* panel(int64_t gi, int64_t iry, int64_t irx, int64_t ocb) const {
     return packed.data() + offsets[static_cast<size_t>(

@@ -214,8 +214,9 @@ TEST_P(IsaTest, HugeStridesCostOnlyTheirOutput) {
       .Test(GetParam());
 }
 TEST_P(IsaTest, DepthwiseStrideTwoRowsOfEveryWidth) {
-  // The fused stride-2 row kernel: odd and even output widths, tails shorter than a vector,
-  // boundary rows with fewer taps, one-column input.
+  // Odd and even output widths, tails shorter than a vector, boundary rows with fewer taps,
+  // one-column input; 3×3 takes the fused stride-2 row kernel (its phases' tap offsets differ),
+  // 4×4 the fused-phase tiles.
   for (int64_t iw : {1, 2, 7, 8, 9, 16, 17, 33}) {
     SCOPED_TRACE(iw);
     ConvTransposeTester().channels(3, 3).groups(3).input(5, iw).kernel({3, 3}).stride(2).Test(
@@ -289,6 +290,39 @@ TEST_P(IsaTest, TwoThreads) {
       .padding(1)
       .threads(2)
       .Test(GetParam());
+}
+
+// One output channel per group with every phase sharing its tap offsets: the fused-phase tiles
+// (all phases of a phase row at once). Edge cases: phase rows and columns that stick out of the
+// output at both ends, rows whose taps all miss the input, phases no tap reaches, groups,
+// batches, two threads, and rows of several tiles.
+TEST_P(IsaTest, FusedPhasesForOneOutputChannel) {
+  for (const char* s :
+       {"mb1ic5ih7oc1kh9sh3ph4oph2", "mb2ic3ih5iw6oc1kh6kw4sh3sw2ph1pw2", "mb1ic6ih5oc3kh4sh2ph3g3",
+        "mb1ic4ih6oc1kh2sh3ph4pw0", "mb2ic3ih4oc1kh2sh3bias0", "mb1ic4ih9iw40oc1kh3sh3",
+        "mb1ic2ih3iw70oc1kh4sh2ph1", "mb3ic4ih20iw33oc2kh4kw6sh2sw3ph2pw5g2"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    for (int threads : {1, 2}) {
+      for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+        const auto d = make_data<float>(pr, regime, 3);
+        const auto packed = optimized::pack(pr.params, d.w, GetParam(), Path::kDirect);
+        ASSERT_NE(packed.kernel_names().find("phases"), std::string::npos) << packed.kernel_names();
+        EXPECT_TRUE(judged(pr, d, optimized::run(packed, d.x, d.bias(), threads),
+                           regime == Regime::kInteger))
+            << to_string(regime) << ", " << threads << " thread(s)";
+      }
+    }
+  }
+  // Offsets that differ between phases (taps 0 and 3 of dilation 3 at stride 2), two output
+  // channels or a single phase: the per-phase tiles.
+  for (const char* s : {"mb1ic3ih5oc1kh2sh2dh3dw1", "mb1ic3ih5oc2kh4sh2", "mb1ic3ih5oc1kh3"}) {
+    const Problem pr = parse_problem(s);
+    const auto d = make_data<float>(pr, Regime::kInteger, 3);
+    const auto packed = optimized::pack(pr.params, d.w, GetParam(), Path::kDirect);
+    EXPECT_EQ(packed.kernel_names().find("phases"), std::string::npos) << s;
+    EXPECT_TRUE(judged(pr, d, optimized::run(packed, d.x, d.bias()), true)) << s;
+  }
 }
 
 TEST_P(IsaTest, EmptyBatchGivesEmptyOutput) {
