@@ -65,6 +65,24 @@ struct PackArgs {
 
 using PackKernel = void (*)(const PackArgs&);
 
+/// Packing from channel planes of at most kSmallPlane floats (4×4 inputs: dcgan's first layer),
+/// where PackArgs' row copies would be a few floats each: the plane is loaded into two registers
+/// once per channel, and each packed vector is one permute of them. Row (c·taps + t), vector v
+/// of `out` gets plane_c[idx[(t·nvec + v)·16 + i]] in lane i, or 0 where that index is negative.
+inline constexpr int64_t kSmallPlane = 32;
+struct SmallPackArgs {
+  const float* plane0;
+  int64_t plane_stride;
+  int64_t plane_size;  ///< floats per plane, <= kSmallPlane
+  int64_t channels;
+  int64_t taps;
+  const int32_t* idx;  ///< [taps][nvec][16]
+  int64_t nvec;        ///< vectors per packed row (its width is nvec·16)
+  float* out;
+};
+
+using SmallPackKernel = void (*)(const SmallPackArgs&);
+
 /// One output row of a single-channel layer (depthwise) with stride 2 in W, both column phases
 /// computed and interleaved in registers and stored straight to the output row:
 ///   phase p's output j = bias + Σ_t w[p][t] · x[xoff[p][t] + j],  out[2j + p] = that.
@@ -109,6 +127,8 @@ struct KernelTable {
   const char* direct_name[kMaxDirectMr + 1][7] = {};
   GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
   PackKernel pack = nullptr;
+  /// Only where two-register permutes exist (AVX-512); null otherwise.
+  SmallPackKernel pack_small = nullptr;
   /// out[2j] = even[j], out[2j + 1] = odd[j] for 2j, 2j + 1 < n: two column phases of stride 2
   /// into one output row.
   void (*interleave2)(const float* even, const float* odd, float* out, int64_t n) = nullptr;

@@ -7,6 +7,8 @@
 // (its undefined "passthrough" operand); nothing of ours is uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <algorithm>
+
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
@@ -50,10 +52,32 @@ struct Avx512 {
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
 };
 
+void pack_small_kernel(const SmallPackArgs& p) {
+  const __mmask16 lo_mask = Avx512::mask(std::min<int64_t>(16, p.plane_size));
+  const __mmask16 hi_mask = Avx512::mask(std::max<int64_t>(0, p.plane_size - 16));
+  const float* plane = p.plane0;
+  float* out = p.out;
+  const int64_t rows = p.taps * p.nvec;
+  for (int64_t c = 0; c < p.channels; ++c, plane += p.plane_stride) {
+    // Masked loads: nothing past the plane is read.
+    const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, plane);
+    const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, plane + 16);
+    for (int64_t r = 0; r < rows; ++r, out += 16) {
+      const __m512i idx = _mm512_loadu_si512(p.idx + 16 * r);
+      const __mmask16 valid = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512());
+      _mm512_storeu_ps(out, _mm512_maskz_permutex2var_ps(valid, lo, idx, hi));
+    }
+  }
+}
+
 }  // namespace
 
 const KernelTable& avx512_kernels() {
-  static const KernelTable t = make_table<Avx512, 8, 8, 32>("avx512");
+  static const KernelTable t = [] {
+    KernelTable k = make_table<Avx512, 8, 8, 32>("avx512");
+    k.pack_small = &pack_small_kernel;
+    return k;
+  }();
   return t;
 }
 

@@ -193,9 +193,14 @@ void interleave2_kernel(const float* even, const float* odd, float* out, int64_t
     V::store(out + 2 * j, lo);
     V::store(out + 2 * j + kL, hi);
   }
-  for (int64_t i = j; 2 * i < n; ++i) {
-    out[2 * i] = even[i];
-    if (2 * i + 1 < n) out[2 * i + 1] = odd[i];
+  // The tail (fewer than 2·kL outputs) with masked loads and stores: a 56-wide row would
+  // otherwise write 24 of its outputs one by one.
+  const int64_t rem = n - 2 * j;
+  if (rem > 0) {
+    typename V::type lo, hi;
+    V::zip(V::load_partial(even + j, (rem + 1) / 2), V::load_partial(odd + j, rem / 2), lo, hi);
+    V::store_partial(out + 2 * j, lo, std::min<int64_t>(rem, kL));
+    if (rem > kL) V::store_partial(out + 2 * j + kL, hi, rem - kL);
   }
 }
 

@@ -645,6 +645,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     };
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
+    std::vector<int32_t> idx;
     std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
@@ -692,38 +693,69 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                 segs.push_back({r / sy.count, r % sy.count, ixq, len, q - tp0});
                 q += len;
               }
-              // The row copies of each tap are the same for every channel (only the plane
-              // moves).
-              ops.clear();
-              for (int64_t t = 0; t < taps; ++t) {
-                const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
-                TapOps& to = tap_ops[static_cast<size_t>(t)];
-                to.begin = static_cast<int64_t>(ops.size());
-                int64_t covered = 0;
-                for (const Seg& sg : segs) {
-                  const int64_t iy = sy.lo + sg.iyq - a_y;
-                  if (iy < 0 || iy >= h) continue;
-                  const int64_t ix0 = sx.lo + sg.ixq - a_x;  // column of the first pixel
-                  const int64_t j0 = std::max<int64_t>(0, -ix0);
-                  const int64_t j1 = std::min(sg.len, wd - ix0);
-                  if (j1 > j0) {
-                    ops.push_back({sg.n * image + iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
-                    covered += j1 - j0;
+              // Planes of a few floats (4×4 inputs), all pixels in one image: each packed vector
+              // is a permute of the plane, by index, instead of row copies of a few floats.
+              if (pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane &&
+                  segs.front().n == segs.back().n) {
+                idx.assign(static_cast<size_t>(taps * width), -1);
+                for (int64_t t = 0; t < taps; ++t) {
+                  const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
+                  for (const Seg& sg : segs) {
+                    const int64_t iy = sy.lo + sg.iyq - a_y;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int64_t j = 0; j < sg.len; ++j) {
+                      const int64_t ix = sx.lo + sg.ixq + j - a_x;
+                      if (ix >= 0 && ix < wd) {
+                        idx[static_cast<size_t>(t * width + sg.d + j)] =
+                            static_cast<int32_t>(iy * wd + ix);
+                      }
+                    }
                   }
                 }
-                to.end = static_cast<int64_t>(ops.size());
-                to.full = covered == width;
+                SmallPackArgs sp{};
+                sp.plane0 = xg + segs.front().n * image + c0 * h * wd;
+                sp.plane_stride = h * wd;
+                sp.plane_size = h * wd;
+                sp.channels = cn;
+                sp.taps = taps;
+                sp.idx = idx.data();
+                sp.nvec = width / lanes;
+                sp.out = bp.data();
+                pl.kernels->pack_small(sp);
+              } else {
+                // The row copies of each tap are the same for every channel (only the plane
+                // moves).
+                ops.clear();
+                for (int64_t t = 0; t < taps; ++t) {
+                  const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
+                  TapOps& to = tap_ops[static_cast<size_t>(t)];
+                  to.begin = static_cast<int64_t>(ops.size());
+                  int64_t covered = 0;
+                  for (const Seg& sg : segs) {
+                    const int64_t iy = sy.lo + sg.iyq - a_y;
+                    if (iy < 0 || iy >= h) continue;
+                    const int64_t ix0 = sx.lo + sg.ixq - a_x;  // column of the first pixel
+                    const int64_t j0 = std::max<int64_t>(0, -ix0);
+                    const int64_t j1 = std::min(sg.len, wd - ix0);
+                    if (j1 > j0) {
+                      ops.push_back({sg.n * image + iy * wd + ix0 + j0, sg.d + j0, j1 - j0});
+                      covered += j1 - j0;
+                    }
+                  }
+                  to.end = static_cast<int64_t>(ops.size());
+                  to.full = covered == width;
+                }
+                PackArgs pa{};
+                pa.plane0 = xg + c0 * h * wd;
+                pa.plane_stride = h * wd;
+                pa.channels = cn;
+                pa.taps = taps;
+                pa.tap_ops = tap_ops.data();
+                pa.ops = ops.data();
+                pa.width = width;
+                pa.out = bp.data();
+                pl.kernels->pack(pa);
               }
-              PackArgs pa{};
-              pa.plane0 = xg + c0 * h * wd;
-              pa.plane_stride = h * wd;
-              pa.channels = cn;
-              pa.taps = taps;
-              pa.tap_ops = tap_ops.data();
-              pa.ops = ops.data();
-              pa.width = width;
-              pa.out = bp.data();
-              pl.kernels->pack(pa);
               const int nv = static_cast<int>(ceil_div(tp1 - tp0, lanes));
               for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
                 const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);

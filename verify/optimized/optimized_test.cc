@@ -325,6 +325,26 @@ TEST_P(IsaTest, FusedPhasesForOneOutputChannel) {
   }
 }
 
+// Input planes of at most 32 floats (4×4, 4×8) pack by permutes on AVX-512; 33 floats and tiles
+// that span two images take the row copies. Padding beyond the kernel, stride 3 and dilation put
+// zeros at both ends of the packed rows.
+TEST_P(IsaTest, GemmOnSmallPlanes) {
+  for (const char* s :
+       {"mb1ic20ih4oc40kh4sh2ph1", "mb1ic9ih4iw8oc33kh3sh2ph2", "mb1ic9ih3iw11oc33kh3sh2ph1",
+        "mb3ic5ih4oc40kh4sh2ph1", "mb2ic7ih2iw3oc35kh5sh3ph3pw1", "mb1ic6ih5oc32kh3sh2dh2ph3",
+        "mb1ic300ih4oc32kh4sh2ph1"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+      const auto d = make_data<float>(pr, regime, 5);
+      const auto packed = optimized::pack(pr.params, d.w, GetParam(), Path::kGemm);
+      EXPECT_TRUE(
+          judged(pr, d, optimized::run(packed, d.x, d.bias(), 1), regime == Regime::kInteger))
+          << to_string(regime);
+    }
+  }
+}
+
 TEST_P(IsaTest, EmptyBatchGivesEmptyOutput) {
   Problem pr = parse_problem("mb0ic4ih5oc6kh3sh2");
   const auto d = make_data<float>(pr, Regime::kReal, 1);
