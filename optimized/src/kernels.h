@@ -65,11 +65,11 @@ struct PackArgs {
 
 using PackKernel = void (*)(const PackArgs&);
 
-/// Packing from channel planes of at most kSmallPlane floats (4×4 inputs: dcgan's first layer),
-/// where PackArgs' row copies would be a few floats each: the plane is loaded into two registers
-/// once per channel, and each packed vector is one permute of them. Row (c·taps + t), vector v
+/// Packing from channel planes of at most kSmallPlane floats (4×4 to 8×8 inputs: dcgan's first
+/// layers), where PackArgs' row copies would be a few floats each: the plane is loaded into two
+/// or four registers once per channel, and each packed vector is a permute of them. Row (c·taps + t), vector v
 /// of `out` gets plane_c[idx[(t·nvec + v)·16 + i]] in lane i, or 0 where that index is negative.
-inline constexpr int64_t kSmallPlane = 32;
+inline constexpr int64_t kSmallPlane = 64;
 struct SmallPackArgs {
   const float* plane0;
   int64_t plane_stride;

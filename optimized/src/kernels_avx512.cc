@@ -53,19 +53,36 @@ struct Avx512 {
 };
 
 void pack_small_kernel(const SmallPackArgs& p) {
-  const __mmask16 lo_mask = Avx512::mask(std::min<int64_t>(16, p.plane_size));
-  const __mmask16 hi_mask = Avx512::mask(std::max<int64_t>(0, p.plane_size - 16));
+  const auto part = [&](int64_t from) {
+    return Avx512::mask(std::clamp<int64_t>(p.plane_size - from, 0, 16));
+  };
+  const __mmask16 m0 = part(0), m1 = part(16), m2 = part(32), m3 = part(48);
+  const bool wide = p.plane_size > 32;
   const float* plane = p.plane0;
   float* out = p.out;
   const int64_t rows = p.taps * p.nvec;
+  const __m512i zero = _mm512_setzero_si512(), bit5 = _mm512_set1_epi32(32);
   for (int64_t c = 0; c < p.channels; ++c, plane += p.plane_stride) {
     // Masked loads: nothing past the plane is read.
-    const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, plane);
-    const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, plane + 16);
+    const __m512 v0 = _mm512_maskz_loadu_ps(m0, plane), v1 = _mm512_maskz_loadu_ps(m1, plane + 16);
+    if (!wide) {
+      for (int64_t r = 0; r < rows; ++r, out += 16) {
+        const __m512i idx = _mm512_loadu_si512(p.idx + 16 * r);
+        const __mmask16 valid = _mm512_cmpge_epi32_mask(idx, zero);
+        _mm512_storeu_ps(out, _mm512_maskz_permutex2var_ps(valid, v0, idx, v1));
+      }
+      continue;
+    }
+    // 33 to 64 floats: a permute of each half, and bit 5 of the index picks the half.
+    const __m512 v2 = _mm512_maskz_loadu_ps(m2, plane + 32);
+    const __m512 v3 = _mm512_maskz_loadu_ps(m3, plane + 48);
     for (int64_t r = 0; r < rows; ++r, out += 16) {
       const __m512i idx = _mm512_loadu_si512(p.idx + 16 * r);
-      const __mmask16 valid = _mm512_cmpge_epi32_mask(idx, _mm512_setzero_si512());
-      _mm512_storeu_ps(out, _mm512_maskz_permutex2var_ps(valid, lo, idx, hi));
+      const __mmask16 valid = _mm512_cmpge_epi32_mask(idx, zero);
+      const __mmask16 upper = _mm512_test_epi32_mask(idx, bit5);
+      const __m512 lo = _mm512_permutex2var_ps(v0, idx, v1);
+      const __m512 hi = _mm512_permutex2var_ps(v2, idx, v3);
+      _mm512_storeu_ps(out, _mm512_maskz_mov_ps(valid, _mm512_mask_blend_ps(upper, lo, hi)));
     }
   }
 }
