@@ -67,8 +67,10 @@ using PackKernel = void (*)(const PackArgs&);
 
 /// Packing from channel planes of at most kSmallPlane floats (4×4 to 8×8 inputs: dcgan's first
 /// layers), where PackArgs' row copies would be a few floats each: the plane is loaded into two
-/// or four registers once per channel, and each packed vector is a permute of them. Row (c·taps + t), vector v
-/// of `out` gets plane_c[idx[(t·nvec + v)·16 + i]] in lane i, or 0 where that index is negative.
+/// or four registers once per channel, and each packed vector is a permute of them. Row
+/// (c·taps + t), vector v of `out` gets plane_c[idx[(t·nvec + v)·16 + i]] in lane i, 0 where
+/// that index is -1, and keeps its value where it is -2 (lanes of another image, packed by
+/// another call).
 inline constexpr int64_t kSmallPlane = 64;
 struct SmallPackArgs {
   const float* plane0;

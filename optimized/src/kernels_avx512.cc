@@ -62,6 +62,7 @@ void pack_small_kernel(const SmallPackArgs& p) {
   float* out = p.out;
   const int64_t rows = p.taps * p.nvec;
   const __m512i zero = _mm512_setzero_si512(), bit5 = _mm512_set1_epi32(32);
+  const __m512i keep = _mm512_set1_epi32(-1);  // lanes with index -2 are left as they are
   for (int64_t c = 0; c < p.channels; ++c, plane += p.plane_stride) {
     // Masked loads: nothing past the plane is read.
     const __m512 v0 = _mm512_maskz_loadu_ps(m0, plane), v1 = _mm512_maskz_loadu_ps(m1, plane + 16);
@@ -69,7 +70,8 @@ void pack_small_kernel(const SmallPackArgs& p) {
       for (int64_t r = 0; r < rows; ++r, out += 16) {
         const __m512i idx = _mm512_loadu_si512(p.idx + 16 * r);
         const __mmask16 valid = _mm512_cmpge_epi32_mask(idx, zero);
-        _mm512_storeu_ps(out, _mm512_maskz_permutex2var_ps(valid, v0, idx, v1));
+        _mm512_mask_storeu_ps(out, _mm512_cmpge_epi32_mask(idx, keep),
+                              _mm512_maskz_permutex2var_ps(valid, v0, idx, v1));
       }
       continue;
     }
@@ -82,7 +84,8 @@ void pack_small_kernel(const SmallPackArgs& p) {
       const __mmask16 upper = _mm512_test_epi32_mask(idx, bit5);
       const __m512 lo = _mm512_permutex2var_ps(v0, idx, v1);
       const __m512 hi = _mm512_permutex2var_ps(v2, idx, v3);
-      _mm512_storeu_ps(out, _mm512_maskz_mov_ps(valid, _mm512_mask_blend_ps(upper, lo, hi)));
+      _mm512_mask_storeu_ps(out, _mm512_cmpge_epi32_mask(idx, keep),
+                            _mm512_maskz_mov_ps(valid, _mm512_mask_blend_ps(upper, lo, hi)));
     }
   }
 }

@@ -693,35 +693,39 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                 segs.push_back({r / sy.count, r % sy.count, ixq, len, q - tp0});
                 q += len;
               }
-              // Planes of a few floats (4×4 inputs), all pixels in one image: each packed vector
-              // is a permute of the plane, by index, instead of row copies of a few floats.
-              if (pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane &&
-                  segs.front().n == segs.back().n) {
-                idx.assign(static_cast<size_t>(taps * width), -1);
-                for (int64_t t = 0; t < taps; ++t) {
-                  const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
-                  for (const Seg& sg : segs) {
-                    const int64_t iy = sy.lo + sg.iyq - a_y;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int64_t j = 0; j < sg.len; ++j) {
-                      const int64_t ix = sx.lo + sg.ixq + j - a_x;
-                      if (ix >= 0 && ix < wd) {
-                        idx[static_cast<size_t>(t * width + sg.d + j)] =
-                            static_cast<int32_t>(iy * wd + ix);
+              // Planes of a few floats (4×4 to 8×8 inputs): each packed vector is a permute of
+              // the plane, by index, instead of row copies of a few floats; one call per image
+              // the tile's pixels come from (lanes of the others: -2, left alone).
+              if (pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane) {
+                for (int64_t n = segs.front().n; n <= segs.back().n; ++n) {
+                  idx.assign(static_cast<size_t>(taps * width), -2);
+                  for (int64_t t = 0; t < taps; ++t) {
+                    const int64_t a_y = rt.a[t / ntw], a_x = ct.a[t % ntw];
+                    int32_t* row = idx.data() + t * width;
+                    // The lanes past the tile's pixels are zero; the last image's call writes them.
+                    if (n == segs.back().n) std::fill(row + (tp1 - tp0), row + width, -1);
+                    for (const Seg& sg : segs) {
+                      if (sg.n != n) continue;
+                      const int64_t iy = sy.lo + sg.iyq - a_y;
+                      for (int64_t j = 0; j < sg.len; ++j) {
+                        const int64_t ix = sx.lo + sg.ixq + j - a_x;
+                        row[sg.d + j] = iy >= 0 && iy < h && ix >= 0 && ix < wd
+                                            ? static_cast<int32_t>(iy * wd + ix)
+                                            : -1;
                       }
                     }
                   }
+                  SmallPackArgs sp{};
+                  sp.plane0 = xg + n * image + c0 * h * wd;
+                  sp.plane_stride = h * wd;
+                  sp.plane_size = h * wd;
+                  sp.channels = cn;
+                  sp.taps = taps;
+                  sp.idx = idx.data();
+                  sp.nvec = width / lanes;
+                  sp.out = bp.data();
+                  pl.kernels->pack_small(sp);
                 }
-                SmallPackArgs sp{};
-                sp.plane0 = xg + segs.front().n * image + c0 * h * wd;
-                sp.plane_stride = h * wd;
-                sp.plane_size = h * wd;
-                sp.channels = cn;
-                sp.taps = taps;
-                sp.idx = idx.data();
-                sp.nvec = width / lanes;
-                sp.out = bp.data();
-                pl.kernels->pack_small(sp);
               } else {
                 // The row copies of each tap are the same for every channel (only the plane
                 // moves).
