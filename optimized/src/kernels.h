@@ -19,6 +19,13 @@ struct TileArgs {
   const float* bias;    ///< mr values
   float* out;           ///< mr rows of nv vectors
   int64_t out_stride;   ///< floats between two output rows of the tile
+  /// The zip variant (stride 2 in W) stores to the output rows instead of `out`: this tile is
+  /// the odd column phase, `partner` (rows out_stride apart) the even phase's results for the same
+  /// columns j, and y[m·y_stride + 2j + e] = (e ? this : partner)[m][j] for 2j + e < y_n.
+  const float* partner;
+  float* y;
+  int64_t y_stride;
+  int64_t y_n;
 };
 
 using TileKernel = void (*)(const TileArgs&);
@@ -126,6 +133,7 @@ struct KernelTable {
   int gemm_mr = 4;    ///< the full GEMM channel tile of this ISA (<= kMaxGemmMr)
   int direct_mr = 4;  ///< the full direct channel tile of this ISA (<= kMaxDirectMr)
   TileKernel direct[kMaxDirectMr + 1][7] = {};
+  TileKernel direct_zip[kMaxDirectMr + 1][7] = {};
   const char* direct_name[kMaxDirectMr + 1][7] = {};
   GemmKernel gemm[kMaxGemmMr + 1][kGemmNv + 1] = {};
   PackKernel pack = nullptr;

@@ -19,7 +19,7 @@ namespace convt2d::optimized {
 inline constexpr int64_t kPrefetchChannels = 4;
 inline constexpr int64_t kPrefetchFloats = 1024;
 
-template <class V, int MR, int NV>
+template <class V, int MR, int NV, bool Zip = false>
 void direct_kernel(const TileArgs& a) {
   constexpr int kL = V::kLanes;
   // Fewer than 8 accumulators cannot hide the FMA latency: then even and odd input channels go
@@ -68,7 +68,24 @@ void direct_kernel(const TileArgs& a) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
       auto r = acc[0][m][v];
       if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
-      V::store(a.out + m * a.out_stride + kL * v, r);
+      if constexpr (Zip) {
+        // Interleaved with the even phase straight into the output row: no second pass.
+        typename V::type lo, hi;
+        V::zip(V::load(a.partner + m * a.out_stride + kL * v), r, lo, hi);
+        float* yo = a.y + m * a.y_stride + 2 * kL * v;
+        const int64_t left = a.y_n - 2 * kL * v;
+        if (left >= 2 * kL) {
+          V::store(yo, lo);
+          V::store(yo + kL, hi);
+        } else if (left > kL) {
+          V::store(yo, lo);
+          V::store_partial(yo + kL, hi, left - kL);
+        } else if (left > 0) {
+          V::store_partial(yo, lo, left);
+        }
+      } else {
+        V::store(a.out + m * a.out_stride + kL * v, r);
+      }
     }
   }
 }
@@ -291,6 +308,7 @@ const char* fused_name(const char* isa) {
 template <class V, int MR, int... NVs>
 void fill_direct(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
   ((t.direct[MR][NVs + 1] = &direct_kernel<V, MR, NVs + 1>,
+    t.direct_zip[MR][NVs + 1] = &direct_kernel<V, MR, NVs + 1, true>,
     t.direct_name[MR][NVs + 1] = kernel_name<V, false, MR, NVs + 1>(isa)),
    ...);
 }

@@ -241,6 +241,8 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
                     pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
 
+  const bool zip_layer =
+      sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
   const int nt = threads;
   // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
   // each work item is one (image, group) and pads its own channels into a thread-local buffer
@@ -299,6 +301,9 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
           const int64_t iy = qy - rt.a[ih];
           if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
         }
+        // Stride 2 with both column phases reached by taps and finite weights: the odd phase's
+        // tiles store both phases interleaved into the output rows.
+        const bool zip = zip_layer && nvalid > 0;
         for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
           const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
           float bias[kMaxDirectMr] = {};
@@ -367,6 +372,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
               a.bias = bias;
               a.out_stride = row_len;
               const int nv_max = kDirectNv[mr];
+              // The odd phase of stride 2 interleaves with the even one in its stores.
+              const bool zip_tile = zip && ai == 1;
+              float* const yrow0 =
+                  y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block) * oh + oy) * ow;
+              a.y_stride = oh * ow;
               for (int64_t j0 = 0; j0 < c.count;) {
                 const int64_t left = c.count - j0;  // > 0
                 // lanes is a power of two: a shift, not a division, per tile.
@@ -379,7 +389,12 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                 // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
                 const bool touches_padding =
                     c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
-                if (pl.weights_finite || !touches_padding) {
+                if (zip_tile) {
+                  a.partner = buf.data() + cp[0].offset + j0;
+                  a.y = yrow0 + 2 * j0;
+                  a.y_n = ow - 2 * j0;
+                  pl.kernels->direct_zip[mr][nv](a);
+                } else if (pl.weights_finite || !touches_padding) {
                   pl.kernels->direct[mr][nv](a);
                 } else {
                   // 0·Inf is NaN: sum only the taps whose input column exists, as the
@@ -404,7 +419,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
               }
             }
             // The group's column phases into the output rows: each element written once.
-            for (int64_t m = 0; m < mr; ++m) {
+            for (int64_t m = 0; m < mr && !zip; ++m) {
               float* yrow =
                   y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block + m) * oh + oy) * ow;
               const float* bm = buf.data() + m * row_len;
