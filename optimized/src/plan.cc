@@ -377,13 +377,16 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
               float* const yrow0 =
                   y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block) * oh + oy) * ow;
               a.y_stride = oh * ow;
-              for (int64_t j0 = 0; j0 < c.count;) {
-                const int64_t left = c.count - j0;  // > 0
+              // Zipped tiles run over the even phase's columns: with an odd width it has one
+              // more (the odd phase's extra column is computed from the padding and not stored).
+              const int64_t count = zip_tile ? cp[0].count : c.count;
+              for (int64_t j0 = 0; j0 < count;) {
+                const int64_t left = count - j0;  // > 0
                 // lanes is a power of two: a shift, not a division, per tile.
                 const int nv = left >= nv_max * lanes
                                    ? nv_max
                                    : static_cast<int>((left + lanes - 1) >> lane_shift);
-                const int64_t j1 = std::min(c.count, j0 + lanes * nv);
+                const int64_t j1 = std::min(count, j0 + lanes * nv);
                 a.x = xg + j0;
                 a.out = seg + j0;
                 // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.

@@ -347,6 +347,26 @@ TEST_P(IsaTest, GemmOnSmallPlanes) {
   }
 }
 
+// Stride 2 in W on the direct path: the odd column phase's tiles store both phases. With an odd
+// output width the even phase has one column more; when the odd phase's count is a whole number
+// of vectors (16 of 33), that last even output needs a tile of its own.
+TEST_P(IsaTest, StrideTwoOddWidthsKeepTheLastEvenOutput) {
+  for (int64_t iw : {9, 17, 25, 33}) {
+    SCOPED_TRACE(iw);
+    ConvTransposeTester().channels(3, 4).input(3, iw).kernel(3).stride(2).padding(1).Test(
+        GetParam());
+  }
+  // The fuzzer's case: odd-phase taps far apart (dilation 37), 65 outputs.
+  ConvTransposeTester()
+      .channels(2, 1)
+      .input(3, 1)
+      .kernel({1, 3})
+      .stride({3, 2})
+      .padding({1, 5})
+      .dilation(37)
+      .Test(GetParam());
+}
+
 TEST_P(IsaTest, EmptyBatchGivesEmptyOutput) {
   Problem pr = parse_problem("mb0ic4ih5oc6kh3sh2");
   const auto d = make_data<float>(pr, Regime::kReal, 1);
