@@ -538,9 +538,11 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
           }
         }
         // The phase row's results into output rows qy·sh - ph + ry: each element written once.
-        for (int64_t ry = 0; ry < sh; ++ry) {
+        // Only the ry whose rows exist are visited (a stride of 10^9 has at most oh of them).
+        const int64_t ry0 = std::max<int64_t>(0, ph - qy * sh);
+        const int64_t ry1 = std::min(sh, oh + ph - qy * sh);
+        for (int64_t ry = ry0; ry < ry1; ++ry) {
           const int64_t oy = qy * sh - ph + ry;
-          if (oy < 0 || oy >= oh) continue;
           float* yrow = yplane + oy * ow;
           const int64_t iry = pl.rows.find(ry);
           if (iry < 0) {
