@@ -380,12 +380,12 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
               // Zipped tiles run over the even phase's columns: with an odd width it has one
               // more (the odd phase's extra column is computed from the padding and not stored).
               const int64_t count = zip_tile ? cp[0].count : c.count;
-              for (int64_t j0 = 0; j0 < count;) {
-                const int64_t left = count - j0;  // > 0
-                // lanes is a power of two: a shift, not a division, per tile.
-                const int nv = left >= nv_max * lanes
-                                   ? nv_max
-                                   : static_cast<int>((left + lanes - 1) >> lane_shift);
+              // Tiles of as equal a width as possible (56 columns: 2 + 2 vectors, not 3 + 1,
+              // whose one-vector tile has too few accumulators to keep the FMA units busy).
+              const int64_t row_vecs = (count + lanes - 1) >> lane_shift;
+              const int64_t ntiles = (row_vecs + nv_max - 1) / nv_max;
+              for (int64_t ti = 0, j0 = 0; ti < ntiles; ++ti) {
+                const int nv = static_cast<int>(row_vecs / ntiles + (ti < row_vecs % ntiles));
                 const int64_t j1 = std::min(count, j0 + lanes * nv);
                 a.x = xg + j0;
                 a.out = seg + j0;
