@@ -666,6 +666,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     std::vector<Seg> segs;
     std::vector<CopyOp> ops;
     std::vector<int32_t> idx;
+    std::vector<std::pair<int64_t, int64_t>> tiles;  // (first vector, vectors) from the block's p0
     std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
@@ -694,16 +695,30 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
           const int64_t taps = rt.size() * ntw;
           // Tiles of as equal a width as possible (7 vectors: 3 + 2 + 2, not 3 + 3 + 1): a
           // narrow last tile has too few independent accumulators to keep the FMA units busy.
-          const int64_t nvec = ceil_div(p1 - p0, lanes);
-          const int64_t ntiles = ceil_div(nvec, int64_t{kGemmNv});
+          // The tiles: balanced in width over the block's pixels, or over each image's pixels
+          // where the permute packing would otherwise pack a tile spanning two images twice
+          // (images' phase planes a whole number of vectors: dcgan-b16's 64 pixels).
+          const int64_t plane_px = sy.count * sx.count;
+          const bool per_image = pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane &&
+                                 plane_px % lanes == 0 && p0 % lanes == 0 && p1 - p0 > plane_px;
+          const int64_t span = per_image ? plane_px : p1 - p0;
+          tiles.clear();
+          for (int64_t s0 = p0; s0 < p1; s0 += span) {
+            const int64_t svec = ceil_div(std::min(p1, s0 + span) - s0, lanes);
+            const int64_t sn = ceil_div(svec, int64_t{kGemmNv});
+            for (int64_t ti = 0, v = (s0 - p0) / lanes; ti < sn; ++ti) {
+              const int64_t tv = svec / sn + (ti < svec % sn ? 1 : 0);
+              tiles.push_back({v, tv});
+              v += tv;
+            }
+          }
           const int64_t cch = pl.chunk_channels(iry, irx);
           for (int64_t c0 = 0; c0 < pl.icg; c0 += cch) {
             const int64_t cn = std::min(cch, pl.icg - c0);
             const int64_t k0 = c0 * taps, kc = cn * taps;
             // Per tile: pack X[k0 .. k0 + kc)[the tile's pixels], then run every channel block
             // over it while it is in L1.
-            for (int64_t ti = 0, v0 = 0; ti < ntiles; ++ti) {
-              const int64_t tv = nvec / ntiles + (ti < nvec % ntiles ? 1 : 0);
+            for (const auto& [v0, tv] : tiles) {
               const int64_t tp0 = p0 + v0 * lanes, tp1 = std::min(p1, tp0 + tv * lanes);
               const int64_t width = lanes * ceil_div(tp1 - tp0, lanes);
               segs.clear();
@@ -797,7 +812,6 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
                 ga.bias = bias;
                 pl.kernels->gemm[mr][nv](ga);
               }
-              v0 += tv;
             }
           }
         }
