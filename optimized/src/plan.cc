@@ -156,7 +156,7 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
     for (int64_t gi = 0; gi < pl->g; ++gi) {
       for (int64_t gh = 0; gh < nah; ++gh) {
         for (int64_t gw = 0; gw < naw; ++gw) {
-          float* dst = pl->fused_w.data() + (pl->fused_taps(gi, gh, gw) - pl->fused_w.data());
+          float* dst = pl->fused_w.data() + pl->fused_index(gi, gh, gw);
           for (int64_t c = 0; c < pl->icg; ++c) {
             for (int64_t iry = 0; iry < nry; ++iry) {
               for (int64_t irx = 0; irx < nrx; ++irx) {
@@ -185,6 +185,21 @@ void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst
   std::fill(dst + pad_l + wd, dst + wp, 0.0f);
 }
 
+// The whole input, every row zero-padded to wp floats (pad_l zeros first), on nt threads. The
+// buffer belongs to the calling thread and later runs reuse it: a fresh allocation of this size
+// would be fresh pages, whose first-touch faults cost as much as the copy itself.
+float* pad_input(const Tensor<float>& x, int64_t pad_l, int64_t wp, int nt) {
+  const int64_t wd = x.shape[3], in_rows = x.shape[0] * x.shape[1] * x.shape[2];
+  thread_local AlignedVector<float> padded;
+  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
+    padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
+  }
+  float* const xp = padded.data();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
+  return xp;
+}
+
 // Most taps per column phase (valid row taps × column taps) the fused stride-2 row kernel takes.
 constexpr int64_t kMaxRow2Taps = 64;
 
@@ -194,7 +209,7 @@ constexpr int64_t kLocalPadFloats = 64 * 1024;
 // The direct path: no packing of the input; tiles read the zero-padded input rows in place.
 // Used for few output channels per group, where packing would not be reused.
 void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
-                    Tensor<float>& y, int threads) {
+                    Tensor<float>& y, int nt) {
   const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   if (y.size() == 0) return;
@@ -243,26 +258,13 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 
   const bool zip_layer =
       sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
-  const int nt = threads;
   // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
   // each work item is one (image, group) and pads its own channels into a thread-local buffer
   // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
   // of output rows.
   const int64_t group_floats = pl.icg * h * wp;
   const bool local_pad = group_floats <= kLocalPadFloats && n_batch * pl.g >= 4 * nt;
-  float* xp = nullptr;
-  if (!local_pad) {
-    const int64_t in_rows = n_batch * ic * h;
-    // A buffer of the calling thread that later runs reuse: a fresh allocation of this size
-    // would be fresh pages, whose first-touch faults cost as much as the copy itself.
-    thread_local AlignedVector<float> padded;
-    if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-      padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
-    }
-    xp = padded.data();
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
-  }
+  const float* const xp = local_pad ? nullptr : pad_input(x, pad_l, wp, nt);
 
   // Items of kDirectRows output rows (or whole planes with local padding): the per-item
   // bookkeeping is then small next to the work even for depthwise layers.
@@ -450,7 +452,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 constexpr int64_t kFusedRows = 4;  // phase rows per work item
 
 void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
-                   Tensor<float>& y, int threads) {
+                   Tensor<float>& y, int nt) {
   const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   const Params& p = pl.p;
@@ -468,16 +470,7 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
   const int64_t pad_l = std::max<int64_t>(0, *aw_max - qx_lo);
   const int64_t pad_r = std::max<int64_t>(0, qx_lo + ld - 1 - *aw_min - (wd - 1));
   const int64_t wp = pad_l + wd + pad_r;
-  const int nt = threads;
-  const int64_t in_rows = n_batch * ic * h;
-  // Reused across runs, as in execute_direct.
-  thread_local AlignedVector<float> padded;
-  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-    padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
-  }
-  float* const xp = padded.data();
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
+  const float* const xp = pad_input(x, pad_l, wp, nt);
 
   // Where output column ox comes from in a phase row's results: phase (ox + pw) mod sw at unit
   // (ox + pw) / sw, or -1 when no tap reaches that column phase (the bias alone).
@@ -513,7 +506,7 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
           for (int64_t gw = 0; gw < naw; ++gw) {
             xoff[static_cast<size_t>(groups)] =
                 iy * wp + pad_l + qx_lo - pl.fused_aw[static_cast<size_t>(gw)];
-            wtap[static_cast<size_t>(groups)] = pl.fused_taps(gi, gh, gw);
+            wtap[static_cast<size_t>(groups)] = pl.fused_w.data() + pl.fused_index(gi, gh, gw);
             ++groups;
           }
         }
@@ -611,7 +604,7 @@ struct WorkItem {
 };
 
 void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
-                  Tensor<float>& y, int threads) {
+                  Tensor<float>& y, int nt) {
   const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   const Params& p = pl.p;
@@ -649,7 +642,6 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
       if (!any) break;
     }
   }
-  const int nt = threads;
   const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {

@@ -71,10 +71,11 @@ struct PackedWeights::Impl {
   int64_t fused_p = 0;
   std::vector<int64_t> fused_ah, fused_aw;
   AlignedVector<float> fused_w;
-  const float* fused_taps(int64_t gi, int64_t gh, int64_t gw) const {
-    const int64_t groups = static_cast<int64_t>(fused_ah.size() * fused_aw.size());
-    return fused_w.data() +
-           ((gi * groups + gh * static_cast<int64_t>(fused_aw.size()) + gw) * icg) * fused_p;
+  /// Offset in fused_w of the [c][phase] weights of group gi and tap offsets (gh, gw).
+  int64_t fused_index(int64_t gi, int64_t gh, int64_t gw) const {
+    const int64_t naw = static_cast<int64_t>(fused_aw.size());
+    const int64_t groups = static_cast<int64_t>(fused_ah.size()) * naw;
+    return ((gi * groups + gh * naw + gw) * icg) * fused_p;
   }
 
   const float* panel(int64_t gi, int64_t iry, int64_t irx, int64_t ocb) const {
