@@ -19,6 +19,24 @@ namespace convt2d::optimized {
 inline constexpr int64_t kPrefetchChannels = 4;
 inline constexpr int64_t kPrefetchFloats = 1024;
 
+// Two phases' vectors a and b interleaved (a0 b0 a1 b1 ...) into out, of which only the first
+// `left` floats exist (none when left <= 0).
+template <class V>
+void store_zipped(float* out, typename V::type a, typename V::type b, int64_t left) {
+  constexpr int kL = V::kLanes;
+  typename V::type lo, hi;
+  V::zip(a, b, lo, hi);
+  if (left >= 2 * kL) {
+    V::store(out, lo);
+    V::store(out + kL, hi);
+  } else if (left > kL) {
+    V::store(out, lo);
+    V::store_partial(out + kL, hi, left - kL);
+  } else if (left > 0) {
+    V::store_partial(out, lo, left);
+  }
+}
+
 template <class V, int MR, int NV, bool Zip = false>
 void direct_kernel(const TileArgs& a) {
   constexpr int kL = V::kLanes;
@@ -70,19 +88,8 @@ void direct_kernel(const TileArgs& a) {
       if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
       if constexpr (Zip) {
         // Interleaved with the even phase straight into the output row: no second pass.
-        typename V::type lo, hi;
-        V::zip(V::load(a.partner + m * a.out_stride + kL * v), r, lo, hi);
-        float* yo = a.y + m * a.y_stride + 2 * kL * v;
-        const int64_t left = a.y_n - 2 * kL * v;
-        if (left >= 2 * kL) {
-          V::store(yo, lo);
-          V::store(yo + kL, hi);
-        } else if (left > kL) {
-          V::store(yo, lo);
-          V::store_partial(yo + kL, hi, left - kL);
-        } else if (left > 0) {
-          V::store_partial(yo, lo, left);
-        }
+        store_zipped<V>(a.y + m * a.y_stride + 2 * kL * v,
+                        V::load(a.partner + m * a.out_stride + kL * v), r, a.y_n - 2 * kL * v);
       } else {
         V::store(a.out + m * a.out_stride + kL * v, r);
       }
@@ -239,18 +246,8 @@ void row2_block(const Row2Args& a, int64_t j) {
     }
   }
   _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u) {
-    typename V::type lo, hi;
-    V::zip(acc[0][u], acc[1][u], lo, hi);
-    const int64_t o = 2 * (j + kL * u), left = a.n - o;
-    if (left >= 2 * kL) {
-      V::store(a.out + o, lo);
-      V::store(a.out + o + kL, hi);
-    } else if (left > kL) {
-      V::store(a.out + o, lo);
-      V::store_partial(a.out + o + kL, hi, left - kL);
-    } else if (left > 0) {
-      V::store_partial(a.out + o, lo, left);
-    }
+    const int64_t o = 2 * (j + kL * u);
+    store_zipped<V>(a.out + o, acc[0][u], acc[1][u], a.n - o);
   }
 }
 
