@@ -26,6 +26,13 @@ struct TileArgs {
   float* y;
   int64_t y_stride;
   int64_t y_n;
+  /// Direct tiles compute `rows` output rows with the same taps (fused tiles: one, these are
+  /// not read): row r reads x + r·x_row_step and writes out + r·out_row_step (the zip variant:
+  /// partner + r·out_row_step and y + r·y_row_step).
+  int64_t rows = 1;
+  int64_t x_row_step = 0;
+  int64_t out_row_step = 0;
+  int64_t y_row_step = 0;
 };
 
 using TileKernel = void (*)(const TileArgs&);

@@ -43,56 +43,69 @@ void direct_kernel(const TileArgs& a) {
   // Fewer than 8 accumulators cannot hide the FMA latency: then even and odd input channels go
   // to two accumulator sets, summed at the end.
   constexpr int kSets = MR * NV < 8 ? 2 : 1;
-  typename V::type acc[kSets][MR][NV];
-  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      acc[0][m][v] = V::broadcast(a.bias + m);
-      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
-    }
-  }
   // Locals, not reads through `a`: vector stores may alias anything (__m256 is may_alias).
-  const int64_t ntaps = a.ntaps, icg = a.icg, cs = a.chan_stride;
-  const float* const x = a.x;
-  for (int64_t t = 0; t < ntaps; ++t) {
-    const float* xp = x + a.xoff[t];
-    const float* wp = a.wtap[t];
-    // One input channel into accumulator set s.
-    const auto step = [&](int s) {
-      typename V::type xv[NV];
-      // Loaded once into a register: GCC would otherwise fold the load into every FMA that uses
-      // it, MR loads per vector instead of one (for MR = 1 folding is best).
+  const int64_t ntaps = a.ntaps, icg = a.icg, cs = a.chan_stride, rows = a.rows;
+  const float* x = a.x;
+  float* out = a.out;
+  const float* partner = a.partner;
+  float* y = a.y;
+  for (int64_t r = 0; r < rows; ++r) {
+    typename V::type acc[kSets][MR][NV];
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-        xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+        acc[0][m][v] = V::broadcast(a.bias + m);
+        if constexpr (kSets == 2) acc[1][m][v] = V::zero();
       }
-      _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-        const auto wv = V::broadcast(wp + m);
+    }
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const float* xp = x + a.xoff[t];
+      const float* wp = a.wtap[t];
+      // One input channel into accumulator set s.
+      const auto step = [&](int s) {
+        typename V::type xv[NV];
+        // Loaded once into a register: GCC would otherwise fold the load into every FMA that
+        // uses it, MR loads per vector instead of one (for MR = 1 folding is best).
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-          acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
+          xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+        }
+        _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+          const auto wv = V::broadcast(wp + m);
+          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+            acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
+          }
+        }
+        xp += cs;
+        wp += MR;
+      };
+      int64_t c = 0;
+      if constexpr (kSets == 2) {
+        for (; c + 2 <= icg; c += 2) {
+          step(0);
+          step(1);
         }
       }
-      xp += cs;
-      wp += MR;
-    };
-    int64_t c = 0;
-    if constexpr (kSets == 2) {
-      for (; c + 2 <= icg; c += 2) {
-        step(0);
-        step(1);
+      for (; c < icg; ++c) step(0);
+    }
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        auto res = acc[0][m][v];
+        if constexpr (kSets == 2) res = V::add(res, acc[1][m][v]);
+        if constexpr (Zip) {
+          // Interleaved with the even phase straight into the output row: no second pass.
+          store_zipped<V>(y + m * a.y_stride + 2 * kL * v,
+                          V::load(partner + m * a.out_stride + kL * v), res, a.y_n - 2 * kL * v);
+        } else {
+          V::store(out + m * a.out_stride + kL * v, res);
+        }
       }
     }
-    for (; c < icg; ++c) step(0);
-  }
-  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      auto r = acc[0][m][v];
-      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
-      if constexpr (Zip) {
-        // Interleaved with the even phase straight into the output row: no second pass.
-        store_zipped<V>(a.y + m * a.y_stride + 2 * kL * v,
-                        V::load(a.partner + m * a.out_stride + kL * v), r, a.y_n - 2 * kL * v);
-      } else {
-        V::store(a.out + m * a.out_stride + kL * v, r);
-      }
+    x += a.x_row_step;
+    // Only the pointers this variant uses: the others may be null.
+    if constexpr (Zip) {
+      partner += a.out_row_step;
+      y += a.y_row_step;
+    } else {
+      out += a.out_row_step;
     }
   }
 }

@@ -206,6 +206,11 @@ constexpr int64_t kMaxRow2Taps = 64;
 // Largest padded group (input channels × rows × padded width) a work item pads for itself.
 constexpr int64_t kLocalPadFloats = 64 * 1024;
 
+// Most output rows per direct-path run, and the row buffer a run may fill (16 KiB: it stays in
+// L1 between the tiles that write it and the pass that moves it to the output).
+constexpr int64_t kMaxRunRows = 8;
+constexpr int64_t kRunBufferFloats = 4096;
+
 // The direct path: no packing of the input; tiles read the zero-padded input rows in place.
 // Used for few output channels per group, where packing would not be reused.
 void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -273,9 +278,15 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t row_blocks = ceil_div(oh, rows_per_item);
   const int64_t items = n_batch * pl.g * row_blocks;
   const int64_t max_taps = pl.kh * pl.kw;
+  // Consecutive phase rows of one row phase that read the same row taps form a run of at most
+  // run_max rows, and one tile call covers the whole run (each row a fixed step further in the
+  // input, the buffer and the output): the set-up of a call is then paid once per run, not once
+  // per row (grouped-g4: with a call per row, a fifth of the time went outside the kernels).
+  const int64_t rstride = pl.mr_block * row_len;
+  const int64_t run_max = std::clamp<int64_t>(kRunBufferFloats / rstride, 1, kMaxRunRows);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    AlignedVector<float> buf(static_cast<size_t>(pl.mr_block * row_len));
+    AlignedVector<float> buf(static_cast<size_t>(run_max * rstride));
     std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
@@ -291,151 +302,187 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
         }
       }
       const float* xg = local_pad ? local.data() : xp + (n * ic + gi * pl.icg) * h * wp;
-      const int64_t oy0 = rb * rows_per_item;
-      // The row phase and phase row of oy, advanced without divisions.
-      int64_t ry = (oy0 + ph) % sh, qy = (oy0 + ph) / sh;
-      for (int64_t oy = oy0; oy < std::min(oh, oy0 + rows_per_item);
-           ++oy, ry = ry + 1 == sh ? 0 : ry + 1, qy += ry == 0 ? 1 : 0) {
+      const int64_t oy0 = rb * rows_per_item, oy1 = std::min(oh, oy0 + rows_per_item);
+      // The item's rows by row phase: rows oys + k·sh for each first row oys (at most
+      // rows_per_item of them, whatever the stride).
+      for (int64_t oys = oy0; oys < std::min(oy1, oy0 + sh); ++oys) {
+        const int64_t ry = (oys + ph) % sh, qys = (oys + ph) / sh;
+        const int64_t chain = (oy1 - 1 - oys) / sh + 1;
         const int64_t iry = pl.rows.find(ry);
         const PhaseTaps& rt = pl.rows.of(ry);
-        int64_t nvalid = 0;
-        for (int64_t ih = 0; ih < rt.size(); ++ih) {
-          const int64_t iy = qy - rt.a[ih];
-          if (iy >= 0 && iy < h) valid_ih[static_cast<size_t>(nvalid++)] = ih;
-        }
-        // Stride 2 with both column phases reached by taps and finite weights: the odd phase's
-        // tiles store both phases interleaved into the output rows.
-        const bool zip = zip_layer && nvalid > 0;
-        for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
-          const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
-          float bias[kMaxDirectMr] = {};
-          for (int64_t m = 0; m < mr; ++m)
-            bias[m] = b ? b[gi * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
-          if (row2 && nvalid > 0) {
-            // One channel, stride 2 in W: both column phases in registers, straight to y.
-            int64_t xo[2][kMaxRow2Taps];
-            float wv[2][kMaxRow2Taps];
-            Row2Args r2{};
-            for (int64_t ai = 0; ai < 2; ++ai) {
-              const ColumnPhase& c = cp[static_cast<size_t>(ai)];
-              const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
-              const float* panel = pl.panel(gi, iry, c.irx, ocb);
-              int64_t taps = 0;
-              for (int64_t v = 0; v < nvalid; ++v) {
-                const int64_t ih = valid_ih[static_cast<size_t>(v)];
-                for (int64_t iw = 0; iw < ct.size(); ++iw) {
-                  xo[ai][taps] = (qy - rt.a[ih]) * wp + pad_l + c.qlo - ct.a[iw];
-                  wv[ai][taps] = panel[ih * ct.size() + iw];
-                  ++taps;
-                }
-              }
-              r2.xoff[ai] = xo[ai];
-              r2.w[ai] = wv[ai];
-              r2.ntaps[ai] = taps;
-            }
-            r2.x = xg;
-            r2.bias = bias[0];
-            r2.out = y.ptr() + ((n * oc + gi * pl.ocg + ocb) * oh + oy) * ow;
-            r2.n = ow;
-            pl.kernels->row2(r2);
-            continue;
+        const auto valid = [&](int64_t qy, int64_t ih) {
+          const int64_t iy = qy - rt.a[static_cast<size_t>(ih)];
+          return iy >= 0 && iy < h;
+        };
+        for (int64_t k = 0, nrows = 0; k < chain; k += nrows) {
+          const int64_t qy = qys + k, oy = oys + k * sh;
+          int64_t nvalid = 0;
+          for (int64_t ih = 0; ih < rt.size(); ++ih) {
+            if (valid(qy, ih)) valid_ih[static_cast<size_t>(nvalid++)] = ih;
           }
-          for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
-            const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
-            for (int64_t ai = ax0; ai < ax1; ++ai) {
-              const ColumnPhase& c = cp[static_cast<size_t>(ai)];
-              float* seg = buf.data() + c.offset;
-              if (!c.has_taps || nvalid == 0) {
-                // No tap reaches these outputs: the bias alone.
-                for (int64_t m = 0; m < mr; ++m)
-                  std::fill(seg + m * row_len, seg + m * row_len + c.count, bias[m]);
-                continue;
-              }
-              const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
-              const int64_t ntw = ct.size();
-              const float* panel = pl.panel(gi, iry, c.irx, ocb);
-              int64_t taps = 0;
-              for (int64_t v = 0; v < nvalid; ++v) {
-                const int64_t ih = valid_ih[static_cast<size_t>(v)];
-                const int64_t iy = qy - rt.a[ih];
-                for (int64_t iw = 0; iw < ntw; ++iw) {
-                  xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
-                  tap_a[static_cast<size_t>(taps)] = ct.a[iw];
-                  wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
-                  ++taps;
-                }
-              }
-              TileArgs a{};
-              a.xoff = xoff.data();
-              a.wtap = wtap.data();
-              a.ntaps = taps;
-              a.icg = pl.icg;
-              a.chan_stride = h * wp;
-              a.bias = bias;
-              a.out_stride = row_len;
-              const int nv_max = kDirectNv[mr];
-              // The odd phase of stride 2 interleaves with the even one in its stores.
-              const bool zip_tile = zip && ai == 1;
-              float* const yrow0 =
-                  y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block) * oh + oy) * ow;
-              a.y_stride = oh * ow;
-              // Zipped tiles run over the even phase's columns: with an odd width it has one
-              // more (the odd phase's extra column is computed from the padding and not stored).
-              const int64_t count = zip_tile ? cp[0].count : c.count;
-              // Tiles of as equal a width as possible (56 columns: 2 + 2 vectors, not 3 + 1,
-              // whose one-vector tile has too few accumulators to keep the FMA units busy).
-              const int64_t row_vecs = (count + lanes - 1) >> lane_shift;
-              const int64_t ntiles = (row_vecs + nv_max - 1) / nv_max;
-              for (int64_t ti = 0, j0 = 0; ti < ntiles; ++ti) {
-                const int nv = static_cast<int>(row_vecs / ntiles + (ti < row_vecs % ntiles));
-                const int64_t j1 = std::min(count, j0 + lanes * nv);
-                a.x = xg + j0;
-                a.out = seg + j0;
-                // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
-                const bool touches_padding =
-                    c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
-                if (zip_tile) {
-                  a.partner = buf.data() + cp[0].offset + j0;
-                  a.y = yrow0 + 2 * j0;
-                  a.y_n = ow - 2 * j0;
-                  pl.kernels->direct_zip[mr][nv](a);
-                } else if (pl.weights_finite || !touches_padding) {
-                  pl.kernels->direct[mr][nv](a);
-                } else {
-                  // 0·Inf is NaN: sum only the taps whose input column exists, as the
-                  // definition does.
-                  for (int64_t m = 0; m < mr; ++m) {
-                    for (int64_t j = j0; j < j1; ++j) {
-                      float acc = bias[m];
-                      for (int64_t t = 0; t < taps; ++t) {
-                        const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
-                        if (ix < 0 || ix >= wd) continue;
-                        const float* xq = xg + xoff[static_cast<size_t>(t)] + j;
-                        const float* wq = wtap[static_cast<size_t>(t)] + m;
-                        for (int64_t ci = 0; ci < pl.icg; ++ci) {
-                          acc += wq[ci * mr] * xq[ci * h * wp];
-                        }
-                      }
-                      seg[m * row_len + j] = acc;
-                    }
+          // The run: following rows with the same valid row taps.
+          nrows = 1;
+          while (k + nrows < chain && nrows < run_max) {
+            bool same = true;
+            for (int64_t ih = 0; ih < rt.size() && same; ++ih) {
+              same = valid(qy + nrows, ih) == valid(qy, ih);
+            }
+            if (!same) break;
+            ++nrows;
+          }
+          // Stride 2 with both column phases reached by taps and finite weights: the odd phase's
+          // tiles store both phases interleaved into the output rows.
+          const bool zip = zip_layer && nvalid > 0;
+          for (int64_t ocb = 0; ocb < pl.ocblocks; ++ocb) {
+            const int64_t mr = std::min(pl.mr_block, pl.ocg - ocb * pl.mr_block);
+            float bias[kMaxDirectMr] = {};
+            for (int64_t m = 0; m < mr; ++m)
+              bias[m] = b ? b[gi * pl.ocg + ocb * pl.mr_block + m] : 0.0f;
+            // Output row oy of channel m of the block, for the run's row r.
+            const auto yrow_of = [&](int64_t r, int64_t m) {
+              return y.ptr() +
+                     ((n * oc + gi * pl.ocg + ocb * pl.mr_block + m) * oh + oy + r * sh) * ow;
+            };
+            if (row2 && nvalid > 0) {
+              // One channel, stride 2 in W: both column phases in registers, straight to y.
+              int64_t xo[2][kMaxRow2Taps];
+              float wv[2][kMaxRow2Taps];
+              Row2Args r2{};
+              for (int64_t ai = 0; ai < 2; ++ai) {
+                const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+                const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+                const float* panel = pl.panel(gi, iry, c.irx, ocb);
+                int64_t taps = 0;
+                for (int64_t v = 0; v < nvalid; ++v) {
+                  const int64_t ih = valid_ih[static_cast<size_t>(v)];
+                  for (int64_t iw = 0; iw < ct.size(); ++iw) {
+                    xo[ai][taps] = (qy - rt.a[ih]) * wp + pad_l + c.qlo - ct.a[iw];
+                    wv[ai][taps] = panel[ih * ct.size() + iw];
+                    ++taps;
                   }
                 }
-                j0 = j1;
+                r2.xoff[ai] = xo[ai];
+                r2.w[ai] = wv[ai];
+                r2.ntaps[ai] = taps;
               }
+              r2.bias = bias[0];
+              r2.n = ow;
+              for (int64_t r = 0; r < nrows; ++r) {
+                r2.x = xg + r * wp;
+                r2.out = yrow_of(r, 0);
+                pl.kernels->row2(r2);
+              }
+              continue;
             }
-            // The group's column phases into the output rows: each element written once.
-            for (int64_t m = 0; m < mr && !zip; ++m) {
-              float* yrow =
-                  y.ptr() + ((n * oc + gi * pl.ocg + ocb * pl.mr_block + m) * oh + oy) * ow;
-              const float* bm = buf.data() + m * row_len;
-              if (sw == 1) {
-                std::copy(bm, bm + ow, yrow);
-              } else if (sw == 2 && ncx == 2) {
-                pl.kernels->interleave2(bm + cp[0].offset, bm + cp[1].offset, yrow, ow);
-              } else {
-                for (int64_t ai = ax0; ai < ax1; ++ai) {
-                  const ColumnPhase& c = cp[static_cast<size_t>(ai)];
-                  for (int64_t j = 0; j < c.count; ++j) yrow[c.first + j * sw] = bm[c.offset + j];
+            for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
+              const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
+              for (int64_t ai = ax0; ai < ax1; ++ai) {
+                const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+                float* seg = buf.data() + c.offset;
+                if (!c.has_taps || nvalid == 0) {
+                  // No tap reaches these outputs: the bias alone.
+                  for (int64_t r = 0; r < nrows; ++r) {
+                    for (int64_t m = 0; m < mr; ++m) {
+                      float* s = seg + r * rstride + m * row_len;
+                      std::fill(s, s + c.count, bias[m]);
+                    }
+                  }
+                  continue;
+                }
+                const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+                const int64_t ntw = ct.size();
+                const float* panel = pl.panel(gi, iry, c.irx, ocb);
+                int64_t taps = 0;
+                for (int64_t v = 0; v < nvalid; ++v) {
+                  const int64_t ih = valid_ih[static_cast<size_t>(v)];
+                  const int64_t iy = qy - rt.a[ih];
+                  for (int64_t iw = 0; iw < ntw; ++iw) {
+                    xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
+                    tap_a[static_cast<size_t>(taps)] = ct.a[iw];
+                    wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
+                    ++taps;
+                  }
+                }
+                TileArgs a{};
+                a.xoff = xoff.data();
+                a.wtap = wtap.data();
+                a.ntaps = taps;
+                a.icg = pl.icg;
+                a.chan_stride = h * wp;
+                a.bias = bias;
+                a.out_stride = row_len;
+                a.rows = nrows;
+                a.x_row_step = wp;
+                a.out_row_step = rstride;
+                a.y_row_step = sh * ow;
+                const int nv_max = kDirectNv[mr];
+                // The odd phase of stride 2 interleaves with the even one in its stores.
+                const bool zip_tile = zip && ai == 1;
+                float* const yrow0 = yrow_of(0, 0);
+                a.y_stride = oh * ow;
+                // Zipped tiles run over the even phase's columns: with an odd width it has one
+                // more (the odd phase's extra column is computed from the padding and not stored).
+                const int64_t count = zip_tile ? cp[0].count : c.count;
+                // Tiles of as equal a width as possible (56 columns: 2 + 2 vectors, not 3 + 1,
+                // whose one-vector tile has too few accumulators to keep the FMA units busy).
+                const int64_t row_vecs = (count + lanes - 1) >> lane_shift;
+                const int64_t ntiles = (row_vecs + nv_max - 1) / nv_max;
+                for (int64_t ti = 0, j0 = 0; ti < ntiles; ++ti) {
+                  const int nv = static_cast<int>(row_vecs / ntiles + (ti < row_vecs % ntiles));
+                  const int64_t j1 = std::min(count, j0 + lanes * nv);
+                  a.x = xg + j0;
+                  a.out = seg + j0;
+                  // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
+                  const bool touches_padding =
+                      c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
+                  if (zip_tile) {
+                    a.partner = buf.data() + cp[0].offset + j0;
+                    a.y = yrow0 + 2 * j0;
+                    a.y_n = ow - 2 * j0;
+                    pl.kernels->direct_zip[mr][nv](a);
+                  } else if (pl.weights_finite || !touches_padding) {
+                    pl.kernels->direct[mr][nv](a);
+                  } else {
+                    // 0·Inf is NaN: sum only the taps whose input column exists, as the
+                    // definition does.
+                    for (int64_t r = 0; r < nrows; ++r) {
+                      for (int64_t m = 0; m < mr; ++m) {
+                        for (int64_t j = j0; j < j1; ++j) {
+                          float acc = bias[m];
+                          for (int64_t t = 0; t < taps; ++t) {
+                            const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
+                            if (ix < 0 || ix >= wd) continue;
+                            const float* xq = xg + r * wp + xoff[static_cast<size_t>(t)] + j;
+                            const float* wq = wtap[static_cast<size_t>(t)] + m;
+                            for (int64_t ci = 0; ci < pl.icg; ++ci) {
+                              acc += wq[ci * mr] * xq[ci * h * wp];
+                            }
+                          }
+                          seg[r * rstride + m * row_len + j] = acc;
+                        }
+                      }
+                    }
+                  }
+                  j0 = j1;
+                }
+              }
+              // The group's column phases into the output rows: each element written once.
+              for (int64_t r = 0; r < nrows && !zip; ++r) {
+                for (int64_t m = 0; m < mr; ++m) {
+                  float* yrow = yrow_of(r, m);
+                  const float* bm = buf.data() + r * rstride + m * row_len;
+                  if (sw == 1) {
+                    std::copy(bm, bm + ow, yrow);
+                  } else if (sw == 2 && ncx == 2) {
+                    pl.kernels->interleave2(bm + cp[0].offset, bm + cp[1].offset, yrow, ow);
+                  } else {
+                    for (int64_t ai = ax0; ai < ax1; ++ai) {
+                      const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+                      for (int64_t j = 0; j < c.count; ++j) {
+                        yrow[c.first + j * sw] = bm[c.offset + j];
+                      }
+                    }
+                  }
                 }
               }
             }

@@ -378,6 +378,32 @@ TEST_P(IsaTest, StrideTwoOddWidthsKeepTheLastEvenOutput) {
       .Test(GetParam());
 }
 
+// The direct path computes consecutive phase rows that read the same row taps in one tile call
+// (up to 8 rows): runs must end where a row tap starts or stops reaching an input row, and at the
+// end of a work item, with or without the per-group padding and the zipped stride-2 stores.
+TEST_P(IsaTest, RowRunsSplitWhereTheRowTapsChange) {
+  // A tall kernel on 23 input rows: near both borders every row has its own set of taps.
+  ConvTransposeTester()
+      .channels(8, 8)
+      .groups(4)
+      .input(23, 12)
+      .kernel({7, 3})
+      .stride(2)
+      .padding({2, 1})
+      .output_padding(1)
+      .Test(GetParam());
+  // One group: the whole input padded up front and items of a few rows; stride 3 in H with a
+  // dilation that leaves a row phase without taps.
+  ConvTransposeTester()
+      .channels(3, 5)
+      .input(30, 9)
+      .kernel({3, 2})
+      .stride({3, 2})
+      .dilation({3, 1})
+      .padding({1, 0})
+      .Test(GetParam());
+}
+
 TEST_P(IsaTest, EmptyBatchGivesEmptyOutput) {
   Problem pr = parse_problem("mb0ic4ih5oc6kh3sh2");
   const auto d = make_data<float>(pr, Regime::kReal, 1);
