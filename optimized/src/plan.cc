@@ -228,7 +228,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const std::vector<ActivePhase> xs = active_phases(ow, pw, sw);
   const int64_t ncx = static_cast<int64_t>(xs.size());
   std::vector<ColumnPhase> cp(static_cast<size_t>(ncx));
-  int64_t row_len = 0, pad_l = 0, pad_r = 0;
+  int64_t row_len = 0, pad_l = 0;
   for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
     int64_t group_len = 0;
     for (int64_t ai = ax0; ai < std::min(ncx, ax0 + kPhaseGroup); ++ai) {
@@ -247,14 +247,10 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
         c.amin = *std::min_element(ct.a.begin(), ct.a.end());
         c.amax = *std::max_element(ct.a.begin(), ct.a.end());
         pad_l = std::max(pad_l, c.amax - c.qlo);
-        // One vector more than the padded count: the fused stride-2 rows read both phases up to
-        // the longer one's end.
-        pad_r = std::max(pad_r, c.qlo + c.padded + lanes - 1 - c.amin - (wd - 1));
       }
     }
     row_len = std::max(row_len, group_len);
   }
-  const int64_t wp = pad_l + wd + pad_r;
   // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
   const bool row2 = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
                     cp[0].has_taps && cp[1].has_taps &&
@@ -263,6 +259,20 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 
   const bool zip_layer =
       sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
+  // Tiles read whole vectors: phase c up to input column qlo + padded - 1 - amin, a zipped odd
+  // phase over the even phase's count, the fused stride-2 rows both phases up to the longer
+  // one's end (at most a vector more). No more padding than that: grouped-g4's padded group of
+  // input channels then fits in L1.
+  int64_t pad_r = 0;
+  for (int64_t ai = 0; ai < ncx; ++ai) {
+    const ColumnPhase& c = cp[static_cast<size_t>(ai)];
+    if (!c.has_taps) continue;
+    const int64_t reach = row2                   ? c.padded + lanes
+                          : zip_layer && ai == 1 ? std::max(c.padded, cp[0].padded)
+                                                 : c.padded;
+    pad_r = std::max(pad_r, c.qlo + reach - 1 - c.amin - (wd - 1));
+  }
+  const int64_t wp = pad_l + wd + pad_r;
   // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
   // each work item is one (image, group) and pads its own channels into a thread-local buffer
   // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks

@@ -367,6 +367,17 @@ TEST_P(IsaTest, StrideTwoOddWidthsKeepTheLastEvenOutput) {
     ConvTransposeTester().channels(3, 4).input(3, iw).kernel(3).stride(2).padding(1).Test(
         GetParam());
   }
+  // The same with groups, so that each work item pads its own group's input into a buffer of
+  // exactly its size: the odd phase's tiles over the even phase's 17 columns (33 outputs) must
+  // stay inside it (AddressSanitizer checks).
+  ConvTransposeTester()
+      .channels(8, 8)
+      .groups(4)
+      .input(3, 17)
+      .kernel(3)
+      .stride(2)
+      .padding(1)
+      .Test(GetParam());
   // The fuzzer's case: odd-phase taps far apart (dilation 37), 65 outputs.
   ConvTransposeTester()
       .channels(2, 1)
