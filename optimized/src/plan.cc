@@ -261,8 +261,8 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
       sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
   // Tiles read whole vectors: phase c up to input column qlo + padded - 1 - amin, a zipped odd
   // phase over the even phase's count, the fused stride-2 rows both phases up to the longer
-  // one's end (at most a vector more). No more padding than that: grouped-g4's padded group of
-  // input channels then fits in L1.
+  // one's end (at most a vector more). No more padding than that (grouped-g4: rows of 33 floats
+  // instead of 49, so that a group's padded input is 59 KiB instead of 88).
   int64_t pad_r = 0;
   for (int64_t ai = 0; ai < ncx; ++ai) {
     const ColumnPhase& c = cp[static_cast<size_t>(ai)];
