@@ -200,6 +200,34 @@ float* pad_input(const Tensor<float>& x, int64_t pad_l, int64_t wp, int nt) {
   return xp;
 }
 
+// True when interleave_phases() can build an output row: a power-of-two stride of at least 4 in W
+// and every one of its phases with outputs and in one phase group.
+bool interleaves(int64_t sw, int64_t ncx) {
+  return sw >= 4 && sw <= kPhaseGroup && std::has_single_bit(static_cast<uint64_t>(sw)) &&
+         ncx == sw;
+}
+
+// One output row from its sw column phases (interleaves(sw, ncx); phase(ai) gives the values of
+// the phase whose outputs are ai, ai + sw, ...): log2(sw) rounds of interleave2, each zipping the
+// outputs o = r and o = r + m (mod 2m) into o = r (mod m), instead of a strided scalar store per
+// element. scratch: 2·ow floats.
+template <class PhaseRow>
+void interleave_phases(const KernelTable& k, int64_t sw, int64_t ow, const PhaseRow& phase,
+                       float* scratch, float* yrow) {
+  const float* src[kPhaseGroup];
+  for (int64_t r = 0; r < sw; ++r) src[r] = phase(r);
+  for (int64_t m = sw / 2, level = 0; m >= 1; m /= 2, ++level) {
+    float* const out = m == 1 ? yrow : scratch + (level % 2) * ow;
+    const int shift = std::countr_zero(static_cast<uint64_t>(m));  // no divisions: 7 per row
+    for (int64_t r = 0, off = 0; r < m; ++r) {
+      const int64_t len = (ow - r + m - 1) >> shift;  // outputs o = r (mod m)
+      k.interleave2(src[r], src[r + m], out + off, len);
+      src[r] = out + off;  // src[r + m] is read before it could be overwritten: r + m >= m
+      off += len;
+    }
+  }
+}
+
 // Most taps per column phase (valid row taps × column taps) the fused stride-2 row kernel takes.
 constexpr int64_t kMaxRow2Taps = 64;
 
@@ -301,6 +329,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
     std::vector<const float*> wtap(static_cast<size_t>(max_taps));
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
     AlignedVector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
+    AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t rb = item % row_blocks, gi = (item / row_blocks) % pl.g;
@@ -485,6 +514,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                     std::copy(bm, bm + ow, yrow);
                   } else if (sw == 2 && ncx == 2) {
                     pl.kernels->interleave2(bm + cp[0].offset, bm + cp[1].offset, yrow, ow);
+                  } else if (interleaves(sw, ncx)) {
+                    const auto phase = [&](int64_t ai) {
+                      return bm + cp[static_cast<size_t>(ai)].offset;
+                    };
+                    interleave_phases(*pl.kernels, sw, ow, phase, scratch.data(), yrow);
                   } else {
                     for (int64_t ai = ax0; ai < ax1; ++ai) {
                       const ColumnPhase& c = cp[static_cast<size_t>(ai)];
@@ -707,6 +741,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     AlignedVector<float> bp(static_cast<size_t>(std::max(pl.kc_block, pl.kh * pl.kw) * nr));
     // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
     AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
+    AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
     // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq of image n,
     // columns ixq .. ixq + len - 1.
     struct Seg {
@@ -880,6 +915,8 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
               std::copy(row_of(0), row_of(0) + ow, yrow);
             } else if (sw == 2 && ncx == 2) {
               pl.kernels->interleave2(row_of(0), row_of(1), yrow, ow);
+            } else if (interleaves(sw, ncx)) {
+              interleave_phases(*pl.kernels, sw, ow, row_of, scratch.data(), yrow);
             } else {
               for (int64_t ai = ax0; ai < ax1; ++ai) {
                 const ActivePhase& sx = xs[static_cast<size_t>(ai)];

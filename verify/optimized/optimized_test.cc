@@ -370,14 +370,8 @@ TEST_P(IsaTest, StrideTwoOddWidthsKeepTheLastEvenOutput) {
   // The same with groups, so that each work item pads its own group's input into a buffer of
   // exactly its size: the odd phase's tiles over the even phase's 17 columns (33 outputs) must
   // stay inside it (AddressSanitizer checks).
-  ConvTransposeTester()
-      .channels(8, 8)
-      .groups(4)
-      .input(3, 17)
-      .kernel(3)
-      .stride(2)
-      .padding(1)
-      .Test(GetParam());
+  ConvTransposeTester().channels(8, 8).groups(4).input(3, 17).kernel(3).stride(2).padding(1).Test(
+      GetParam());
   // The fuzzer's case: odd-phase taps far apart (dilation 37), 65 outputs.
   ConvTransposeTester()
       .channels(2, 1)
@@ -433,6 +427,29 @@ TEST_P(IsaTest, RandomProblemsMatchTheReference) {
             optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
         ASSERT_TRUE(judged(pr, d, y, regime == Regime::kInteger))
             << "seed " << seed << ", " << optimized::to_string(path) << " path";
+      }
+    }
+  }
+}
+
+// Strides 4, 8 and 16 in W build each output row from their phases by rounds of two-way zips,
+// on both paths: widths that are and are not multiples of the stride, taps that reach only some
+// phases (the others hold the bias), and rows narrower than a vector.
+TEST_P(IsaTest, PowerOfTwoStridesInterleaveTheirPhases) {
+  const char* problems[] = {
+      "mb1ic3ih3iw9oc5kh2kw8sh1sw8",        "mb1ic3ih3iw9oc5kh2kw8sh1sw8pw3",
+      "mb1ic2ih2iw11oc4kh1kw5sh2sw4ph0pw1", "mb1ic2ih2iw3oc3kh1kw3sh1sw16",
+      "mb2ic4ih3iw6oc36kh2kw4sh2sw4",       "mb1ic3ih2iw20oc33kh1kw16sh1sw16pw2",
+  };
+  for (const char* s : problems) {
+    const Problem pr = parse_problem(s);
+    for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+      const auto d = make_data<float>(pr, regime, 5);
+      for (Path path : kPaths) {
+        const Tensor<float> y =
+            optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+        EXPECT_TRUE(judged(pr, d, y, regime == Regime::kInteger))
+            << s << ", " << optimized::to_string(path) << " path";
       }
     }
   }
