@@ -228,6 +228,30 @@ void interleave_phases(const KernelTable& k, int64_t sw, int64_t ow, const Phase
   }
 }
 
+// The column phases xs[ax0, ax1) of one output row into yrow, each element written once: whole
+// rows when the group holds every phase of stride 1, 2 or a power of two up to kPhaseGroup, a
+// strided store per element otherwise. phase(ai) gives phase ai's values; scratch: 2·ow floats
+// where interleaves(sw, xs.size()).
+template <class PhaseRow>
+void write_output_row(const KernelTable& k, const std::vector<ActivePhase>& xs, int64_t ax0,
+                      int64_t ax1, int64_t sw, int64_t ow, const PhaseRow& phase, float* scratch,
+                      float* yrow) {
+  const int64_t ncx = static_cast<int64_t>(xs.size());
+  if (sw == 1) {
+    std::copy_n(phase(0), ow, yrow);
+  } else if (sw == 2 && ncx == 2) {
+    k.interleave2(phase(0), phase(1), yrow, ow);
+  } else if (interleaves(sw, ncx)) {
+    interleave_phases(k, sw, ow, phase, scratch, yrow);
+  } else {
+    for (int64_t ai = ax0; ai < ax1; ++ai) {
+      const ActivePhase& sx = xs[static_cast<size_t>(ai)];
+      const float* src = phase(ai);
+      for (int64_t j = 0; j < sx.count; ++j) yrow[sx.first + j * sw] = src[j];
+    }
+  }
+}
+
 // Most taps per column phase (valid row taps × column taps) the fused stride-2 row kernel takes.
 constexpr int64_t kMaxRow2Taps = 64;
 
@@ -508,25 +532,12 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
               // The group's column phases into the output rows: each element written once.
               for (int64_t r = 0; r < nrows && !zip; ++r) {
                 for (int64_t m = 0; m < mr; ++m) {
-                  float* yrow = yrow_of(r, m);
                   const float* bm = buf.data() + r * rstride + m * row_len;
-                  if (sw == 1) {
-                    std::copy(bm, bm + ow, yrow);
-                  } else if (sw == 2 && ncx == 2) {
-                    pl.kernels->interleave2(bm + cp[0].offset, bm + cp[1].offset, yrow, ow);
-                  } else if (interleaves(sw, ncx)) {
-                    const auto phase = [&](int64_t ai) {
-                      return bm + cp[static_cast<size_t>(ai)].offset;
-                    };
-                    interleave_phases(*pl.kernels, sw, ow, phase, scratch.data(), yrow);
-                  } else {
-                    for (int64_t ai = ax0; ai < ax1; ++ai) {
-                      const ColumnPhase& c = cp[static_cast<size_t>(ai)];
-                      for (int64_t j = 0; j < c.count; ++j) {
-                        yrow[c.first + j * sw] = bm[c.offset + j];
-                      }
-                    }
-                  }
+                  const auto phase = [&](int64_t ai) {
+                    return bm + cp[static_cast<size_t>(ai)].offset;
+                  };
+                  write_output_row(*pl.kernels, xs, ax0, ax1, sw, ow, phase, scratch.data(),
+                                   yrow_of(r, m));
                 }
               }
             }
@@ -899,8 +910,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
             }
           }
         }
-        // The group's column phases into the output rows: each element written exactly once;
-        // whole contiguous rows when the group holds every phase of stride 1 or 2.
+        // The group's column phases into the output rows (write_output_row).
         for (int64_t o = 0; o < pl.ocg; ++o) {
           for (int64_t r = wi.qy0; r < wi.qy1; ++r) {
             const int64_t n = r / sy.count, qy = sy.lo + r % sy.count;
@@ -911,19 +921,7 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
               return cbuf.data() + ((ai - ax0) * pl.ocg + o) * ldc +
                      (r - wi.qy0) * xs[static_cast<size_t>(ai)].count;
             };
-            if (sw == 1) {
-              std::copy(row_of(0), row_of(0) + ow, yrow);
-            } else if (sw == 2 && ncx == 2) {
-              pl.kernels->interleave2(row_of(0), row_of(1), yrow, ow);
-            } else if (interleaves(sw, ncx)) {
-              interleave_phases(*pl.kernels, sw, ow, row_of, scratch.data(), yrow);
-            } else {
-              for (int64_t ai = ax0; ai < ax1; ++ai) {
-                const ActivePhase& sx = xs[static_cast<size_t>(ai)];
-                const float* src = row_of(ai);
-                for (int64_t j = 0; j < sx.count; ++j) yrow[sx.first + j * sw] = src[j];
-              }
-            }
+            write_output_row(*pl.kernels, xs, ax0, ax1, sw, ow, row_of, scratch.data(), yrow);
             if (!pl.weights_finite && iry >= 0) {
               // Where the zero padding met an Inf or NaN weight: the definition's value.
               const auto [ay0, ay1] = std::minmax_element(rt.a.begin(), rt.a.end());
