@@ -16,15 +16,15 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight");
   check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
   // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
-  // element.
+  // element, the truth its magnitude and term sums.
   const int64_t exact_bytes = checked_mul(element_count(output_shape(pr), "output"),
-                                          kExactBytesPerElement, "exact result bytes");
+                                          kTruthBytesPerElement, "exact result bytes");
   if (exact_bytes > max_bytes) {
     throw Error(
         "--max-bytes",
         fmt::format("exact result: output {} needs {} bytes at {} bytes per exact "
                     "element, more than --max-bytes {}",
-                    format_shape(output_shape(pr)), exact_bytes, kExactBytesPerElement, max_bytes));
+                    format_shape(output_shape(pr)), exact_bytes, kTruthBytesPerElement, max_bytes));
   }
 }
 
@@ -117,7 +117,7 @@ int check(const CheckOptions& o) {
   const Arithmetic arithmetic = claimed_arithmetic(claimed, mode);
   const Tensor<double> bound = case_bound(c, arithmetic);
   const Tensor<double> band = case_band(c, truth, arithmetic, o.lambda);
-  Report r = compare_outputs(truth, cand, bound, &band, claimed);
+  Report r = compare_outputs(truth, cand, bound, &band, claimed, arithmetic);
   if (is_half(claimed)) r.mode = mode;
   if (o.json) {
     fmt::print("{}\n", report_json(r));

@@ -140,7 +140,8 @@ int verify(const VerifyOptions& o) {
             regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input));
         const Tensor<double> bound =
             exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(impl));
-        const Report r = compare_outputs(truth, y, bound, nullptr, impl.output);
+        const Report r =
+            compare_outputs(truth, y, bound, nullptr, impl.output, arithmetic_of(impl));
         std::string note;
         if (!r.shape_ok) {
           note = fmt::format("shape mismatch: expected {}, got {}", format_shape(r.expected_shape),

@@ -140,7 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool exact =
         regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input));
     const Tensor<double>& bound = exact ? no_error(truth) : bound_of(c, arithmetic_of(impl));
-    const Report r = compare_outputs(truth, y, bound, nullptr, impl.output);
+    const Report r = compare_outputs(truth, y, bound, nullptr, impl.output, arithmetic_of(impl));
     if (!r.passed()) finding(pr, impl.name + ":\n" + format_report(r));
   }
   const auto d = make_data<float>(pr, regime, seed);

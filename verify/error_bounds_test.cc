@@ -27,24 +27,104 @@ TEST(Gamma, MatchesFormulaAndRoundsUp) {
   EXPECT_TRUE(std::isinf(gamma(std::numeric_limits<int64_t>::max(), 0x1p-53)));
 }
 
+// (1 + u)^n - 1 in 640-bit arithmetic (relative error far below 2^-600 for these n).
+Exact exact_growth(int64_t n, double u) {
+  return boost::multiprecision::pow(Exact(1) + Exact(u), Exact(n)) - 1;
+}
+
+TEST(RoundingGrowth, BracketsTheExactPowerAndNeverExceedsGamma) {
+  for (const double u : {0x1p-8, 0x1p-11, 0x1p-24, 0x1p-53, 0x1p-64}) {
+    for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{255}, int64_t{256},
+                            int64_t{2047}, int64_t{100000}, int64_t{1} << 24, int64_t{1} << 40}) {
+      const double g = rounding_growth(n, u);
+      const Exact want = exact_growth(n, u);
+      if (!std::isfinite(g)) {
+        EXPECT_GT(want, Exact(std::numeric_limits<double>::max())) << n << " " << u;
+        continue;
+      }
+      EXPECT_GE(Exact(g), want) << n << " " << u;  // an upper bound...
+      // ...and a tight one: the series bound is within 1 + z/5000 of it, the power within 1e-9.
+      const double slack = 1 + 1e-9 + static_cast<double>(n) * u / 5000;
+      EXPECT_LE(Exact(g), want * Exact(slack)) << n << " " << u;
+      EXPECT_LE(g, gamma(n, u)) << n << " " << u;  // never looser than the classical gamma
+    }
+  }
+  EXPECT_EQ(rounding_growth(0, 0x1p-24), 0.0);
+  // Finite where gamma does not exist (n*u >= 1): bfloat16 over 256 taps, float16 over 2048.
+  EXPECT_TRUE(std::isinf(gamma(256, 0x1p-8)));
+  EXPECT_NEAR(rounding_growth(256, 0x1p-8), std::expm1(256 * std::log1p(0x1p-8)), 1e-9);
+  EXPECT_TRUE(std::isfinite(rounding_growth(int64_t{1} << 62, 0x1p-64)));
+  EXPECT_TRUE(std::isinf(rounding_growth(int64_t{1} << 62, 0x1p-24)));  // e^(2^38)
+}
+
 TEST(ElementBound, ZeroTapsMeansExactBias) {
+  const double u = 0x1p-24;
   EXPECT_EQ(element_bound(0, 0.0, 123.0, kFloat32Precision), 0.0);
   const double b = element_bound(3, 10.0, 2.0, kFloat32Precision);
-  EXPECT_GE(b, gamma(4, 0x1p-24) * 10.0 + gamma(3, 0x1p-24) * 2.0 + 3 * 0x1p-150);
-  EXPECT_LE(b, gamma(4, 0x1p-24) * 12.0 * (1 + 1e-12));  // within the classical gamma(K+1)(|b|+S)
+  const double want =
+      rounding_growth(4, u) * 10.0 + rounding_growth(3, u) * 2.0 + 3 * 0x1p-150 * (1 + 3 * u);
+  EXPECT_GE(b, want);
+  EXPECT_LE(b, want * (1 + 1e-12));
+  EXPECT_LE(b, gamma(4, u) * 12.0 * (1 + 1e-12));  // within the classical gamma(K+1)(|b|+S)
 }
 
 TEST(ElementBound, ExtraRoundingsActLikeOneMoreTap) {
-  // x extra roundings per term: gamma(K+1+x) S + gamma(K+x) |b| + (K+x) eta (1 + gamma(K+x)),
-  // which is the standard formula at K + x; and still 0 without taps.
+  // x extra roundings per term: g(K+1+x) S + g(K+x) |b| + (K+x) eta (1 + g(K+x)), which is the
+  // standard formula at K + x; and still 0 without taps.
   for (int64_t k : {1, 5, 100}) {
     EXPECT_EQ(element_bound(k, 3.0, 0.5, kFloat16Precision, 1),
               element_bound(k + 1, 3.0, 0.5, kFloat16Precision));
   }
   EXPECT_EQ(element_bound(0, 3.0, 0.5, kFloat16Precision, 1), 0.0);
-  // bfloat16 accumulation has no bound beyond 255 terms (gamma needs n*u < 1).
-  EXPECT_TRUE(std::isinf(element_bound(255, 1.0, 0.0, kBFloat16Precision)));
-  EXPECT_TRUE(std::isfinite(element_bound(254, 1.0, 0.0, kBFloat16Precision)));
+}
+
+TEST(ElementBound, FiniteForEveryTapCount) {
+  // bfloat16 accumulation has no gamma bound beyond 255 terms, float16 beyond 2047; the bound
+  // with (1 + u)^n - 1 exists for every K and grows continuously through those counts.
+  for (const auto& [prec, k] : {std::pair{kBFloat16Precision, int64_t{255}},
+                                std::pair{kBFloat16Precision, int64_t{575}},
+                                std::pair{kFloat16Precision, int64_t{2047}},
+                                std::pair{kFloat16Precision, int64_t{65536}}}) {
+    const double b = element_bound(k, 1.0, 0.0, prec);
+    EXPECT_TRUE(std::isfinite(b)) << k;
+    EXPECT_GE(Exact(b), exact_growth(k + 1, prec.u)) << k;
+    EXPECT_LT(element_bound(k - 1, 1.0, 0.0, prec), b) << k;
+  }
+  // K = 576 taps (64 channels, 3x3) in bfloat16: about 8.5 times |sum w*x|, not infinity.
+  EXPECT_NEAR(element_bound(576, 1.0, 0.0, kBFloat16Precision), 8.5, 0.1);
+  // Sums of float64 products beyond double's range keep a finite bound in long double.
+  const long double huge = 1e400L;
+  const long double e = element_bound_extended(2, huge, 1.0L, kFloat64Precision);
+  EXPECT_TRUE(std::isfinite(e));
+  EXPECT_GE(e, huge * 3 * 0x1p-53L);
+  EXPECT_LE(e, huge * 3.01L * 0x1p-53L);
+}
+
+TEST(Overflow, ThresholdsAreWhereRoundingToNearestOverflows) {
+  // float32: the largest float plus half its ulp; float16: 65520; bfloat16: 2^128 - 2^119.
+  EXPECT_EQ(overflow_threshold(kFloat32Precision), 0x1.fffffep127L + 0x1p103L);
+  EXPECT_EQ(overflow_threshold(kFloat16Precision), 65520.0L);
+  EXPECT_EQ(overflow_threshold(kBFloat16Precision), 0x1p128L - 0x1p119L);
+  EXPECT_EQ(overflow_threshold(kFloat64Precision), 0x1p1024L - 0x1p970L);
+  // Checked against the formats' own rounding: just below rounds to the largest finite value.
+  EXPECT_TRUE(std::isinf(static_cast<float>(static_cast<double>(0x1.fffffep127L + 0x1p103L))));
+  EXPECT_FALSE(std::isinf(static_cast<float>(static_cast<double>(0x1.fffffep127L + 0x1p102L))));
+  EXPECT_TRUE(std::isinf(float16(65520.0).to_float()));
+  EXPECT_FALSE(std::isinf(float16(65519.0).to_float()));
+  EXPECT_TRUE(std::isinf(static_cast<double>(0x1p1024L - 0x1p970L)));
+  EXPECT_FALSE(std::isinf(static_cast<double>(0x1p1024L - 0x1p970L - 0x1p962L)));
+  EXPECT_TRUE(std::isinf(overflow_threshold(Precision{0x1p-64, 0x1p-1074})));  // max unknown
+}
+
+TEST(Overflow, IntermediateLimitCoversTheRoundingsOfEveryOrder) {
+  // m (1 + g(K+1+x)) plus the underflow terms, and one or two output roundings on top.
+  Arithmetic f32;
+  EXPECT_GE(intermediate_limit(10, 100.0L, f32), 100.0L * (1 + rounding_growth(11, 0x1p-24)));
+  EXPECT_LE(intermediate_limit(10, 100.0L, f32),
+            100.0L * (1 + rounding_growth(11, 0x1p-24)) * (1 + 1e-15L));
+  const Arithmetic h32 = claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32);
+  EXPECT_GE(intermediate_limit(10, 100.0L, h32), 100.0L * (1 + 0x1p-11L) * (1 + 0x1p-11L));
+  EXPECT_LE(intermediate_limit(0, 0.0L, f32), 1e-4900L);  // nothing but roundings up of 0
 }
 
 TEST(TapCounts, HandExample) {
@@ -135,15 +215,17 @@ TEST(CertifiedBound, IsZeroWhereNoTapLands) {
   const auto bound = certified_bound(p, x, w, &b, kFloat32Precision);
   EXPECT_EQ(bound.data[0], 0.0);
   EXPECT_EQ(bound.data[3], 0.0);
-  // Row 1 has K=1: gamma(2)*|2.5*0.1| + gamma(1)*0.7 + eta.
-  EXPECT_GE(bound.data[1], gamma(2, 0x1p-24) * 2.5 * 0.1f + gamma(1, 0x1p-24) * 0.7f);
-  EXPECT_LE(bound.data[1], 1.01 * (gamma(2, 0x1p-24) * 2.5 * 0.1f + gamma(1, 0x1p-24) * 0.7f));
+  // Row 1 has K=1: g(2)*|2.5*0.1| + g(1)*0.7 + eta, g(n) = (1 + u)^n - 1.
+  const double u = 0x1p-24;
+  const double want = ((1 + u) * (1 + u) - 1) * 2.5 * 0.1f + u * 0.7f;
+  EXPECT_GE(bound.data[1], want);
+  EXPECT_LE(bound.data[1], 1.01 * want);
 }
 
 TEST(CertifiedBound, OutputRoundingWithTheBiasAfterByHand) {
   // One element, one tap, float16 data: x = 1.5, w = -1.25, b = 0.5, so s = -1.875, y = -1.375,
   // sum|w*x| = 1.875. compute_mode float32 (docs/error-bounds.md):
-  //   e = gamma32(2)*1.875 + gamma32(1)*0.5 + 2^-150*(1 + gamma32(1))    (the accumulator)
+  //   e = g32(2)*1.875 + g32(1)*0.5 + 2^-150*(1 + g32(1))    (the accumulator, g(n) = (1+u)^n - 1)
   //   r = e + 2^-11*(|s| + e) + 2^-25                                    (rounded to float16)
   //   bound = r + 2^-11*(|y| + r)                                          (bias added in float16)
   Params p;
@@ -152,7 +234,7 @@ TEST(CertifiedBound, OutputRoundingWithTheBiasAfterByHand) {
   const Tensor<float16> b(Shape{1, 1, 1, 1}, {float16(0.5)});
   const Arithmetic a = {kFloat32Precision, 0, 0x1p-11, 0x1p-25, true};
   const long double u = 0x1p-24L;
-  const long double e = 2 * u / (1 - 2 * u) * 1.875L + u / (1 - u) * 0.5L + 0x1p-150L;
+  const long double e = ((1 + u) * (1 + u) - 1) * 1.875L + u * 0.5L + 0x1p-150L * (1 + u);
   const long double r = e + 0x1p-11L * (1.875L + e) + 0x1p-25L;
   const long double want = r + 0x1p-11L * (1.375L + r);
   const double got = certified_bound(p, x, w, &b, a).data[0];

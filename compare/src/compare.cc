@@ -52,20 +52,6 @@ double ulp_at(double v, DType claimed) {
   return std::nextafter(d, std::numeric_limits<double>::infinity()) - d;
 }
 
-double max_finite(DType t) {
-  switch (t) {
-    case DType::kFloat32:
-      return static_cast<double>(std::numeric_limits<float>::max());
-    case DType::kFloat16:
-      return 65504.0;
-    case DType::kBFloat16:
-      return static_cast<double>(bfloat16::from_bits(0x7f7f));
-    case DType::kFloat64:
-      break;
-  }
-  return std::numeric_limits<double>::max();
-}
-
 // |a - e| for a double a and the exact e, and whether it exceeds a limit. Where e = hi + lo
 // exactly (Truth::expected_hi/lo) both are decided in double arithmetic: d1 = fl(a - hi) and
 // d2 = fl(d1 - lo) are each rounded once, so |d2| is within u(1 + 2u)(|d1| + |d2|) <
@@ -105,12 +91,75 @@ class Distance {
   mutable std::optional<Exact> diff_;
 };
 
+// Which non-finite results a correct implementation may return for one element whose exact
+// value is finite, and whether every correct result overflows (docs/error-bounds.md#overflow).
+struct OverflowRules {
+  bool plus = false, minus = false;                  // may overflow towards +inf / -inf
+  bool plus_certain = false, minus_certain = false;  // a product that must overflow
+  bool accepts(double v) const {
+    if (std::isnan(v)) return plus && minus;  // inf - inf: both signs must be able to overflow
+    return v > 0 ? plus && !minus_certain : minus && !plus_certain;
+  }
+};
+
+// The rules for the elements of one comparison: the claimed arithmetic's overflow thresholds, and
+// the truth's term sums and tap counts.
+class Overflow {
+ public:
+  Overflow(const Truth& t, DType claimed, const Arithmetic& a)
+      : t_(t),
+        a_(a),
+        known_(!t.positive.data.empty() && !t.taps_rows.empty() && !t.taps_cols.empty()),
+        // The lowest threshold of the formats involved: the accumulator's and the output's.
+        threshold_(std::min(overflow_threshold(a.accumulation),
+                            overflow_threshold(precision_of(claimed)))),
+        // A product beyond twice the accumulator's threshold overflows even in an FMA, whose
+        // addend is finite and so below the threshold; where wider intermediates are allowed no
+        // product is certain to overflow.
+        certain_(a.wider_intermediates ? std::numeric_limits<long double>::infinity()
+                                       : 2 * overflow_threshold(a.accumulation)) {}
+
+  bool known() const { return known_; }
+  long double threshold() const { return threshold_; }
+
+  // Whether some product of element i must overflow (only with the term sums).
+  bool certain(size_t i) const {
+    return known_ &&
+           (t_.largest_positive.data[i] >= certain_ || t_.largest_negative.data[i] >= certain_);
+  }
+  OverflowRules rules(size_t i, const Shape& shape) const {
+    OverflowRules r;
+    const int64_t ow = static_cast<int64_t>(i) % shape[3];
+    const int64_t oh = static_cast<int64_t>(i) / shape[3] % shape[2];
+    const int64_t k = t_.channels_per_group * t_.taps_rows[static_cast<size_t>(oh)] *
+                      t_.taps_cols[static_cast<size_t>(ow)];
+    r.plus = intermediate_limit(k, t_.positive.data[i], a_) >= threshold_;
+    r.minus = intermediate_limit(k, t_.negative.data[i], a_) >= threshold_;
+    r.plus_certain = t_.largest_positive.data[i] >= certain_;
+    r.minus_certain = t_.largest_negative.data[i] >= certain_;
+    return r;
+  }
+
+ private:
+  const Truth& t_;
+  const Arithmetic& a_;
+  bool known_;
+  long double threshold_, certain_;
+};
+
+// err / bound for the report: infinite when a zero bound is missed, 0 where the bound is infinite.
+double ratio_of(double err, double bnd) {
+  if (bnd > 0) return std::isinf(bnd) ? 0.0 : err / bnd;
+  return err > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+}
+
 template <class T>
 void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<double>& bound,
-                      const Tensor<double>* band, Report& r) {
+                      const Tensor<double>* band, const Arithmetic& arith, Report& r) {
   const Shape& shape = truth.expected.shape;
   const bool pairs = truth.expected_hi.size() == truth.expected.size() &&
                      truth.expected_lo.size() == truth.expected.size();
+  const Overflow overflow(truth, r.claimed, arith);
   for (int64_t i = 0; i < cand.size(); ++i) {
     const size_t k = static_cast<size_t>(i);
     const Exact& e = truth.expected.data[k];
@@ -120,28 +169,30 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
     const double hi_lo[2] = {pair ? truth.expected_hi.data[k] : 0.0,
                              pair ? truth.expected_lo.data[k] : 0.0};
     const double ed = pair ? hi_lo[0] : static_cast<double>(e);
-    const auto element = [&](double err, double bnd) {
-      return ElementReport{unravel(i, shape),
-                           ed,
-                           a,
-                           err,
-                           bnd,
-                           std::isfinite(err) ? err / ulp_at(ed, r.claimed) : err};
-    };
     const bool e_finite = pair || boost::multiprecision::isfinite(e);
+    const auto element = [&](double err, double bnd) {
+      ElementReport el{unravel(i, shape),
+                       ed,
+                       a,
+                       err,
+                       bnd,
+                       std::isfinite(err) ? err / ulp_at(ed, r.claimed) : err,
+                       {}};
+      if (e_finite && !std::isfinite(ed)) el.expected_text = e.str(17, std::ios::scientific);
+      return el;
+    };
     if (!e_finite || !std::isfinite(a)) {
       bool ok;
       if (boost::multiprecision::isnan(e)) {
         ok = std::isnan(a);
       } else if (!e_finite) {
         ok = a == ed;  // the same infinity
-      } else if (!truth.magnitude.data.empty()) {
-        // A finite truth: a NaN or either infinity where some intermediate value may overflow.
-        ok = truth.magnitude.data[k] + bound.data[k] >= max_finite(r.claimed);
+      } else if (overflow.known()) {
+        ok = overflow.rules(k, shape).accepts(a);
       } else {
-        // Without the magnitude: the final result may overflow to the infinity of its sign.
-        ok = std::isinf(a) && std::fabs(ed) + bound.data[k] >= max_finite(r.claimed) &&
-             std::signbit(a) == std::signbit(ed);
+        // Without the term sums: the final result may overflow to the infinity of its sign.
+        ok = std::isinf(a) && std::signbit(a) == std::signbit(ed) &&
+             static_cast<long double>(std::fabs(ed)) + bound.data[k] >= overflow.threshold();
       }
       if (!ok) {
         ++r.nonfinite_mismatches;
@@ -152,9 +203,14 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
     const Distance diff(a, e, pair ? hi_lo : nullptr);
     const double err = diff.value();
     const double bnd = bound.data[k];
+    if (overflow.certain(k)) {
+      // A finite value where every correct result is infinite or NaN.
+      ++r.overflow_mismatches;
+      if (!r.first_overflow) r.first_overflow = element(err, bnd);
+      continue;
+    }
     const bool over = diff.exceeds(bnd);
-    const double ratio =
-        bnd > 0 ? err / bnd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+    const double ratio = ratio_of(err, bnd);
     if (over) ++r.over_bound;
     if (!r.worst || ratio > r.max_err_over_bound) {
       r.max_err_over_bound = ratio;
@@ -162,16 +218,46 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
     }
     if (band && !over) {
       const double bd = band->data[k];
-      const double band_ratio =
-          bd > 0 ? err / bd : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
       if (diff.exceeds(bd)) ++r.over_band;
-      r.max_err_over_band = std::max(r.max_err_over_band, band_ratio);
+      r.max_err_over_band = std::max(r.max_err_over_band, ratio_of(err, bd));
     }
   }
 }
 
+// Elements whose bound is vacuous: rounding_growth(K + 1 + x) >= 1 for the claimed accumulation
+// (the smallest such K found once by bisection; growth increases with K).
+int64_t count_vacuous(const Truth& t, const Arithmetic& a) {
+  if (t.taps_rows.empty() || t.taps_cols.empty() || t.expected.shape.size() != 4) return 0;
+  const double u = a.accumulation.u;
+  int64_t lo = 1, hi = int64_t{1} << 62;  // growth(hi) >= 1 for every u >= 2^-60
+  if (rounding_growth(hi, u) < 1) return 0;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (rounding_growth(mid, u) >= 1) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  const int64_t first = lo - 1 - a.extra_roundings;  // smallest vacuous K
+  // K = channels * rows[oh] * cols[ow]: count the (oh, ow) pairs with K >= first, K > 0.
+  int64_t count = 0;
+  for (int64_t tr : t.taps_rows) {
+    for (int64_t tc : t.taps_cols) {
+      const int64_t k = t.channels_per_group * tr * tc;
+      if (k > 0 && k >= first) ++count;
+    }
+  }
+  return count * t.expected.shape[0] * t.expected.shape[1];
+}
+
 std::string idx_str(const Shape& s) {
   return fmt::format("({})", fmt::join(s, ", "));
+}
+
+// The expected value, in decimal even where it lies beyond double's range.
+std::string expected_str(const ElementReport& e) {
+  return e.expected_text.empty() ? fmt::format("{:.17g}", e.expected) : e.expected_text;
 }
 
 }  // namespace
@@ -192,15 +278,22 @@ Truth compute_truth(const Case& c) {
           t.expected_hi = std::move(r.hi);
           t.expected_lo = std::move(r.lo);
         }
-        t.magnitude = abs_products_upper(c.problem.params, x, w);
+        ProductSums ps = product_sums(c.problem.params, x, w);
         if (b != nullptr) {
-          const int64_t plane = t.magnitude.shape[2] * t.magnitude.shape[3];
-          for (size_t i = 0; i < t.magnitude.data.size(); ++i) {
-            const int64_t ch = static_cast<int64_t>(i) / plane % t.magnitude.shape[1];
-            const double bias = std::fabs(static_cast<double>(b->data[static_cast<size_t>(ch)]));
-            t.magnitude.data[i] = std::nextafter(t.magnitude.data[i] + bias, INFINITY);
+          // The bias is one more term, of its own sign.
+          const int64_t plane = ps.positive.shape[2] * ps.positive.shape[3];
+          for (size_t i = 0; i < ps.positive.data.size(); ++i) {
+            const int64_t ch = static_cast<int64_t>(i) / plane % ps.positive.shape[1];
+            const double bias = static_cast<double>(b->data[static_cast<size_t>(ch)]);
+            long double& sum = bias > 0 ? ps.positive.data[i] : ps.negative.data[i];
+            sum =
+                std::nextafter(sum + std::fabs(bias), std::numeric_limits<long double>::infinity());
           }
         }
+        t.positive = std::move(ps.positive);
+        t.negative = std::move(ps.negative);
+        t.largest_positive = std::move(ps.largest_positive);
+        t.largest_negative = std::move(ps.largest_negative);
       },
       c.x);
   if (t.expected_hi.size() != t.expected.size()) {
@@ -224,6 +317,9 @@ Truth compute_truth(const Case& c) {
   for (size_t i = 0; i < t.expected.data.size(); ++i) {
     t.abs_expected.data[i] = std::fabs(t.expected_hi.data[i]);
   }
+  t.taps_rows = taps_per_row(c.problem);
+  t.taps_cols = taps_per_col(c.problem);
+  t.channels_per_group = c.problem.params.in_channels / c.problem.params.groups;
   return t;
 }
 
@@ -263,7 +359,7 @@ Tensor<double> case_band(const Case& c, const Truth& t, double u, double lambda)
 }
 
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
-                       const Tensor<double>* band, DType claimed) {
+                       const Tensor<double>* band, DType claimed, const Arithmetic& a) {
   Report r;
   r.claimed = claimed;
   r.expected_shape = truth.expected.shape;
@@ -272,7 +368,9 @@ Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Ten
   if (!r.shape_ok) return r;
   r.elements = truth.expected.size();
   r.band_checked = band != nullptr;
-  std::visit([&](const auto& cand) { compare_elements(truth, cand, bound, band, r); }, candidate);
+  std::visit([&](const auto& cand) { compare_elements(truth, cand, bound, band, a, r); },
+             candidate);
+  r.vacuous_bound = count_vacuous(truth, a);
   r.suspicious = r.passed() && r.over_band > 0;
   return r;
 }
@@ -326,16 +424,31 @@ std::string format_report(const Report& r) {
   if (r.worst) {
     const ElementReport& w = *r.worst;
     s += fmt::format(
-        "worst element (n, c, h, w) = {}: expected {:.17g}, actual {:.17g}, |err| {:.3g}, "
+        "worst element (n, c, h, w) = {}: expected {}, actual {:.17g}, |err| {:.3g}, "
         "bound {:.3g}, {:.3g} ulp\n",
-        idx_str(w.index), w.expected, w.actual, w.abs_err, w.bound, w.ulps);
+        idx_str(w.index), expected_str(w), w.actual, w.abs_err, w.bound, w.ulps);
   }
   s += fmt::format("elements over the bound: {}\n", r.over_bound);
   s += fmt::format("NaN/Inf mismatches: {}\n", r.nonfinite_mismatches);
   if (r.first_nonfinite) {
     s += fmt::format("first NaN/Inf mismatch at {}: expected {}, actual {}\n",
-                     idx_str(r.first_nonfinite->index), r.first_nonfinite->expected,
+                     idx_str(r.first_nonfinite->index), expected_str(*r.first_nonfinite),
                      r.first_nonfinite->actual);
+  }
+  if (r.overflow_mismatches > 0) {
+    s += fmt::format(
+        "finite where every correct result overflows: {} (first at {}: expected {}, actual {}: a "
+        "product exceeds twice the {} overflow threshold, so every correct {} result is "
+        "infinite or NaN there)\n",
+        r.overflow_mismatches, idx_str(r.first_overflow->index), expected_str(*r.first_overflow),
+        r.first_overflow->actual, to_string(r.claimed), to_string(r.claimed));
+  }
+  if (r.vacuous_bound > 0) {
+    s += fmt::format(
+        "warning: the bound is vacuous for {} element(s): the claimed {} arithmetic over that "
+        "many taps is certified only to about |b| + sum|w*x| (claim compute_mode float32, or a "
+        "wider accumulator, to be judged tightly)\n",
+        r.vacuous_bound, to_string(r.claimed));
   }
   if (r.suspicious) {
     s += fmt::format(
@@ -361,16 +474,21 @@ std::string report_json(const Report& r) {
                       {"elements", r.elements},
                       {"over_bound", r.over_bound},
                       {"nonfinite_mismatches", r.nonfinite_mismatches},
+                      {"overflow_mismatches", r.overflow_mismatches},
+                      {"vacuous_bound", r.vacuous_bound},
                       {"max_err_over_bound", r.max_err_over_bound},
                       {"suspicious", r.suspicious},
                       {"over_band", r.over_band},
                       {"max_err_over_band", r.max_err_over_band}};
   const auto el = [](const ElementReport& e) {
-    return nlohmann::json{{"index", e.index},     {"expected", e.expected}, {"actual", e.actual},
-                          {"abs_err", e.abs_err}, {"bound", e.bound},       {"ulps", e.ulps}};
+    nlohmann::json o{{"index", e.index},     {"expected", e.expected}, {"actual", e.actual},
+                     {"abs_err", e.abs_err}, {"bound", e.bound},       {"ulps", e.ulps}};
+    if (!e.expected_text.empty()) o["expected_exact"] = e.expected_text;
+    return o;
   };
   j["worst"] = r.worst ? el(*r.worst) : nlohmann::json(nullptr);
   j["first_nonfinite"] = r.first_nonfinite ? el(*r.first_nonfinite) : nlohmann::json(nullptr);
+  j["first_overflow"] = r.first_overflow ? el(*r.first_overflow) : nlohmann::json(nullptr);
   // JSON has no infinity: nlohmann writes null for non-finite numbers, which is what we want.
   return j.dump(2);
 }

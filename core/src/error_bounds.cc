@@ -11,6 +11,14 @@ namespace {
 double up(double v) {
   return std::nextafter(v, std::numeric_limits<double>::infinity());
 }
+long double up_ld(long double v) {
+  return std::nextafter(v, std::numeric_limits<long double>::infinity());
+}
+// v rounded up to a double (+infinity beyond double's range).
+double to_double_up(long double v) {
+  const double d = static_cast<double>(v);
+  return static_cast<long double>(d) < v ? up(d) : d;
+}
 
 std::vector<int64_t> taps_per_index(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p,
                                     int64_t d) {
@@ -36,16 +44,77 @@ double gamma(int64_t n, double u) {
   return up(up(nu / denom));
 }
 
-double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
-                     int extra_roundings) {
-  if (k == 0) return 0.0;  // no arithmetic happens: the output must be the bias itself
+double rounding_growth(int64_t n, double u) {
+  if (n <= 0 || u <= 0) return 0.0;
+  double nd = static_cast<double>(n);
+  if (static_cast<long double>(nd) < static_cast<long double>(n)) nd = up(nd);
+  // (1 + u)^n <= e^z with z = n*u (log(1 + u) <= u).
+  const double z = up(nd * u);
+  if (z <= 0x1p-10) {
+    // (1 + u)^n - 1 = sum_k C(n, k) u^k, where each term is at most z/(k+1) times the one before,
+    // so everything past n*u is at most C(n, 2) u^2 / (1 - z/3) <= 1.0004 C(n, 2) u^2.
+    const double pairs = up(up(nd * up(nd - 1.0)) * (0.5 * u * u));
+    return up(z + up(1.0004 * pairs));
+  }
+  // (1 + u)^n by repeated squaring in long double, whose 64-bit significand holds 1 + u exactly
+  // for every u >= 2^-63 (the double above it otherwise), every product rounded up. Beyond double's
+  // range the result is +infinity.
+  const long double one_u = 1.0L + static_cast<long double>(u);
+  const long double base = one_u - 1.0L == u ? one_u : up_ld(one_u);
+  long double r = 1.0L, b = base;
+  for (uint64_t e = static_cast<uint64_t>(n); e != 0; e >>= 1) {
+    if (e & 1) r = up_ld(r * b);
+    if (e > 1) b = up_ld(b * b);
+    if (std::isinf(r) || std::isinf(b)) return std::numeric_limits<double>::infinity();
+  }
+  return to_double_up(up_ld(r - 1.0L));
+}
+
+long double element_bound_extended(int64_t k, long double abs_products, long double abs_bias,
+                                   Precision prec, int extra_roundings) {
+  if (k == 0) return 0.0L;  // no arithmetic happens: the output must be the bias itself
   const int64_t x = extra_roundings;
-  const double a = up(gamma(k + 1 + x, prec.u) * abs_products);
-  const double b = up(gamma(k + x, prec.u) * abs_bias);
+  const long double a =
+      up_ld(static_cast<long double>(rounding_growth(k + 1 + x, prec.u)) * abs_products);
+  const long double b = up_ld(static_cast<long double>(rounding_growth(k + x, prec.u)) * abs_bias);
   // Underflowed products (k) and extra roundings (x): k + x etas, each carried through at most
   // k + x later roundings.
-  const double e = up(up(static_cast<double>(k + x) * prec.eta) * up(1.0 + gamma(k + x, prec.u)));
-  return up(up(a + b) + e);
+  const long double e = up_ld(up_ld(static_cast<long double>(k + x) * prec.eta) *
+                              up_ld(1.0L + rounding_growth(k + x, prec.u)));
+  return up_ld(up_ld(a + b) + e);
+}
+
+double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
+                     int extra_roundings) {
+  return to_double_up(element_bound_extended(k, abs_products, abs_bias, prec, extra_roundings));
+}
+
+long double overflow_threshold(double max, double u) {
+  if (!std::isfinite(max)) return std::numeric_limits<long double>::infinity();
+  // max = (2 - 2u)·2^emax, so max / (2 - 2u) = 2^emax and the threshold (2 - u)·2^emax =
+  // max + u·2^emax: every step exact in long double (64-bit significand, 15-bit exponent).
+  const long double top = static_cast<long double>(max) / (2.0L - 2.0L * u);
+  return static_cast<long double>(max) + u * top;
+}
+
+long double overflow_threshold(Precision p) {
+  return overflow_threshold(p.max, p.u);
+}
+
+long double intermediate_limit(int64_t k, long double m, const Arithmetic& a) {
+  // Every value on the way is a subset of the terms, each multiplied by at most k + 1 + x
+  // rounding factors (1 + delta), plus at most k + x underflow errors eta (docs/error-bounds.md).
+  const int64_t x = a.extra_roundings;
+  const Precision& acc = a.accumulation;
+  long double v = up_ld(up_ld(m + up_ld(static_cast<long double>(k + x) * acc.eta)) *
+                        up_ld(1.0L + rounding_growth(k + 1 + x, acc.u)));
+  if (a.output_u > 0 || a.output_eta > 0) {
+    // Rounded to the output format (at most 1 + u_out larger, plus its underflow error), then,
+    // with the bias after the rounding, added to the bias and rounded once more.
+    const long double grow = up_ld(1.0L + a.output_u);
+    v = up_ld(up_ld(up_ld(v * grow) + a.output_eta) * grow);
+  }
+  return v;
 }
 
 std::vector<int64_t> taps_per_row(const Problem& pr) {

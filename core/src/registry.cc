@@ -63,6 +63,7 @@ Arithmetic claimed_arithmetic(DType dtype, ComputeMode mode) {
   if (!is_half(dtype)) return a;  // compute_mode only matters for float16 and bfloat16
   if (mode == ComputeMode::kDefault) {
     a.extra_roundings = 1;
+    a.wider_intermediates = true;
     return a;
   }
   a.accumulation = kFloat32Precision;
@@ -76,6 +77,7 @@ Arithmetic arithmetic_of(const Implementation& impl) {
   Arithmetic a;
   a.accumulation = impl.accumulation;
   a.extra_roundings = impl.extra_roundings;
+  a.wider_intermediates = impl.wider_intermediates;
   a.output_u = impl.output_u;
   a.output_eta = impl.output_eta;
   a.bias_after_rounding = impl.bias_after_rounding;
@@ -85,6 +87,7 @@ Arithmetic arithmetic_of(const Implementation& impl) {
 void set_arithmetic(Implementation& impl, const Arithmetic& a) {
   impl.accumulation = a.accumulation;
   impl.extra_roundings = a.extra_roundings;
+  impl.wider_intermediates = a.wider_intermediates;
   impl.output_u = a.output_u;
   impl.output_eta = a.output_eta;
   impl.bias_after_rounding = a.bias_after_rounding;

@@ -51,7 +51,8 @@ Case integer_case(const std::string& problem, uint64_t seed) {
 void expect_exact(const Case& c, const AnyTensor& y, const std::string& what) {
   const Truth truth = compute_truth(c);
   const Tensor<double> zero(truth.expected.shape);
-  const Report r = compare_outputs(truth, y, zero, nullptr, DType::kFloat32);
+  const Report r =
+      compare_outputs(truth, y, zero, nullptr, DType::kFloat32, Arithmetic{kFloat32Precision});
   EXPECT_TRUE(r.passed()) << what << " on " << format_problem(c.problem) << "\n"
                           << format_report(r);
 }
@@ -101,9 +102,9 @@ TEST(Onednn, RealDataWithinTheCertifiedFloat32Bound) {
         const auto d = make_data<float>(pr, regime, 11);
         const Case c{pr, d.x, d.w, std::optional<AnyTensor>(d.b)};
         const Truth truth = compute_truth(c);
-        const Tensor<double> bound = case_bound(c, impl.accumulation, impl.output_u);
+        const Tensor<double> bound = case_bound(c, arithmetic_of(impl));
         const Report rep = compare_outputs(truth, impl.run(pr.params, c.x, c.w, &*c.b), bound,
-                                           nullptr, DType::kFloat32);
+                                           nullptr, DType::kFloat32, arithmetic_of(impl));
         EXPECT_TRUE(rep.passed()) << impl.name << " " << problem << " " << to_string(regime) << "\n"
                                   << format_report(rep);
       }

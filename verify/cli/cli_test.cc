@@ -17,6 +17,7 @@
 
 #include "convt2d/bounds.h"
 #include "convt2d/case_dir.h"
+#include "convt2d/compare.h"
 #include "convt2d/fill.h"
 #include "convt2d/npy.h"
 #include "convt2d/reference.h"
@@ -607,10 +608,11 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   ExpectUnusable(fmt::format("run --case {} --out {} --max-bytes 16", c.string(), y),
                  "exceeds the limit of 16 bytes");
   // The oracle's own memory counts: 100 outputs need 800 bytes in float64 but 100 times
-  // kExactBytesPerElement (fixed-point sums, 640-bit values, double pairs) for the truth.
+  // kTruthBytesPerElement (fixed-point sums, 640-bit values, double pairs, term sums) for the
+  // truth.
   ExpectUnusable(fmt::format("gen --problem mb1ic1ih10oc1kh1 --max-bytes {} --out {}",
-                             100 * kExactBytesPerElement - 1, (dir_ / "g").string()),
-                 fmt::format("at {} bytes per exact element", kExactBytesPerElement));
+                             100 * kTruthBytesPerElement - 1, (dir_ / "g").string()),
+                 fmt::format("at {} bytes per exact element", kTruthBytesPerElement));
   EXPECT_FALSE(fs::exists(dir_ / "g"));
   // A candidate that is not a float array.
   {

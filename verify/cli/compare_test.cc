@@ -30,6 +30,11 @@ Truth TruthOf(const std::vector<double>& values) {
   return t;
 }
 
+// What a result of `dtype` in compute_mode default claims.
+Arithmetic ClaimOf(DType dtype) {
+  return claimed_arithmetic(dtype, ComputeMode::kDefault);
+}
+
 Tensor<double> Filled(const Shape& s, double v) {
   Tensor<double> t(s);
   for (double& e : t.data) e = v;
@@ -40,11 +45,11 @@ TEST(Compare, ZeroBoundDemandsBitEquality) {
   const Truth t = TruthOf({1.5, -2.0, 0.0});
   const Tensor<double> zero(t.expected.shape);
   Tensor<float> y(t.expected.shape, {1.5f, -2.0f, 0.0f});
-  Report r = compare_outputs(t, y, zero, nullptr, DType::kFloat32);
+  Report r = compare_outputs(t, y, zero, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed());
   EXPECT_EQ(r.max_err_over_bound, 0.0);
   y.data[1] = std::nextafter(-2.0f, 0.0f);
-  r = compare_outputs(t, y, zero, nullptr, DType::kFloat32);
+  r = compare_outputs(t, y, zero, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_FALSE(r.passed());
   EXPECT_EQ(r.over_bound, 1);
   EXPECT_TRUE(std::isinf(r.max_err_over_bound));
@@ -58,9 +63,10 @@ TEST(Compare, TheVerdictSitsExactlyAtTheBound) {
   const Truth t = TruthOf({1.0});
   const Tensor<double> bound = Filled(t.expected.shape, 0x1p-20);
   Tensor<float> y(t.expected.shape, {1.0f + 0x1p-20f});
-  EXPECT_TRUE(compare_outputs(t, y, bound, nullptr, DType::kFloat32).passed());
+  EXPECT_TRUE(
+      compare_outputs(t, y, bound, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32)).passed());
   y.data[0] = std::nextafter(y.data[0], 2.0f);
-  const Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32);
+  const Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_FALSE(r.passed());
   EXPECT_NEAR(r.worst->ulps, 9.0, 1e-12);  // 2^-20 + 2^-23 in ulps of 2^-23
   EXPECT_GT(r.max_err_over_bound, 1.0);
@@ -110,8 +116,10 @@ TEST(Compare, DoublePairVerdictsEqualThe640BitVerdicts) {
           bound.data[j] = j == i ? bnd : 1.0;
           band.data[j] = j == i ? bnd * 0.5 : 1.0;
         }
-        const Report rs = compare_outputs(slow, y, bound, &band, DType::kFloat64);
-        const Report rf = compare_outputs(fast, y, bound, &band, DType::kFloat64);
+        const Report rs =
+            compare_outputs(slow, y, bound, &band, DType::kFloat64, ClaimOf(DType::kFloat64));
+        const Report rf =
+            compare_outputs(fast, y, bound, &band, DType::kFloat64, ClaimOf(DType::kFloat64));
         const bool over = abs(Exact(a) - exact[i]) > Exact(bnd);
         EXPECT_EQ(rf.over_bound, over ? 1 : 0) << i << " " << a << " " << bnd;
         EXPECT_EQ(rs.over_bound, rf.over_bound) << i << " " << a << " " << bnd;
@@ -130,8 +138,12 @@ TEST(Compare, UlpsAreInTheClaimedDtype) {
   const Truth t = TruthOf({1.0});
   const Tensor<double> bound = Filled(t.expected.shape, 1.0);
   const Tensor<double> y(t.expected.shape, {1.0 + 0x1p-50});
-  EXPECT_DOUBLE_EQ(compare_outputs(t, y, bound, nullptr, DType::kFloat64).worst->ulps, 4.0);
-  EXPECT_DOUBLE_EQ(compare_outputs(t, y, bound, nullptr, DType::kFloat32).worst->ulps, 0x1p-27);
+  EXPECT_DOUBLE_EQ(
+      compare_outputs(t, y, bound, nullptr, DType::kFloat64, ClaimOf(DType::kFloat64)).worst->ulps,
+      4.0);
+  EXPECT_DOUBLE_EQ(
+      compare_outputs(t, y, bound, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32)).worst->ulps,
+      0x1p-27);
 }
 
 TEST(Compare, SuspiciousOnlyInsideTheBoundButOutsideTheBand) {
@@ -139,14 +151,14 @@ TEST(Compare, SuspiciousOnlyInsideTheBoundButOutsideTheBand) {
   const Tensor<double> bound = Filled(t.expected.shape, 1e-3);
   const Tensor<double> band = Filled(t.expected.shape, 1e-5);
   Tensor<float> y(t.expected.shape, {1.0f, 2.0f});
-  Report r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  Report r = compare_outputs(t, y, bound, &band, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed());
   EXPECT_FALSE(r.suspicious);
   EXPECT_THAT(format_report(r), Not(HasSubstr("suspicious")));
   EXPECT_EQ(nlohmann::json::parse(report_json(r))["suspicious"], false);
 
   y.data[1] = 2.0f + 1e-4f;  // inside the bound, outside the band
-  r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  r = compare_outputs(t, y, bound, &band, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed());
   EXPECT_TRUE(r.suspicious);
   EXPECT_EQ(r.over_band, 1);
@@ -156,7 +168,7 @@ TEST(Compare, SuspiciousOnlyInsideTheBoundButOutsideTheBand) {
   EXPECT_EQ(nlohmann::json::parse(report_json(r))["suspicious"], true);
 
   y.data[1] = 2.0f + 1e-2f;  // a failure is a failure, not "suspicious"
-  r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  r = compare_outputs(t, y, bound, &band, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_FALSE(r.passed());
   EXPECT_FALSE(r.suspicious);
   EXPECT_THAT(format_report(r), Not(HasSubstr("suspicious")));
@@ -170,13 +182,13 @@ TEST(Compare, NanAndInfinityRules) {
   const Tensor<double> bound = Filled(t.expected.shape, 0x1p104);  // big + bound reaches overflow
   // Expected NaN -> NaN; a finite value that may overflow -> infinity of its sign; -inf -> -inf.
   Tensor<float> y(t.expected.shape, {NAN, INFINITY, 1.0f, -INFINITY});
-  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32);
+  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed()) << format_report(r);
   for (const auto& [i, v] :
        {std::pair{0, 0.0f}, std::pair{1, -INFINITY}, std::pair{2, NAN}, std::pair{3, INFINITY}}) {
     Tensor<float> bad = y;
     bad.data[static_cast<size_t>(i)] = v;
-    r = compare_outputs(t, bad, bound, nullptr, DType::kFloat32);
+    r = compare_outputs(t, bad, bound, nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
     EXPECT_FALSE(r.passed()) << i;
     EXPECT_EQ(r.nonfinite_mismatches, 1) << i;
     ASSERT_TRUE(r.first_nonfinite);
@@ -184,14 +196,16 @@ TEST(Compare, NanAndInfinityRules) {
   }
   // In float64 the same finite value is nowhere near overflow.
   const Tensor<double> y64(t.expected.shape, {NAN, INFINITY, 1.0, -INFINITY});
-  EXPECT_EQ(compare_outputs(t, y64, bound, nullptr, DType::kFloat64).nonfinite_mismatches, 1);
+  EXPECT_EQ(compare_outputs(t, y64, bound, nullptr, DType::kFloat64, ClaimOf(DType::kFloat64))
+                .nonfinite_mismatches,
+            1);
 }
 
 TEST(Compare, ShapeMismatchIsAFailedReport) {
   const Truth t = TruthOf({1.0, 2.0});
   const Tensor<double> bound(t.expected.shape);
-  const Report r =
-      compare_outputs(t, Tensor<float>(Shape{1, 1, 2, 1}), bound, nullptr, DType::kFloat32);
+  const Report r = compare_outputs(t, Tensor<float>(Shape{1, 1, 2, 1}), bound, nullptr,
+                                   DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_FALSE(r.passed());
   EXPECT_FALSE(r.shape_ok);
   EXPECT_THAT(format_report(r),
@@ -207,8 +221,9 @@ TEST(Compare, EmptyOutputPassesWithNullWorst) {
   Truth t;
   t.expected = Tensor<Exact>(Shape{0, 3, 4, 4});
   t.abs_expected = Tensor<double>(Shape{0, 3, 4, 4});
-  const Report r = compare_outputs(t, Tensor<float>(Shape{0, 3, 4, 4}),
-                                   Tensor<double>(Shape{0, 3, 4, 4}), nullptr, DType::kFloat32);
+  const Report r =
+      compare_outputs(t, Tensor<float>(Shape{0, 3, 4, 4}), Tensor<double>(Shape{0, 3, 4, 4}),
+                      nullptr, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed());
   EXPECT_TRUE(nlohmann::json::parse(report_json(r))["worst"].is_null());
 }
@@ -227,7 +242,7 @@ TEST(Compare, BoundAndBandOfACaseAreOrdered) {
   for (size_t i = 0; i < bound.data.size(); ++i) band_smaller += band.data[i] < bound.data[i];
   EXPECT_GT(band_smaller, bound.size() / 2);
   const AnyTensor y = conv_transpose2d<float, float>(pr.params, d.x, d.w, d.bias());
-  const Report r = compare_outputs(t, y, bound, &band, DType::kFloat32);
+  const Report r = compare_outputs(t, y, bound, &band, DType::kFloat32, ClaimOf(DType::kFloat32));
   EXPECT_TRUE(r.passed());
   EXPECT_FALSE(r.suspicious) << r.max_err_over_band;
 }
@@ -249,18 +264,18 @@ TEST(Compare, UlpsInTheHalfFormats) {
   const Truth t = TruthOf({1.0, 65504.0});
   const Tensor<double> bound = Filled(t.expected.shape, 1e9);
   const Tensor<double> y(t.expected.shape, {1.0 + 0x1p-10, 65504.0 - 32});
-  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat16);
+  Report r = compare_outputs(t, y, bound, nullptr, DType::kFloat16, ClaimOf(DType::kFloat16));
   EXPECT_DOUBLE_EQ(r.worst->ulps, 1.0);  // both elements are one float16 ulp off
   ASSERT_EQ(r.worst->index, (Shape{0, 0, 0, 1}));
-  r = compare_outputs(t, y, bound, nullptr, DType::kBFloat16);
+  r = compare_outputs(t, y, bound, nullptr, DType::kBFloat16, ClaimOf(DType::kBFloat16));
   EXPECT_DOUBLE_EQ(r.worst->ulps, 0.0625);  // 65504 is 65536 in bfloat16, whose spacing is 512
 }
 
 // A float16 case: x = (32768, 32768, -32768), w = 1, no bias; exact 32768. Accumulated in float16
 // the first partial sum, 65536, overflows to infinity, and the result stays infinite although the
-// exact result is finite: possible only because |b| + sum|w*x| = 98304 (plus the bound) reaches
-// float16's largest finite value. Such a result is accepted, as is a NaN (partial sums that
-// overflow in both directions); a finite result must still be within the bound.
+// exact result is finite: possible only because the positive terms, 65536 (plus the bound), reach
+// float16's overflow threshold. Such a result is accepted, but not -inf or NaN, which would need
+// the negative terms to overflow too; a finite result must still be within the bound.
 TEST(Compare, OverflowOnlyThroughAccumulationIsAcceptedWhereItIsPossible) {
   Params p;
   p.in_channels = 3;
@@ -272,20 +287,30 @@ TEST(Compare, OverflowOnlyThroughAccumulationIsAcceptedWhereItIsPossible) {
   const Case c{pr, x, w, std::nullopt};
   const Truth t = compute_truth(c);
   ASSERT_EQ(static_cast<double>(t.expected.data[0]), 32768.0);
-  EXPECT_GE(t.magnitude.data[0], 98304.0);  // rounded up, barely
-  EXPECT_LE(t.magnitude.data[0], 98304.0 * (1 + 1e-15));
+  EXPECT_GE(t.positive.data[0], 65536.0L);  // rounded up, barely
+  EXPECT_LE(t.positive.data[0], 65536.0L * (1 + 1e-15L));
+  EXPECT_GE(t.negative.data[0], 32768.0L);
+  EXPECT_EQ(t.largest_positive.data[0], std::nextafter(32768.0L * (1 - 0x1p-64L), 0.0L));
   const Tensor<float16> acc16 = conv_transpose2d<float16, float16>(p, x, w, nullptr);
   ASSERT_TRUE(std::isinf(acc16.data[0].to_float()));
   for (ComputeMode mode : {ComputeMode::kDefault, ComputeMode::kFloat32}) {
-    const Tensor<double> bound = case_bound(c, claimed_arithmetic(DType::kFloat16, mode));
-    EXPECT_TRUE(compare_outputs(t, acc16, bound, nullptr, DType::kFloat16).passed());
-    const Tensor<float16> nan(acc16.shape, {float16(NAN)});
-    EXPECT_TRUE(compare_outputs(t, nan, bound, nullptr, DType::kFloat16).passed());
+    const Arithmetic a = claimed_arithmetic(DType::kFloat16, mode);
+    const Tensor<double> bound = case_bound(c, a);
+    const auto judge = [&](const Tensor<float16>& y) {
+      return compare_outputs(t, y, bound, nullptr, DType::kFloat16, a);
+    };
+    EXPECT_TRUE(judge(acc16).passed());
     const Tensor<float16> f32acc = conv_transpose2d_rounded<float16, float>(p, x, w, nullptr);
     EXPECT_EQ(f32acc.data[0].to_float(), 32768.0f);
-    EXPECT_TRUE(compare_outputs(t, f32acc, bound, nullptr, DType::kFloat16).passed());
-    const Tensor<float16> wrong(acc16.shape, {float16(65504.0)});
-    EXPECT_FALSE(compare_outputs(t, wrong, bound, nullptr, DType::kFloat16).passed());
+    EXPECT_TRUE(judge(f32acc).passed());
+    EXPECT_FALSE(judge(Tensor<float16>(acc16.shape, {float16(65504.0)})).passed());
+    // Only the positive terms (65536 in all) can reach float16's overflow threshold, 65520: no
+    // order of summation overflows towards -inf, so neither -inf nor NaN (inf - inf) is correct.
+    for (const double v : {-static_cast<double>(INFINITY), static_cast<double>(NAN)}) {
+      const Report r = judge(Tensor<float16>(acc16.shape, {float16(v)}));
+      EXPECT_FALSE(r.passed()) << v;
+      EXPECT_EQ(r.nonfinite_mismatches, 1) << v;
+    }
   }
   // Far from overflow (x = 1, 1, -1) an infinity or a NaN is a mismatch.
   const Tensor<float16> small(Shape{1, 3, 1, 1}, {float16(1.0), float16(1.0), float16(-1.0)});
@@ -295,7 +320,7 @@ TEST(Compare, OverflowOnlyThroughAccumulationIsAcceptedWhereItIsPossible) {
       case_bound(cs, claimed_arithmetic(DType::kFloat16, ComputeMode::kDefault));
   for (float v : {INFINITY, NAN}) {
     const Report r = compare_outputs(ts, Tensor<float16>(acc16.shape, {float16(v)}), bs, nullptr,
-                                     DType::kFloat16);
+                                     DType::kFloat16, ClaimOf(DType::kFloat16));
     EXPECT_FALSE(r.passed());
     EXPECT_EQ(r.nonfinite_mismatches, 1);
   }
@@ -316,7 +341,7 @@ TEST(Compare, AFloat32ClaimFailsAFloat16AccumulatedResult) {
   const auto judge = [&](const AnyTensor& y, ComputeMode mode) {
     const Arithmetic a = claimed_arithmetic(DType::kFloat16, mode);
     const Tensor<double> bound = case_bound(c, a), band = case_band(c, t, a, kDefaultLambda);
-    return compare_outputs(t, y, bound, &band, DType::kFloat16);
+    return compare_outputs(t, y, bound, &band, DType::kFloat16, a);
   };
   const Report r16 = judge(acc16, ComputeMode::kFloat32);
   EXPECT_FALSE(r16.passed());
@@ -341,12 +366,12 @@ TEST(Compare, Float16IntermediatesUnderAFloat32ClaimAreSuspicious) {
   const Arithmetic a = claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32);
   const Tensor<double> bound = case_bound(c, a), band = case_band(c, t, a, kDefaultLambda);
   const AnyTensor cheat = testing::float16_products_float32_sums(pr.params, x, w, b);
-  const Report r = compare_outputs(t, cheat, bound, &band, DType::kFloat16);
+  const Report r = compare_outputs(t, cheat, bound, &band, DType::kFloat16, a);
   EXPECT_TRUE(r.passed()) << r.max_err_over_bound;
   EXPECT_TRUE(r.suspicious);
   EXPECT_GT(r.max_err_over_band, 1.2);  // measured: 1.45
   const AnyTensor honest = conv_transpose2d_rounded<float16, float>(pr.params, x, w, b);
-  const Report rh = compare_outputs(t, honest, bound, &band, DType::kFloat16);
+  const Report rh = compare_outputs(t, honest, bound, &band, DType::kFloat16, a);
   EXPECT_TRUE(rh.passed());
   EXPECT_FALSE(rh.suspicious);
   EXPECT_LT(rh.max_err_over_band, 0.8);  // measured: 0.57

@@ -44,7 +44,8 @@ std::string isa_name(const ::testing::TestParamInfo<Isa>& i) {
   const Truth truth = compute_truth(c);
   const Tensor<double> bound =
       exact ? Tensor<double>(output_shape(pr)) : case_bound(c, kFloat32Precision);
-  const Report r = compare_outputs(truth, y, bound, nullptr, DType::kFloat32);
+  const Report r =
+      compare_outputs(truth, y, bound, nullptr, DType::kFloat32, Arithmetic{kFloat32Precision});
   if (r.passed()) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << format_problem(pr) << "\n" << format_report(r);
 }
@@ -564,11 +565,10 @@ void CheckHalf(Isa isa) {
       const Tensor<H> y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, isa);
       const Case c{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
       const Truth truth = compute_truth(c);
+      const Arithmetic a = claimed_arithmetic(dtype_v<H>, ComputeMode::kFloat32);
       const Tensor<double> bound =
-          regime == Regime::kInteger
-              ? Tensor<double>(output_shape(pr))
-              : case_bound(c, claimed_arithmetic(dtype_v<H>, ComputeMode::kFloat32));
-      const Report r = compare_outputs(truth, y, bound, nullptr, dtype_v<H>);
+          regime == Regime::kInteger ? Tensor<double>(output_shape(pr)) : case_bound(c, a);
+      const Report r = compare_outputs(truth, y, bound, nullptr, dtype_v<H>, a);
       EXPECT_TRUE(r.passed()) << s << " " << to_string(regime) << "\n" << format_report(r);
     }
   }

@@ -755,7 +755,7 @@ RC_GTEST_PROP(Registry, EveryImplementationMatchesTheExactReference, (const Prob
         regime == Regime::kInteger && integer_exact(pr, significand_bits(impl->input));
     const Tensor<double> bound =
         exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(*impl));
-    const Report r = compare_outputs(truth, y, bound, nullptr, impl->output);
+    const Report r = compare_outputs(truth, y, bound, nullptr, impl->output, arithmetic_of(*impl));
     if (!r.passed()) {
       fail_case(pr, data_for(*impl, pr, regime, seed), impl->name + ": " + format_report(r),
                 impl->input);

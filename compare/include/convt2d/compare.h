@@ -15,13 +15,20 @@
 namespace convt2d {
 
 /// The truth for one case: the exact result (640-bit; exact for float32, float16 and bfloat16
-/// inputs), |y|, and an upper bound on |b| + sum|w*x| per element.
+/// inputs), |y|, and what decides where a correct result may or must overflow.
 struct Truth {
   Tensor<Exact> expected;
   Tensor<double> abs_expected;
-  /// Upper bound on |b| + sum|w*x| per element (rounded up), which with the certified bound
-  /// decides where an overflow is possible (compare_outputs). Empty when unknown.
-  Tensor<double> magnitude;
+  /// Per element (long double: float64 products can exceed double's range): upper bounds on the
+  /// sums of the magnitudes of the positive and of the negative terms (products and bias), and
+  /// lower bounds on the largest positive and negative product (product_sums in bounds.h). With
+  /// the claimed arithmetic they decide which of +inf, -inf and NaN a correct implementation may
+  /// return, and where every correct result must overflow (compare_outputs). Empty when unknown.
+  Tensor<long double> positive, negative, largest_positive, largest_negative;
+  /// Taps per output row and column (taps_per_row/col) and input channels per group: the K of
+  /// every element, which the overflow rules read. Empty when unknown.
+  std::vector<int64_t> taps_rows, taps_cols;
+  int64_t channels_per_group = 0;
   /// The exact result as a pair of doubles where that is exact: expected = hi + lo, hi the
   /// nearest double. lo is NaN where no such pair exists (then compare_outputs works in 640-bit
   /// arithmetic). Both empty when not computed (the same: every element in 640-bit arithmetic).
@@ -30,8 +37,14 @@ struct Truth {
   Tensor<double> expected_hi, expected_lo;
 };
 
-/// Computes the exact result of a case (640-bit accumulation of any input dtype).
+/// Computes the exact result of a case (640-bit accumulation of any input dtype) with its
+/// per-element term sums and tap counts.
 Truth compute_truth(const Case& c);
+
+/// Bytes compute_truth holds per output element: the exact reference's (kExactBytesPerElement),
+/// |y| and the four long double term sums. What a memory cap on the oracle must count.
+inline constexpr int64_t kTruthBytesPerElement =
+    kExactBytesPerElement + static_cast<int64_t>(sizeof(double) + 4 * sizeof(long double));
 
 // precision_of(DType) and claimed_arithmetic(DType, ComputeMode): convt2d/registry.h.
 
@@ -57,6 +70,8 @@ struct ElementReport {
   double abs_err = 0;
   double bound = 0;
   double ulps = 0;  ///< |actual - expected| in ulps of the claimed dtype at the expected value
+  /// The exact value in decimal where it lies beyond double's range (`expected` is then ±inf).
+  std::string expected_text;
 };
 
 /// The verdict and its evidence.
@@ -68,32 +83,44 @@ struct Report {
   /// caller, printed by the report).
   std::optional<ComputeMode> mode;
   int64_t elements = 0;
-  int64_t over_bound = 0;              ///< finite elements with |err| > bound
-  int64_t nonfinite_mismatches = 0;    ///< NaN/Inf where the truth has none, or vice versa
+  int64_t over_bound = 0;            ///< finite elements with |err| > bound
+  int64_t nonfinite_mismatches = 0;  ///< NaN/Inf where no correct result has it, or vice versa
+  /// Finite elements where every correct result with the claimed arithmetic overflows (a product
+  /// beyond twice the overflow threshold of a fixed-format accumulator).
+  int64_t overflow_mismatches = 0;
+  /// Elements whose certified bound is at least their magnitude |b| + sum|w*x| (the rounding
+  /// growth (1 + u)^(K+1+x) - 1 >= 1): the claimed arithmetic cannot be certified there to better
+  /// than the data's size (e.g. bfloat16 accumulation of hundreds of terms). Not a failure.
+  int64_t vacuous_bound = 0;
   double max_err_over_bound = 0;       ///< largest |err| / bound (inf if a zero bound is missed)
   std::optional<ElementReport> worst;  ///< element with the largest err/bound
   std::optional<ElementReport> first_nonfinite;  ///< first NaN/Inf mismatch
+  std::optional<ElementReport> first_overflow;   ///< first finite value where overflow is certain
   bool band_checked = false;
   int64_t over_band = 0;         ///< elements within the bound but outside the band
   double max_err_over_band = 0;  ///< largest |err| / band
   bool suspicious = false;       ///< passed, but some element lies outside the band
 
-  bool passed() const { return shape_ok && over_bound == 0 && nonfinite_mismatches == 0; }
+  bool passed() const {
+    return shape_ok && over_bound == 0 && nonfinite_mismatches == 0 && overflow_mismatches == 0;
+  }
 };
 
-/// Compares `candidate` (any dtype) with `truth` element by element. `bound` must have the
-/// truth's shape; `band` may be null (no suspicious check). A shape mismatch is a failed report,
-/// not an exception.
+/// Compares `candidate` (any dtype) with `truth` element by element, for a result that claims
+/// dtype `claimed` computed with arithmetic `a` (claimed_arithmetic(), arithmetic_of()). `bound`
+/// must have the truth's shape; `band` may be null (no suspicious check). A shape mismatch is a
+/// failed report, not an exception. The rules (docs/error-bounds.md#overflow):
 ///
-/// Where the truth is finite, a finite candidate must lie within the bound. A NaN or infinity is
-/// accepted only where an overflow is possible: with truth.magnitude known, where
-/// magnitude + bound reaches the largest finite value of `claimed` (no intermediate value of a
-/// correct implementation exceeds magnitude + bound, docs/error-bounds.md; beyond it partial sums
-/// may overflow to either infinity and meet as NaN); without it, an infinity of the truth's sign
-/// where |truth| + bound reaches it. Where the truth is NaN or infinite, the candidate must be the
-/// same NaN or infinity.
+/// - Where the truth is NaN or infinite (non-finite inputs), the candidate must be the same.
+/// - Where the truth is finite, a finite candidate must lie within the bound, unless every
+///   correct result overflows there (a product beyond twice the overflow threshold of a
+///   fixed-format accumulator): then no finite value is right.
+/// - +inf is accepted only where some intermediate of a correct implementation can reach the
+///   overflow threshold from the positive terms and no negative product must overflow; -inf
+///   likewise; NaN only where both signs can overflow. Without the truth's term sums (a Truth
+///   built by hand): an infinity of the truth's sign where |truth| + bound reaches the threshold.
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
-                       const Tensor<double>* band, DType claimed);
+                       const Tensor<double>* band, DType claimed, const Arithmetic& a);
 
 /// The adjoint identity <ConvT(x), y> = <x, Conv2d(y)> for one weight (bias ignored), with both
 /// operators computed exactly (640-bit accumulation of float32 data).

@@ -5,35 +5,44 @@
 /// An implementation with unit roundoff u that forms each of the K products w*x that land on an
 /// output element, and sums them with the bias in any order (FMA allowed), returns y_hat with
 ///
-///   |y_hat - y| <= gamma(K+1) * sum|w*x| + gamma(K) * |b| + K * eta * (1 + gamma(K))
+///   |y_hat - y| <= g(K+1) * sum|w*x| + g(K) * |b| + K * eta * (1 + g(K))
 ///
-/// where gamma(n) = n*u / (1 - n*u) and eta is half the smallest subnormal of the working format
-/// (absorbs products that underflow). This is at most the classical gamma(K+1) * (|b| + sum|w*x|)
-/// plus the underflow term, and it is exactly 0 when K == 0: the output must equal the bias.
+/// where g(n) = (1+u)^n - 1 bounds the relative effect of n roundings (it never exceeds the
+/// classical gamma(n) = n*u / (1 - n*u) and, unlike gamma, exists for every n) and eta is half the
+/// smallest subnormal of the working format (absorbs products that underflow). The bound is
+/// exactly 0 when K == 0: the output must equal the bias.
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "convt2d/params.h"
 
 namespace convt2d {
 
-/// The arithmetic an implementation claims to use: unit roundoff u = 2^-p for a p-bit significand
-/// and eta >= the absolute error of a product that underflows (half the smallest subnormal).
+/// The arithmetic an implementation claims to use: unit roundoff u = 2^-p for a p-bit significand,
+/// eta >= the absolute error of a product that underflows (half the smallest subnormal), and the
+/// largest finite value of the format (where overflow begins: docs/error-bounds.md#overflow).
 struct Precision {
   double u;
   double eta;
+  /// Largest finite value; +infinity for formats whose range exceeds double's (long double, the
+  /// 640-bit accumulator) and by default: such a format is never certain to overflow.
+  double max = std::numeric_limits<double>::infinity();
   friend bool operator==(const Precision&, const Precision&) = default;
 };
 
-/// IEEE binary32: u = 2^-24, eta = 2^-150.
-inline constexpr Precision kFloat32Precision{0x1p-24, 0x1p-150};
+/// IEEE binary32: u = 2^-24, eta = 2^-150, largest (2 - 2^-23)·2^127.
+inline constexpr Precision kFloat32Precision{0x1p-24, 0x1p-150, 0x1.fffffep127};
 /// IEEE binary64: u = 2^-53, eta = 2^-1074 (2^-1075 is not representable; the next value up is).
-inline constexpr Precision kFloat64Precision{0x1p-53, 0x1p-1074};
-/// IEEE binary16 (float16): u = 2^-11, eta = 2^-25 (half of the smallest subnormal 2^-24).
-inline constexpr Precision kFloat16Precision{0x1p-11, 0x1p-25};
-/// bfloat16: u = 2^-8, eta = 2^-134 (half of the smallest subnormal 2^-133).
-inline constexpr Precision kBFloat16Precision{0x1p-8, 0x1p-134};
+inline constexpr Precision kFloat64Precision{0x1p-53, 0x1p-1074,
+                                             std::numeric_limits<double>::max()};
+/// IEEE binary16 (float16): u = 2^-11, eta = 2^-25 (half of the smallest subnormal 2^-24),
+/// largest 65504.
+inline constexpr Precision kFloat16Precision{0x1p-11, 0x1p-25, 65504.0};
+/// bfloat16: u = 2^-8, eta = 2^-134 (half of the smallest subnormal 2^-133), largest
+/// (2 - 2^-7)·2^127.
+inline constexpr Precision kBFloat16Precision{0x1p-8, 0x1p-134, 0x1.fep127};
 
 /// Everything the certified bound needs to know about an implementation's arithmetic
 /// (docs/error-bounds.md): the accumulation, and what happens between the accumulator and the
@@ -56,17 +65,47 @@ struct Arithmetic {
   /// rounding with output_u). A bound claimed with this flag also covers the bias-in-accumulator
   /// order.
   bool bias_after_rounding = false;
+  /// Intermediates may be held in any format at least as precise and as wide as `accumulation`
+  /// (compute_mode `default` of float16/bfloat16: float32 accumulators are allowed). Then no
+  /// product is certain to overflow; with a fixed format (false) a product beyond twice its
+  /// overflow threshold makes every correct result non-finite (docs/error-bounds.md#overflow).
+  bool wider_intermediates = false;
   friend bool operator==(const Arithmetic&, const Arithmetic&) = default;
 };
 
-/// gamma(n) = n*u / (1 - n*u), rounded up; +infinity when n*u >= 1 (no bound exists).
+/// The classical gamma(n) = n*u / (1 - n*u), rounded up; +infinity when n*u >= 1, where it does
+/// not exist. The bounds use rounding_growth() instead, which is never larger.
 double gamma(int64_t n, double u);
 
-/// The bound for one element: gamma(K+1+x)*abs_products + gamma(K+x)*abs_bias +
-/// (K+x)*eta*(1 + gamma(K+x)), rounded up, with x = `extra_roundings` (0: the standard bound).
-/// `abs_products` must already be an upper bound on sum|w*x|.
+/// An upper bound on |prod_{j=1..n} (1 + delta_j) - 1| for |delta_j| <= u: (1 + u)^n - 1,
+/// rounded up. Never larger than gamma(n, u), and finite for every n for which the value fits in
+/// a double (n*u up to about 709); 0 for n <= 0.
+double rounding_growth(int64_t n, double u);
+
+/// The bound for one element: g(K+1+x)*abs_products + g(K+x)*abs_bias + (K+x)*eta*(1 + g(K+x)),
+/// g = rounding_growth with prec.u, rounded up, with x = `extra_roundings` (0: the standard
+/// bound). `abs_products` must already be an upper bound on sum|w*x|.
 double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
                      int extra_roundings = 0);
+/// The same in long double, whose range (about 10^4932) holds sums of float64 products that
+/// overflow double (element_bound rounds this up to a double, +infinity beyond double's range).
+long double element_bound_extended(int64_t k, long double abs_products, long double abs_bias,
+                                   Precision prec, int extra_roundings = 0);
+
+/// Where rounding to nearest in a format of largest finite value `max` and unit roundoff u
+/// overflows: values of magnitude >= (2 - u)·2^emax = max + ulp(max)/2 become infinite. Exact in
+/// long double for every format here (+infinity when max is).
+long double overflow_threshold(double max, double u);
+/// overflow_threshold(p.max, p.u).
+long double overflow_threshold(Precision p);
+
+/// An upper bound on the magnitude of every value that a correct implementation with arithmetic
+/// `a` computes or rounds on the way to one output element with k taps (partial sums of any
+/// order, FMA results, the rounded convolution result, the sum with the bias), counting only the
+/// terms of one sign: `m` bounds the sum of the magnitudes of the products and bias of that sign.
+/// If it stays below an operation's overflow threshold, that operation cannot overflow towards
+/// that sign (docs/error-bounds.md#overflow).
+long double intermediate_limit(int64_t k, long double m, const Arithmetic& a);
 
 /// Taps that land on each output row: count[oh] = #{(ih, fh) : ih*sh - ph + fh*dh == oh}, with
 /// 0 <= ih < H and 0 <= fh < kh. Same for columns with w values.

@@ -49,6 +49,9 @@ struct Implementation {
   /// Roundings with `accumulation`'s precision each term may pass beyond those of the sum (see
   /// Arithmetic; 1 for a claim of float16/bfloat16 compute_mode `default`).
   int extra_roundings = 0;
+  /// Intermediates may be held in any format at least as precise and wide as `accumulation`
+  /// (Arithmetic::wider_intermediates; set by a claim of float16/bfloat16 compute_mode `default`).
+  bool wider_intermediates = false;
   /// True for the multiprecision references the oracle itself uses as the truth (exact for
   /// float32 inputs); `verify` does not judge them against themselves.
   bool exact = false;
@@ -78,7 +81,8 @@ Arithmetic claimed_arithmetic(DType dtype, ComputeMode mode);
 /// The arithmetic `impl` claims, as the certified bound reads it.
 Arithmetic arithmetic_of(const Implementation& impl);
 
-/// Sets impl's accumulation, output_u, output_eta, bias_after_rounding and extra_roundings to `a`.
+/// Sets impl's accumulation, output_u, output_eta, bias_after_rounding, extra_roundings and
+/// wider_intermediates to `a`.
 /// E.g. a float16 kernel with a float32 accumulator:
 /// `set_arithmetic(impl, claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32))`.
 void set_arithmetic(Implementation& impl, const Arithmetic& a);

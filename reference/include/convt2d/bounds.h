@@ -10,7 +10,7 @@ namespace convt2d {
 
 /// For every output element, the certified bound on |y_hat - y| for an implementation with
 /// arithmetic `a` that computes ConvTranspose2d(x, w, b):
-///   acc = gamma(K+1+x)*sum|w*x| + gamma(K+x)*|b| + (K+x)*eta*(1 + gamma(K+x))
+///   acc = g(K+1+x)*sum|w*x| + g(K+x)*|b| + (K+x)*eta*(1 + g(K+x)),  g(n) = (1 + u)^n - 1
 /// (x = a.extra_roundings), and when the accumulator is rounded to a narrower output format
 /// (a.output_u > 0), with |s| and |y| upper bounds on the exact convolution result without and
 /// with the bias:
@@ -18,8 +18,10 @@ namespace convt2d {
 ///   a.bias_after_rounding:     r = acc + output_u*(|s| + acc) + output_eta;  r + output_u*(|y| +
 ///   r)
 /// Every quantity is computed so that it is an upper bound on the exact value (sum|w*x|, |s| and
-/// |y| in long double, inflated by their own error bound; every double operation rounded up).
-/// K == 0 gives 0: the output must be the bias. Output shape: (N, OC, Hout, Wout).
+/// |y| in long double, inflated by their own error bound; every operation rounded up), in long
+/// double so that sums of float64 products beyond double's range stay finite; the result is
+/// rounded up to double (+infinity only beyond double's range). K == 0 gives 0: the output must
+/// be the bias. Output shape: (N, OC, Hout, Wout).
 template <class T>
 Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const Tensor<T>& w,
                                const Tensor<T>* b, const Arithmetic& a);
@@ -33,6 +35,18 @@ Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const T
 /// Upper bounds on sum|w*x| (no bias) for every output element, shape (N, OC, Hout, Wout).
 template <class T>
 Tensor<double> abs_products_upper(const Params& params, const Tensor<T>& x, const Tensor<T>& w);
+
+/// What the overflow rules (docs/error-bounds.md#overflow) need to know about the products w*x
+/// that land on each output element, split by sign, in long double (whose range holds every sum
+/// of float64 products): upper bounds on the sums of the magnitudes of the positive and of the
+/// negative products, and lower bounds on the largest magnitude of each sign (0 when there is
+/// none). The bias is not included. Shapes (N, OC, Hout, Wout).
+struct ProductSums {
+  Tensor<long double> positive, negative;
+  Tensor<long double> largest_positive, largest_negative;
+};
+template <class T>
+ProductSums product_sums(const Params& params, const Tensor<T>& x, const Tensor<T>& w);
 
 /// The "suspicious" band of `convt2d check` (docs/oracle.md): for every output element,
 ///   lambda * sqrt(K+1) * u * (|b| + sum|w*x|) + u * |y|
@@ -57,6 +71,7 @@ Tensor<double> suspicious_band(const Params& params, const Tensor<T>& x, const T
 #define CONVT2D_BOUNDS_EXTERN(T)                                                                  \
   extern template Tensor<double> abs_products_upper<T>(const Params&, const Tensor<T>&,           \
                                                        const Tensor<T>&);                         \
+  extern template ProductSums product_sums<T>(const Params&, const Tensor<T>&, const Tensor<T>&); \
   extern template Tensor<double> certified_bound<T>(                                              \
       const Params&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>*, const Arithmetic&);    \
   extern template Tensor<double> certified_bound<T>(                                              \
