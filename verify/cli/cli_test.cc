@@ -722,5 +722,83 @@ TEST_F(Cli, BenchWithoutOnednnSaysSoInOneLine) {
 }
 #endif
 
+// Issue 14, items 1-3, end to end: the repros of the trust-hardening issue give the contracted
+// verdicts (exit 1 for a wrong result, 0 for a correct one).
+TEST_F(Cli, BFloat16CaseOverManyTapsRejectsNaN) {
+  // Item 1: 576 taps in bfloat16, compute_mode default: an all-NaN candidate passed (the bound
+  // was +inf). gen's bound.npy is finite now, and check fails the NaN.
+  const fs::path out = dir_ / "c";
+  ASSERT_EQ(
+      Run(fmt::format("gen --problem mb1ic64ih8oc8kh3ph1 --dtype bfloat16 --out {}", out.string()))
+          .code,
+      0);
+  const fs::path c = out / "000-mb1ic64ih8oc8kh3ph1";
+  const auto bound = std::get<Tensor<double>>(read_npy(c / "bound.npy"));
+  for (double v : bound.data) ASSERT_TRUE(std::isfinite(v));
+  Tensor<bfloat16> nan(std::get<Tensor<double>>(read_npy(c / "expected.npy")).shape);
+  for (auto& v : nan.data) v = bfloat16::from_bits(0x7fc0);
+  write_npy(dir_ / "nan.npy", nan);
+  const Result r = Run(fmt::format("check --case {} --candidate {} --dtype bfloat16", c.string(),
+                                   (dir_ / "nan.npy").string()));
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("NaN/Inf mismatches: 512"));
+  EXPECT_THAT(r.out, HasSubstr("vacuous"));
+  // The bfloat16 reference (bfloat16 accumulator) passes the same claim.
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-bf16 --out {}", c.string(),
+                            (dir_ / "y.npy").string()))
+                .code,
+            0);
+  EXPECT_EQ(Run(fmt::format("check --case {} --candidate {} --dtype bfloat16", c.string(),
+                            (dir_ / "y.npy").string()))
+                .code,
+            0);
+}
+
+TEST_F(Cli, Float64ProductsBeyondTheRangeDecideByOverflow) {
+  // Item 2: x = (1e200, 1e200), w = (1e200, -1e200), b = 1 (exact 1): 12345 passed. And a single
+  // product 1e155 * 1e155: 0 passed with "max err/bound: -nan".
+  Params p;
+  p.in_channels = 2;
+  const AnyTensor b1 = Tensor<double>(Shape{1, 1, 1, 1}, {1.0});
+  write_case(dir_ / "two", p, Tensor<double>(Shape{1, 2, 1, 1}, {1e200, 1e200}),
+             Tensor<double>(Shape{2, 1, 1, 1}, {1e200, -1e200}), &b1);
+  write_case(dir_ / "one", Params{}, Tensor<double>(Shape{1, 1, 1, 1}, {1e155}),
+             Tensor<double>(Shape{1, 1, 1, 1}, {1e155}), &b1);
+  const auto check = [&](const char* c, double v) {
+    write_npy(dir_ / "y.npy", Tensor<double>(Shape{1, 1, 1, 1}, {v}));
+    return Run(fmt::format("check --case {} --candidate {}", (dir_ / c).string(),
+                           (dir_ / "y.npy").string()));
+  };
+  Result r = check("two", 12345.0);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("finite where every correct result overflows: 1"));
+  EXPECT_EQ(check("two", NAN).code, 0);
+  EXPECT_EQ(check("two", INFINITY).code, 1);
+  r = check("one", 0.0);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, Not(HasSubstr("nan")));
+  EXPECT_EQ(check("one", INFINITY).code, 0);
+  EXPECT_EQ(check("one", -INFINITY).code, 1);
+}
+
+TEST_F(Cli, OverflowIsAcceptedOnlyTowardsTheSignThatCanOverflow) {
+  // Item 3: float16 x = (32768, 32768, -32768), w = 1: +inf (float16 accumulation) is correct,
+  // -inf and NaN are not (the negative terms cannot overflow).
+  Params p;
+  p.in_channels = 3;
+  p.bias = false;
+  write_case(
+      dir_ / "h", p,
+      Tensor<float16>(Shape{1, 3, 1, 1}, {float16(32768.0), float16(32768.0), float16(-32768.0)}),
+      Tensor<float16>(Shape{3, 1, 1, 1}, {float16(1.0), float16(1.0), float16(1.0)}), nullptr);
+  for (const auto& [v, code] : {std::pair{65536.0, 0}, std::pair{-65536.0, 1},
+                                std::pair{static_cast<double>(NAN), 1}, std::pair{32768.0, 0}}) {
+    write_npy(dir_ / "y.npy", Tensor<float16>(Shape{1, 1, 1, 1}, {float16(v)}));
+    const Result r = Run(fmt::format("check --case {} --candidate {}", (dir_ / "h").string(),
+                                     (dir_ / "y.npy").string()));
+    EXPECT_EQ(r.code, code) << v << "\n" << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace convt2d

@@ -8,8 +8,10 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "convt2d/fill.h"
+#include "convt2d/implementations.h"
 #include "half_cheats.h"
 
 namespace convt2d {
@@ -375,6 +377,157 @@ TEST(Compare, Float16IntermediatesUnderAFloat32ClaimAreSuspicious) {
   EXPECT_TRUE(rh.passed());
   EXPECT_FALSE(rh.suspicious);
   EXPECT_LT(rh.max_err_over_band, 0.8);  // measured: 0.57
+}
+
+}  // namespace
+}  // namespace convt2d
+
+namespace convt2d {
+namespace {
+
+// A case of `pr`'s shape holding the given data (x, w and, when given, b), of element type T.
+template <class T>
+Case CaseOf(const std::string& problem, const std::vector<double>& x, const std::vector<double>& w,
+            std::optional<double> b) {
+  Problem pr = parse_problem(problem);
+  pr.params.bias = b.has_value();
+  const auto tensor = [](const Shape& s, const std::vector<double>& v) {
+    Tensor<T> t(s);
+    for (size_t i = 0; i < v.size(); ++i) t.data[i] = T(v[i]);
+    return t;
+  };
+  return Case{pr, tensor(input_shape(pr), x), tensor(weight_shape(pr.params), w),
+              b ? std::optional<AnyTensor>(tensor(bias_shape(pr.params), {*b})) : std::nullopt};
+}
+
+template <class T>
+Report Judge(const Case& c, const Truth& t, const std::vector<double>& y, DType claimed,
+             ComputeMode mode = ComputeMode::kDefault) {
+  const Arithmetic a = claimed_arithmetic(claimed, mode);
+  Tensor<T> cand(t.expected.shape);
+  for (size_t i = 0; i < y.size(); ++i) cand.data[i] = T(y[i]);
+  return compare_outputs(t, cand, case_bound(c, a), nullptr, claimed, a);
+}
+
+// Issue 14, item 1: bfloat16 with 576 taps, compute_mode default. The classical gamma(K) does not
+// exist beyond 255 taps and the bound was +inf, so an all-NaN candidate and one off by 1000 both
+// passed. The bound (1 + u)^n - 1 is finite: a correct bfloat16 accumulation passes, NaN (no
+// overflow is possible) and a far value fail.
+TEST(CompareRegression, BFloat16OverManyTapsHasAFiniteBound) {
+  const Problem pr = parse_problem("mb1ic64ih8oc8kh3ph1");
+  const Case c = make_case(pr, DType::kBFloat16, Regime::kReal, 1);
+  const Truth t = compute_truth(c);
+  const Arithmetic a = claimed_arithmetic(DType::kBFloat16, ComputeMode::kDefault);
+  const Tensor<double> bound = case_bound(c, a);
+  for (double v : bound.data) ASSERT_TRUE(std::isfinite(v));
+  const auto& x = std::get<Tensor<bfloat16>>(c.x);
+  const auto& w = std::get<Tensor<bfloat16>>(c.w);
+  const auto* b = &std::get<Tensor<bfloat16>>(*c.b);
+  const Tensor<bfloat16> acc = conv_transpose2d_rounded<bfloat16, bfloat16>(pr.params, x, w, b);
+  Report r = compare_outputs(t, acc, bound, nullptr, DType::kBFloat16, a);
+  EXPECT_TRUE(r.passed()) << format_report(r);
+  EXPECT_GT(r.vacuous_bound, 0);  // 576 bfloat16 roundings: g(578) = 8.5, said in the report
+  EXPECT_THAT(format_report(r), HasSubstr("vacuous"));
+  Tensor<bfloat16> nan = acc;
+  for (auto& v : nan.data) v = bfloat16::from_bits(0x7fc0);
+  r = compare_outputs(t, nan, bound, nullptr, DType::kBFloat16, a);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.nonfinite_mismatches, r.elements);
+  // Off by 1000 (the interior's bound, 8.5 sum|w*x|, is larger: 224 elements fail), and by 10^5.
+  for (const auto& [off, over] : {std::pair{1e3, int64_t{200}}, std::pair{1e5, r.elements}}) {
+    Tensor<bfloat16> far = acc;
+    for (size_t i = 0; i < far.data.size(); ++i) {
+      far.data[i] = bfloat16(static_cast<double>(t.expected.data[i]) + off);
+    }
+    const Report rf = compare_outputs(t, far, bound, nullptr, DType::kBFloat16, a);
+    EXPECT_FALSE(rf.passed()) << off;
+    EXPECT_GE(rf.over_bound, over) << off;
+  }
+}
+
+// Issue 14, item 2: float64 products beyond double's range. sum|w*x| overflowed to +inf, so the
+// bound was +inf and any finite value passed (and the report printed "-nan"). Both products
+// (+-10^400) overflow in every float64 implementation, FMA or not: the only correct result is NaN
+// (+inf - inf); no finite value is right, not even the exact value 1.
+TEST(CompareRegression, Float64ProductsBeyondTheRangeMustOverflow) {
+  const Case c = CaseOf<double>("mb1ic2ih1oc1kh1", {1e200, 1e200}, {1e200, -1e200}, 1.0);
+  const Truth t = compute_truth(c);
+  ASSERT_EQ(static_cast<double>(t.expected.data[0]), 1.0);
+  for (double v : {12345.0, 1.0, 0.0}) {
+    const Report r = Judge<double>(c, t, {v}, DType::kFloat64);
+    EXPECT_FALSE(r.passed()) << v;
+    EXPECT_EQ(r.overflow_mismatches, 1) << v;
+    EXPECT_THAT(format_report(r), HasSubstr("finite where every correct result overflows"));
+    EXPECT_THAT(format_report(r), Not(HasSubstr("nan")));
+  }
+  EXPECT_TRUE(Judge<double>(c, t, {NAN}, DType::kFloat64).passed());
+  EXPECT_FALSE(Judge<double>(c, t, {INFINITY}, DType::kFloat64).passed());  // -inf is certain
+  EXPECT_FALSE(Judge<double>(c, t, {-INFINITY}, DType::kFloat64).passed());
+  // The literal float64 reference (long double accumulator) is exact here and passes under its
+  // own, wider arithmetic; judged as a float64 result it does not.
+  const Registry reg = builtin_registry();
+  const Implementation& ref = reg.get("reference-f64");
+  const AnyTensor y = ref.run(c.problem.params, c.x, c.w, &*c.b);
+  EXPECT_TRUE(compare_outputs(t, y, case_bound(c, arithmetic_of(ref)), nullptr, ref.output,
+                              arithmetic_of(ref))
+                  .passed());
+}
+
+TEST(CompareRegression, OneFloat64ProductBeyondTheRangeIsPlusInfinity) {
+  // 1e155 * 1e155 = 1e310: exact value beyond double's range, a candidate of 0 passed with
+  // "max err/bound: -nan". Now: only +inf is right.
+  const Case c = CaseOf<double>("mb1ic1ih1oc1kh1", {1e155}, {1e155}, 1.0);
+  const Truth t = compute_truth(c);
+  Report r = Judge<double>(c, t, {0.0}, DType::kFloat64);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.overflow_mismatches, 1);
+  const std::string text = format_report(r);
+  EXPECT_THAT(text, Not(HasSubstr("nan")));
+  EXPECT_THAT(text, HasSubstr("expected 1.0000000000000000"));  // the exact value, in decimal
+  EXPECT_THAT(text, HasSubstr("e+310"));
+  EXPECT_TRUE(Judge<double>(c, t, {INFINITY}, DType::kFloat64).passed());
+  EXPECT_FALSE(Judge<double>(c, t, {-INFINITY}, DType::kFloat64).passed());
+  EXPECT_FALSE(Judge<double>(c, t, {NAN}, DType::kFloat64).passed());
+  // Its bound is finite in long double and rounded up to a double: about 2^-52 * 1e310 > 1e308
+  // is beyond double's range, so +inf; a finite bound would be (2^-52 times a smaller sum).
+  const Tensor<double> bound =
+      case_bound(c, claimed_arithmetic(DType::kFloat64, ComputeMode::kDefault));
+  EXPECT_GT(bound.data[0], 1e290);
+}
+
+TEST(CompareRegression, Float32ProductsThatMustOverflow) {
+  // The same in float32, whose products of finite floats reach 1e77: a float32 accumulator (with
+  // or without FMA) returns NaN here, which the float32 reference and the optimized kernels do.
+  const Case c = CaseOf<float>("mb1ic2ih1oc1kh1", {1e30, 1e30}, {1e30, -1e30}, 1.0);
+  const Truth t = compute_truth(c);
+  EXPECT_FALSE(Judge<float>(c, t, {12345.0}, DType::kFloat32).passed());
+  EXPECT_TRUE(Judge<float>(c, t, {NAN}, DType::kFloat32).passed());
+  const Registry reg = builtin_registry();
+  for (const Implementation& impl : reg.all()) {
+    if (impl.input != DType::kFloat32 || impl.exact) continue;
+    const AnyTensor y = impl.run(c.problem.params, c.x, c.w, &*c.b);
+    const Arithmetic a = arithmetic_of(impl);
+    const Report r = compare_outputs(t, y, case_bound(c, a), nullptr, impl.output, a);
+    EXPECT_TRUE(r.passed()) << impl.name << "\n" << format_report(r);
+  }
+}
+
+// Issue 14, item 3: where only the positive terms can overflow, -inf and NaN were accepted too.
+TEST(CompareRegression, OnlyTheSignThatCanOverflowIsAccepted) {
+  // float32: 3e38 + 3e38 overflows towards +inf in every order; -1 cannot make it negative.
+  const Case c = CaseOf<float>("mb1ic3ih1oc1kh1", {3e38, 3e38, -1.0}, {1.0, 1.0, 1.0}, 0.5);
+  const Truth t = compute_truth(c);
+  EXPECT_TRUE(Judge<float>(c, t, {INFINITY}, DType::kFloat32).passed());
+  EXPECT_FALSE(Judge<float>(c, t, {-INFINITY}, DType::kFloat32).passed());
+  EXPECT_FALSE(Judge<float>(c, t, {NAN}, DType::kFloat32).passed());
+  EXPECT_FALSE(Judge<float>(c, t, {3.4e38}, DType::kFloat32).passed());  // 6e38 is not finite
+  // Both signs large: either infinity and NaN are possible (e.g. (3e38 + 3e38) + (-3e38 - 3e38)).
+  const Case both = CaseOf<float>("mb1ic4ih1oc1kh1", {3e38, 3e38, -3e38, -3e38}, {1, 1, 1, 1}, {});
+  const Truth tb = compute_truth(both);
+  for (double v : {static_cast<double>(INFINITY), -static_cast<double>(INFINITY),
+                   static_cast<double>(NAN), 0.0}) {
+    EXPECT_TRUE(Judge<float>(both, tb, {v}, DType::kFloat32).passed()) << v;
+  }
 }
 
 }  // namespace
