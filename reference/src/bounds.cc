@@ -121,6 +121,7 @@ ProductSums product_sums(const Params& params, const Tensor<T>& x, const Tensor<
                   const long double v =
                       xv * wide(w.data[static_cast<size_t>(((ic * ocg + o) * kh + fh) * kw + fw)]);
                   const int64_t oc = g * ocg + o;
+                  if (std::isinf(v)) continue;  // an infinite input: its own sign, not a sum
                   if (v > 0) {
                     r.positive.at(n, oc, oh, ow) += v;
                     long double& m = r.largest_positive.at(n, oc, oh, ow);

@@ -447,8 +447,9 @@ TEST(CompareRegression, BFloat16OverManyTapsHasAFiniteBound) {
 
 // Issue 14, item 2: float64 products beyond double's range. sum|w*x| overflowed to +inf, so the
 // bound was +inf and any finite value passed (and the report printed "-nan"). Both products
-// (+-10^400) overflow in every float64 implementation, FMA or not: the only correct result is NaN
-// (+inf - inf); no finite value is right, not even the exact value 1.
+// (+-10^400) overflow in every float64 implementation: separate products give NaN (+inf - inf),
+// an FMA chain the infinity of its first product (fma(x, w, inf) = inf); no finite value is
+// right, not even the exact value 1.
 TEST(CompareRegression, Float64ProductsBeyondTheRangeMustOverflow) {
   const Case c = CaseOf<double>("mb1ic2ih1oc1kh1", {1e200, 1e200}, {1e200, -1e200}, 1.0);
   const Truth t = compute_truth(c);
@@ -461,8 +462,12 @@ TEST(CompareRegression, Float64ProductsBeyondTheRangeMustOverflow) {
     EXPECT_THAT(format_report(r), Not(HasSubstr("nan")));
   }
   EXPECT_TRUE(Judge<double>(c, t, {NAN}, DType::kFloat64).passed());
-  EXPECT_FALSE(Judge<double>(c, t, {INFINITY}, DType::kFloat64).passed());  // -inf is certain
-  EXPECT_FALSE(Judge<double>(c, t, {-INFINITY}, DType::kFloat64).passed());
+  EXPECT_TRUE(Judge<double>(c, t, {std::fma(1e200, -1e200, std::fma(1e200, 1e200, 1.0))},
+                            DType::kFloat64)
+                  .passed());  // +inf
+  EXPECT_TRUE(Judge<double>(c, t, {std::fma(1e200, 1e200, std::fma(1e200, -1e200, 1.0))},
+                            DType::kFloat64)
+                  .passed());  // -inf
   // The literal float64 reference (long double accumulator) is exact here and passes under its
   // own, wider arithmetic; judged as a float64 result it does not.
   const Registry reg = builtin_registry();
@@ -528,6 +533,23 @@ TEST(CompareRegression, OnlyTheSignThatCanOverflowIsAccepted) {
                    static_cast<double>(NAN), 0.0}) {
     EXPECT_TRUE(Judge<float>(both, tb, {v}, DType::kFloat32).passed()) << v;
   }
+}
+
+// Found by the verdict fuzzer: an infinite input next to finite terms of the other sign that can
+// overflow. Summed in float16, 40000 + 40000 is +inf, which then meets the -inf input: NaN, a
+// correct result although the truth is -inf. With small finite terms NaN is impossible.
+TEST(CompareRegression, AnInfiniteInputMayMeetAnOverflowOfTheOtherSign) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Case big = CaseOf<float16>("mb1ic3ih1oc1kh1", {-inf, 40000, 40000}, {1, 1, 1}, {});
+  const Truth tb = compute_truth(big);
+  ASSERT_TRUE(boost::multiprecision::isinf(tb.expected.data[0]));
+  EXPECT_TRUE(Judge<float16>(big, tb, {-inf}, DType::kFloat16).passed());
+  EXPECT_TRUE(Judge<float16>(big, tb, {NAN}, DType::kFloat16).passed());
+  EXPECT_FALSE(Judge<float16>(big, tb, {inf}, DType::kFloat16).passed());
+  const Case small = CaseOf<float16>("mb1ic3ih1oc1kh1", {-inf, 1, 1}, {1, 1, 1}, {});
+  const Truth ts = compute_truth(small);
+  EXPECT_TRUE(Judge<float16>(small, ts, {-inf}, DType::kFloat16).passed());
+  EXPECT_FALSE(Judge<float16>(small, ts, {NAN}, DType::kFloat16).passed());
 }
 
 }  // namespace

@@ -111,13 +111,14 @@ struct Report {
 /// must have the truth's shape; `band` may be null (no suspicious check). A shape mismatch is a
 /// failed report, not an exception. The rules (docs/error-bounds.md#overflow):
 ///
-/// - Where the truth is NaN or infinite (non-finite inputs), the candidate must be the same.
+/// - Where the truth is NaN or infinite (non-finite inputs), the candidate must be the same, or,
+///   for an infinite truth, NaN where the finite terms of the other sign can overflow.
 /// - Where the truth is finite, a finite candidate must lie within the bound, unless every
 ///   correct result overflows there (a product beyond twice the overflow threshold of a
 ///   fixed-format accumulator): then no finite value is right.
 /// - +inf is accepted only where some intermediate of a correct implementation can reach the
-///   overflow threshold from the positive terms and no negative product must overflow; -inf
-///   likewise; NaN only where both signs can overflow. Without the truth's term sums (a Truth
+///   overflow threshold from the positive terms; -inf likewise; NaN only where both signs can
+///   overflow. Without the truth's term sums (a Truth
 ///   built by hand): an infinity of the truth's sign where |truth| + bound reaches the threshold.
 Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Tensor<double>& bound,
                        const Tensor<double>* band, DType claimed, const Arithmetic& a);

@@ -40,7 +40,8 @@ Tensor<double> abs_products_upper(const Params& params, const Tensor<T>& x, cons
 /// that land on each output element, split by sign, in long double (whose range holds every sum
 /// of float64 products): upper bounds on the sums of the magnitudes of the positive and of the
 /// negative products, and lower bounds on the largest magnitude of each sign (0 when there is
-/// none). The bias is not included. Shapes (N, OC, Hout, Wout).
+/// none). The bias is not included; infinite products (of infinite inputs) are left out, and a
+/// NaN product makes both sums infinite. Shapes (N, OC, Hout, Wout).
 struct ProductSums {
   Tensor<long double> positive, negative;
   Tensor<long double> largest_positive, largest_negative;
