@@ -186,8 +186,8 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       } else if (!e_finite) {
         // The same infinity, or NaN where the finite terms of the other sign can overflow before
         // they meet it (inf - inf).
-        ok = a == ed || (std::isnan(a) && overflow.known() &&
-                         overflow.rules(k, shape).accepts(-ed));
+        ok =
+            a == ed || (std::isnan(a) && overflow.known() && overflow.rules(k, shape).accepts(-ed));
       } else if (overflow.known()) {
         ok = overflow.rules(k, shape).accepts(a);
       } else {
@@ -225,28 +225,41 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
   }
 }
 
-// Elements whose bound is vacuous: rounding_growth(K + 1 + x) >= 1 for the claimed accumulation
-// (the smallest such K found once by bisection; growth increases with K).
-int64_t count_vacuous(const Truth& t, const Arithmetic& a) {
-  if (t.taps_rows.empty() || t.taps_cols.empty() || t.expected.shape.size() != 4) return 0;
-  const double u = a.accumulation.u;
-  int64_t lo = 1, hi = int64_t{1} << 62;  // growth(hi) >= 1 for every u >= 2^-60
-  if (rounding_growth(hi, u) < 1) return 0;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (rounding_growth(mid, u) >= 1) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
+// The smallest n with rounding_growth(n, u) >= 1, by bisection (growth increases with n), cached
+// per thread for the few u there are.
+int64_t first_vacuous_rounding(double u) {
+  thread_local std::vector<std::pair<double, int64_t>> cache;
+  for (const auto& [cu, n] : cache) {
+    if (cu == u) return n;
+  }
+  int64_t lo = 1, hi = int64_t{1} << 62;
+  if (rounding_growth(hi, u) < 1) {
+    lo = std::numeric_limits<int64_t>::max();  // never (u below 2^-62)
+  } else {
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (rounding_growth(mid, u) >= 1) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
     }
   }
-  const int64_t first = lo - 1 - a.extra_roundings;  // smallest vacuous K
-  // K = channels * rows[oh] * cols[ow]: count the (oh, ow) pairs with K >= first, K > 0.
+  cache.emplace_back(u, lo);
+  return lo;
+}
+
+// Elements whose bound is vacuous: rounding_growth(K + 1 + x) >= 1 for the claimed accumulation.
+int64_t count_vacuous(const Truth& t, const Arithmetic& a) {
+  if (t.taps_rows.empty() || t.taps_cols.empty() || t.expected.shape.size() != 4) return 0;
+  const int64_t first = first_vacuous_rounding(a.accumulation.u);
+  if (first == std::numeric_limits<int64_t>::max()) return 0;
+  // K = channels * rows[oh] * cols[ow]: count the (oh, ow) with K > 0 and K + 1 + x >= first.
   int64_t count = 0;
   for (int64_t tr : t.taps_rows) {
     for (int64_t tc : t.taps_cols) {
       const int64_t k = t.channels_per_group * tr * tc;
-      if (k > 0 && k >= first) ++count;
+      if (k > 0 && k + 1 + a.extra_roundings >= first) ++count;
     }
   }
   return count * t.expected.shape[0] * t.expected.shape[1];
