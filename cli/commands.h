@@ -9,6 +9,7 @@
 
 #include "convt2d/case_dir.h"
 #include "convt2d/params.h"
+#include "convt2d/registry.h"
 #include "problem_file.h"
 
 namespace convt2d::cli {
@@ -81,5 +82,12 @@ Problem nth_random_problem(uint64_t seed, int64_t i);
 /// Error when a problem's tensors (and the exact result, at kExactBytesPerElement) exceed
 /// max_bytes. Call before allocating anything for it.
 void check_problem_bytes(const Problem& pr, int64_t max_bytes);
+
+/// impl.working_bytes(pr), 0 where the implementation declares none.
+int64_t working_bytes(const Implementation& impl, const Problem& pr);
+
+/// Error naming --max-bytes, the implementation and the byte count when impl's working memory
+/// for pr exceeds max_bytes (or its count overflows). Call before impl.run.
+void check_working_bytes(const Implementation& impl, const Problem& pr, int64_t max_bytes);
 
 }  // namespace convt2d::cli

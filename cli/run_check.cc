@@ -28,6 +28,20 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   }
 }
 
+int64_t working_bytes(const Implementation& impl, const Problem& pr) {
+  return impl.working_bytes ? impl.working_bytes(pr) : 0;
+}
+
+void check_working_bytes(const Implementation& impl, const Problem& pr, int64_t max_bytes) {
+  const int64_t bytes = working_bytes(impl, pr);
+  if (bytes > max_bytes) {
+    throw Error("--max-bytes",
+                fmt::format("--impl {} needs {} bytes of working memory for {}, more than "
+                            "--max-bytes {}",
+                            impl.name, bytes, format_problem(pr), max_bytes));
+  }
+}
+
 void check_random_count(int64_t count) {
   if (count < 0 || count > kMaxRandom) {
     throw Error("--random", fmt::format("--random must be in [0, {}], got {}", kMaxRandom, count));
@@ -74,6 +88,7 @@ int run(const RunOptions& o) {
   }
   const DType out_dtype =
       o.out_dtype.empty() ? impl.output : parse_dtype(o.out_dtype, "--out-dtype");
+  check_working_bytes(impl, c.problem, o.max_bytes);
   AnyTensor y = impl.run(c.problem.params, c.x, c.w, c.b ? &*c.b : nullptr);
   if (dtype_of(y) != out_dtype) {
     // Through double: exact from every output dtype, then rounded once to the requested one.

@@ -124,6 +124,13 @@ int verify(const VerifyOptions& o) {
       };
       for (const Implementation& impl : registry.all()) {
         if (impl.exact) continue;  // the truth itself
+        // An implementation whose working memory exceeds the cap is not run (nor judged).
+        try {
+          check_working_bytes(impl, pr, o.max_bytes);
+        } catch (const Error& e) {
+          t.row(np.name, impl.name, rname, "SKIPPED", "-", 0.0, e.what());
+          continue;
+        }
         const auto& [c, truth] = case_for(impl.input);
         const auto t0 = Clock::now();
         AnyTensor y;
