@@ -352,8 +352,8 @@ struct DirectLayout {
   /// input (padded_floats) is padded up front.
   bool local_pad = false;
   int64_t group_floats = 0, padded_floats = 0;
-  /// A run's rows are rstride floats apart in the row buffer of run_max·rstride floats.
-  int64_t rstride = 0, run_max = 1;
+  /// A run's rows are rstride floats apart in the row buffer of buf_floats = run_max·rstride.
+  int64_t rstride = 0, run_max = 1, buf_floats = 0;
   /// The most taps (valid row taps × kept column taps) of one tile call.
   int64_t max_taps = 0;
 };
@@ -487,6 +487,7 @@ DirectLayout direct_layout(const PackedWeights::Impl& pl, const Shape& x, const 
   // per row (grouped-g4: with a call per row, a fifth of the time went outside the kernels).
   dl.rstride = checked_mul(pl.mr_block, dl.row_len, "direct row buffer");
   dl.run_max = std::clamp<int64_t>(kRunBufferFloats / dl.rstride, 1, kMaxRunRows);
+  dl.buf_floats = dl.run_max * dl.rstride;  // <= max(kRunBufferFloats, rstride)
   return dl;
 }
 
@@ -537,12 +538,13 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t rstride = dl.rstride, run_max = dl.run_max;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    AlignedVector<float> buf(static_cast<size_t>(run_max * rstride));
+    AlignedVector<float> buf(static_cast<size_t>(dl.buf_floats));
     const size_t max_taps = static_cast<size_t>(dl.max_taps);
     std::vector<int64_t> xoff(max_taps), tap_a(max_taps), kxoff(max_taps), ktap_a(max_taps);
     std::vector<const float*> wtap(max_taps), kwtap(max_taps);
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
     AlignedVector<float> local(local_pad ? static_cast<size_t>(dl.group_floats) : 0);
+    // 2·ow < 2^61: validate() keeps ow below 2^60.
     AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
@@ -756,6 +758,8 @@ constexpr int64_t kFusedRows = 4;  // phase rows per work item
 struct FusedLayout {
   int64_t qy_lo = 0, qy_hi = 0, qx_lo = 0, qx_hi = 0, nvec = 0, ld = 0;
   int64_t pad_l = 0, pad_r = 0, wp = 0, padded_floats = 0;
+  /// The phase rows' results of a thread: fused_p·ld floats.
+  int64_t buf_floats = 0;
   /// False where that padding is more than kMaxPadVectors on a side (a huge padding or dilation
   /// puts whole tap offsets beside the input): the direct path, whose tiles leave such taps out,
   /// runs instead.
@@ -782,6 +786,7 @@ FusedLayout fused_layout(const PackedWeights::Impl& pl, const Shape& x, const Sh
     fl.wp = wd + fl.pad_l + fl.pad_r;
     fl.padded_floats = checked_mul(x[0] * x[1] * x[2], fl.wp, "padded input");
   }
+  fl.buf_floats = checked_mul(pl.fused_p, fl.ld, "fused phase rows");
   return fl;
 }
 
@@ -814,8 +819,8 @@ void execute_fused(const PackedWeights::Impl& pl, const FusedLayout& fl, const T
   const int64_t items = n_batch * pl.g * bands;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    AlignedVector<float> buf(static_cast<size_t>(nph * ld));
-    std::vector<int64_t> xoff(static_cast<size_t>(nah * naw));
+    AlignedVector<float> buf(static_cast<size_t>(fl.buf_floats));
+    std::vector<int64_t> xoff(static_cast<size_t>(nah * naw));  // <= kh·kw
     std::vector<const float*> wtap(static_cast<size_t>(nah * naw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
@@ -944,6 +949,8 @@ struct Seg {
 struct GemmLayout {
   std::vector<ActivePhase> ys, xs;
   int64_t nr = 0, qx_max = 1, rows_per_block = 1, ldc = 0, items = 0, max_segs = 0;
+  /// A thread's packed input panel and result buffer, in floats.
+  int64_t bp_floats = 0, cbuf_floats = 0;
   /// Input planes that pack by permutes (KernelTable::pack_small).
   bool small_planes = false;
 };
@@ -975,6 +982,14 @@ GemmLayout gemm_layout(const PackedWeights::Impl& pl, const Shape& x, const Shap
   // A tile's nr pixels (or fewer) span at most this many phase rows of the narrowest phase.
   gl.max_segs = std::min(gl.nr, ceil_div(gl.nr - 1, std::max<int64_t>(1, qx_min)) + 1);
   gl.small_planes = pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane;
+  // A k-chunk is whole input channels: at least one channel's taps, even when those alone
+  // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
+  gl.bp_floats = checked_mul(std::max(pl.kc_block, pl.max_taps), gl.nr, "GEMM input panel");
+  // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
+  gl.cbuf_floats =
+      checked_mul(checked_mul(std::min<int64_t>(static_cast<int64_t>(gl.xs.size()), kPhaseGroup),
+                              pl.ocg, "GEMM results"),
+                  gl.ldc, "GEMM results");
   return gl;
 }
 
@@ -1018,17 +1033,15 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
   const size_t max_taps = static_cast<size_t>(pl.max_taps);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    // A k-chunk is whole input channels: at least one channel's taps, even when those alone
-    // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
-    AlignedVector<float> bp(static_cast<size_t>(std::max(pl.kc_block, pl.max_taps) * nr));
-    // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
-    AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
+    AlignedVector<float> bp(static_cast<size_t>(gl.bp_floats));
+    AlignedVector<float> cbuf(static_cast<size_t>(gl.cbuf_floats));
     AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
     // Allocated once at their largest (run_bytes() counts them so): a tile's segments, the row
     // copies of its taps, or the permute indices of its taps' lanes.
     std::vector<Seg> segs;
     segs.reserve(static_cast<size_t>(gl.max_segs));
     std::vector<CopyOp> ops;
+    // max_taps <= kh·kw, max_segs and nr <= 48.
     if (!gl.small_planes) ops.reserve(max_taps * static_cast<size_t>(gl.max_segs));
     std::vector<int32_t> idx;
     if (gl.small_planes) idx.reserve(max_taps * static_cast<size_t>(nr));
@@ -1286,9 +1299,8 @@ int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y,
              static_cast<int64_t>(gl.ys.size()) + ncx)
         .add("working memory: column phase positions", kInt64, ncx)
         .add("working memory: work items", sizeof(WorkItem), gl.items);
-    each.add("working memory: packed input panel", kFloat, std::max(pl.kc_block, pl.max_taps),
-             gl.nr)
-        .add("working memory: GEMM results", kFloat, std::min(ncx, kPhaseGroup), pl.ocg, gl.ldc)
+    each.add("working memory: packed input panel", kFloat, gl.bp_floats)
+        .add("working memory: GEMM results", kFloat, gl.cbuf_floats)
         .add("working memory: interleave scratch", kFloat, interleaves(sw, ncx) ? 2 : 0, ow)
         .add("working memory: tile segments", sizeof(Seg), gl.max_segs)
         .add("working memory: row copies", sizeof(CopyOp), gl.small_planes ? 0 : pl.max_taps,
@@ -1302,7 +1314,7 @@ int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y,
         static_cast<int64_t>(pl.fused_ah.size()) * static_cast<int64_t>(pl.fused_aw.size());
     shared.add("working memory: padded input", kFloat, fl.padded_floats)
         .add("working memory: output columns", kInt64, ow);
-    each.add("working memory: phase rows", kFloat, pl.fused_p, fl.ld)
+    each.add("working memory: phase rows", kFloat, fl.buf_floats)
         .add("working memory: tap groups", kInt64 + kPtr, groups);
   } else {
     const DirectLayout dl = direct_layout(pl, x, y, nt);
@@ -1310,7 +1322,7 @@ int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y,
     shared.add("working memory: padded input", kFloat, dl.padded_floats)
         .add("working memory: column phases", sizeof(ActivePhase) + sizeof(ColumnPhase), ncx);
     // The tap lists of a run and of a tile: offsets, input offsets a, weight pointers, twice.
-    each.add("working memory: row buffer", kFloat, dl.run_max, dl.rstride)
+    each.add("working memory: row buffer", kFloat, dl.buf_floats)
         .add("working memory: tap lists", 2 * (2 * kInt64 + kPtr), dl.max_taps)
         .add("working memory: valid row taps", kInt64, pl.kh)
         .add("working memory: padded group", kFloat, dl.local_pad ? dl.group_floats : 0)
