@@ -9,6 +9,7 @@
 
 #include "convt2d/case_dir.h"
 #include "convt2d/params.h"
+#include "convt2d/registry.h"
 #include "problem_file.h"
 
 namespace convt2d::cli {
@@ -78,8 +79,18 @@ inline constexpr int64_t kMaxRandom = 1'000'000;
 void check_random_count(int64_t count);
 Problem nth_random_problem(uint64_t seed, int64_t i);
 
-/// Error when a problem's tensors (and the exact result, at kExactBytesPerElement) exceed
-/// max_bytes. Call before allocating anything for it.
+/// Error when one of a problem's tensors (input, weight, output, as float64) exceeds max_bytes.
+/// Call before allocating anything for it.
 void check_problem_bytes(const Problem& pr, int64_t max_bytes);
+/// The same, and also when the exact truth (kTruthBytesPerElement per output element) exceeds it:
+/// for everything that computes the truth (gen, check, verify).
+void check_truth_bytes(const Problem& pr, int64_t max_bytes);
+
+/// impl.working_bytes(pr), 0 where the implementation declares none.
+int64_t working_bytes(const Implementation& impl, const Problem& pr);
+
+/// Error naming --max-bytes, the implementation and the byte count when impl's working memory
+/// for pr exceeds max_bytes (or its count overflows). Call before impl.run.
+void check_working_bytes(const Implementation& impl, const Problem& pr, int64_t max_bytes);
 
 }  // namespace convt2d::cli

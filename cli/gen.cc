@@ -32,7 +32,7 @@ int gen(const GenOptions& o) {
   };
   // Every size check before the first file is written: a rejected run leaves nothing behind.
   // Problems are drawn again below instead of stored (random_problem is cheap).
-  for (int64_t i = 0; i < count; ++i) check_problem_bytes(nth(i), o.max_bytes);
+  for (int64_t i = 0; i < count; ++i) check_truth_bytes(nth(i), o.max_bytes);
   const std::filesystem::path out(o.out);
   nlohmann::json cases = nlohmann::json::array();
   for (int64_t i = 0; i < count; ++i) {

@@ -15,6 +15,10 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   check_tensor_bytes(input_shape(pr), DType::kFloat64, max_bytes, "input");
   check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight");
   check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
+}
+
+void check_truth_bytes(const Problem& pr, int64_t max_bytes) {
+  check_problem_bytes(pr, max_bytes);
   // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
   // element, the truth its magnitude and term sums.
   const int64_t exact_bytes = checked_mul(element_count(output_shape(pr), "output"),
@@ -25,6 +29,20 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
         fmt::format("exact result: output {} needs {} bytes at {} bytes per exact "
                     "element, more than --max-bytes {}",
                     format_shape(output_shape(pr)), exact_bytes, kTruthBytesPerElement, max_bytes));
+  }
+}
+
+int64_t working_bytes(const Implementation& impl, const Problem& pr) {
+  return impl.working_bytes ? impl.working_bytes(pr) : 0;
+}
+
+void check_working_bytes(const Implementation& impl, const Problem& pr, int64_t max_bytes) {
+  const int64_t bytes = working_bytes(impl, pr);
+  if (bytes > max_bytes) {
+    throw Error("--max-bytes",
+                fmt::format("--impl {} needs {} bytes of working memory for {}, more than "
+                            "--max-bytes {}",
+                            impl.name, bytes, format_problem(pr), max_bytes));
   }
 }
 
@@ -74,6 +92,7 @@ int run(const RunOptions& o) {
   }
   const DType out_dtype =
       o.out_dtype.empty() ? impl.output : parse_dtype(o.out_dtype, "--out-dtype");
+  check_working_bytes(impl, c.problem, o.max_bytes);
   AnyTensor y = impl.run(c.problem.params, c.x, c.w, c.b ? &*c.b : nullptr);
   if (dtype_of(y) != out_dtype) {
     // Through double: exact from every output dtype, then rounded once to the requested one.
@@ -106,7 +125,7 @@ int check(const CheckOptions& o) {
     throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", o.lambda));
   }
   const Case c = read_case(o.case_dir, o.max_bytes);
-  check_problem_bytes(c.problem, o.max_bytes);
+  check_truth_bytes(c.problem, o.max_bytes);
   // A uint16 candidate is bfloat16 storage when the claim or the case says bfloat16.
   const bool bf16 =
       (!o.dtype.empty() && claimed_flag == DType::kBFloat16) || c.dtype() == DType::kBFloat16;

@@ -107,7 +107,7 @@ int verify(const VerifyOptions& o) {
                         format_problem(pr)));
       continue;
     }
-    check_problem_bytes(pr, o.max_bytes);
+    check_truth_bytes(pr, o.max_bytes);
     for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
       const std::string rname(to_string(regime));
       // Each implementation is judged on data of its own input dtype; a dtype's case and its
@@ -124,6 +124,13 @@ int verify(const VerifyOptions& o) {
       };
       for (const Implementation& impl : registry.all()) {
         if (impl.exact) continue;  // the truth itself
+        // An implementation whose working memory exceeds the cap is not run (nor judged).
+        try {
+          check_working_bytes(impl, pr, o.max_bytes);
+        } catch (const Error& e) {
+          t.row(np.name, impl.name, rname, "SKIPPED", "-", 0.0, e.what());
+          continue;
+        }
         const auto& [c, truth] = case_for(impl.input);
         const auto t0 = Clock::now();
         AnyTensor y;

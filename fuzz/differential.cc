@@ -1,14 +1,18 @@
 // Differential fuzz target: bytes -> a bounded parameter set and data -> every registered
 // implementation (float32, float16 and bfloat16 inputs, each on data of its own dtype) against the
 // exact reference (bit-equal on integer data, within its certified bound on real data, the same
-// NaN/Inf positions on non-finite data) and the adjoint identity. Any disagreement aborts (a
-// finding).
+// NaN/Inf positions on non-finite data) and the adjoint identity; every optimized entry's
+// declared working memory within a bound by the real work (input, weights, output). Any
+// disagreement aborts (a finding).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <optional>
+#include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -27,6 +31,21 @@ using namespace convt2d;
   std::fprintf(stderr, "convt2d differential finding: %s for %s\n", what.c_str(),
                format_problem(pr).c_str());
   std::abort();
+}
+
+// One dimension of huge geometry: a stride of up to 2^40 and a dilation of up to 2^62 (each
+// now and then), and the padding that cancels most of the extent (size - 1)·s + d·(k - 1), so
+// that 1 to 12 outputs remain however large the others are (paddings up to about 2^61). Most
+// taps then lie beside the input; the optimized kernels must cost only the output, in time and
+// in memory. Every term fits in int64: size <= 6, k <= 5.
+void huge_dimension(fuzz::Input& in, int64_t size, int64_t k, int64_t op, int64_t& s, int64_t& d,
+                    int64_t& p) {
+  const uint8_t mode = in.byte();
+  if (mode & 1) s = int64_t{1} << in.in(0, 40);
+  if ((mode & 2) && k > 1) d = (int64_t{1} << in.in(0, 62)) / (k - 1) + in.in(0, 3);
+  const int64_t extent = (size - 1) * s + d * (k - 1) + op + 1;
+  const int64_t target = in.in(1, 12);
+  p = extent > target ? (extent - target) / 2 : 0;
 }
 
 // Every parameter in a small range; padding may exceed the kernel extent (validation then
@@ -60,6 +79,13 @@ Problem problem_from(fuzz::Input& in) {
     case 2:
       p.dilation = {in.in(4, 40), in.in(4, 40)};
       break;
+    case 3:
+    case 4:
+      huge_dimension(in, pr.ih, p.kernel_size.h, p.output_padding.h, p.stride.h, p.dilation.h,
+                     p.padding.h);
+      huge_dimension(in, pr.iw, p.kernel_size.w, p.output_padding.w, p.stride.w, p.dilation.w,
+                     p.padding.w);
+      break;
     default:
       break;
   }
@@ -70,6 +96,22 @@ constexpr int64_t kMaxOutputs = 2048;
 
 int64_t input_size(const Problem& pr) {
   return pr.mb * pr.params.in_channels * pr.ih * pr.iw;
+}
+
+// What an optimized entry's working memory may be by the real work alone, never by the padding,
+// dilation or stride: 64 floats per input, weight and output element (the GEMM's result tiles are
+// 48 pixels wide even for a one-pixel output), the zero padding of each input row (two tiles of
+// 6 vectors of 16 floats), 2 KiB per kernel tap (tap lists, the GEMM's row copies) and 128 KiB
+// (the GEMM's packing panel, the direct path's row buffer), for the calling thread and for each
+// thread (verify/optimized's WorkingBytesBoundTheAllocations checks the declared bytes against
+// the allocations).
+int64_t real_work_bytes(const Problem& pr) {
+  const int64_t threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t elements =
+      input_size(pr) + element_count(weight_shape(pr.params)) + element_count(output_shape(pr));
+  const int64_t input_rows = pr.mb * pr.params.in_channels * pr.ih;
+  const int64_t taps = pr.params.kernel_size.h * pr.params.kernel_size.w;
+  return (threads + 1) * (256 * elements + 768 * input_rows + 2048 * taps + (128 << 10));
 }
 
 }  // namespace
@@ -119,6 +161,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return *zero;
   };
   for (const Implementation& impl : registry.all()) {
+    if (impl.name.rfind("optimized", 0) == 0 && impl.working_bytes &&
+        impl.working_bytes(pr) > real_work_bytes(pr)) {
+      finding(pr, impl.name + ": working_bytes " + std::to_string(impl.working_bytes(pr)) +
+                      " exceeds the real work's " + std::to_string(real_work_bytes(pr)));
+    }
     if (impl.input == DType::kFloat64 || impl.exact) continue;
     auto& slot = cases[static_cast<size_t>(impl.input)];
     if (!slot) {

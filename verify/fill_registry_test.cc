@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "alloc_counter.h"
 #include "convt2d/bounds.h"
 #include "convt2d/case_dir.h"
 #include "convt2d/error.h"
@@ -196,6 +197,49 @@ TEST(Registry, BuiltinsAreNamedAndRunnable) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("reference-f16 input x: expected float16 data, "
                                                "got float32"));
+  }
+}
+
+TEST(Registry, WorkingBytesBoundWhatEachImplementationAllocates) {
+  // Every built-in implementation declares its working memory, and a run (measured through
+  // operator new, the returned y excepted) stays within it: the references' accumulator tensors,
+  // the optimized kernels' plans and buffers, on ordinary layers and on a padding and dilation of
+  // 2^61 with a seven-element output row.
+  const Registry r = builtin_registry();
+  for (const char* s : {"mb2ic6ih3iw4oc4kh3sh2ph1oph1g2", "mb1ic8ih4oc40kh4sh2ph1",
+                        "mb1ic2ih1iw5oc3kh1kw3pw2305843009213693951dw2305843009213693952"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    const int64_t outputs = element_count(output_shape(pr));
+    for (const Implementation& impl : r.all()) {
+      ASSERT_TRUE(impl.working_bytes) << impl.name;
+      const int64_t declared = impl.working_bytes(pr);
+      const Case c = make_case(pr, impl.input, Regime::kReal, 3);
+      int64_t y_bytes = 0;
+      const int64_t peak = testing::peak_allocated_bytes([&] {
+        const AnyTensor y = impl.run(pr.params, c.x, c.w, &*c.b);
+        y_bytes = std::visit(
+            [](const auto& t) {
+              return static_cast<int64_t>(t.data.size() * sizeof(t.data[0]) +
+                                          t.shape.size() * sizeof(int64_t));
+            },
+            y);
+      });
+      EXPECT_LE(peak - y_bytes, declared) << impl.name;
+      // The references hold one accumulator per output element and 1 KiB of bookkeeping.
+      if (impl.name.rfind("reference", 0) == 0) {
+        EXPECT_GE(declared, outputs * 2) << impl.name;
+        EXPECT_LE(declared, outputs * kExactBytesPerElement + 1024) << impl.name;
+      }
+    }
+  }
+  // A count beyond int64 is an Error naming the quantity, not a wrapped number.
+  const Problem huge = parse_problem("mb1ic1ih1iw288230376151711744oc1kh1");  // 2^58 outputs
+  try {
+    r.get("reference-mp").working_bytes(huge);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("accumulators"));
   }
 }
 

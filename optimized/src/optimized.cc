@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "convt2d/checked.h"
 #include "convt2d/error.h"
 #include "plan.h"
 
@@ -163,6 +164,45 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
       output_shape(problem_from_shapes(packed.params(), x.shape, ws, b ? &b->shape : &bs)));
   run_into(packed, x, b, y, threads);
   return y;
+}
+
+namespace {
+
+// Shapes, validation messages and the other small allocations of a call, beyond its buffers.
+constexpr int64_t kBookkeepingBytes = 1024;
+
+}  // namespace
+
+int64_t working_bytes(const Problem& pr, Isa isa, Path path, int threads) {
+  validate(pr);
+  const std::unique_ptr<PackedWeights::Impl> pl =
+      plan_skeleton(pr.params, isa, path == Path::kAuto ? auto_path(pr, isa) : path);
+  const Shape x = input_shape(pr), y = output_shape(pr);
+  const int64_t plan = plan_bytes(*pl);
+  // The weights' values choose between layouts of the same plan: the fused-phase tiles for
+  // finite weights where they apply, else the direct tiles, whose stride-2 kernels need finite
+  // weights too. The largest of them.
+  int64_t run = run_bytes(*pl, x, y, threads);
+  if (!pl->gemm) {
+    pl->fused = false;
+    run = std::max(run, run_bytes(*pl, x, y, threads));
+    pl->weights_finite = false;
+    run = std::max(run, run_bytes(*pl, x, y, threads));
+  }
+  return checked_add(checked_add(plan, run, "working memory"), kBookkeepingBytes, "working memory");
+}
+
+int64_t working_bytes_half(const Problem& pr, Isa isa, int threads) {
+  validate(pr);
+  // The float32 copies of x and w, the float32 result, and the float32 call without the bias.
+  Problem no_bias = pr;
+  no_bias.params.bias = false;
+  int64_t bytes = working_bytes(no_bias, isa, Path::kAuto, threads);
+  for (const Shape& s : {input_shape(pr), weight_shape(pr.params), output_shape(pr)}) {
+    bytes =
+        checked_add(bytes, checked_mul(element_count(s), 4, "working memory"), "working memory");
+  }
+  return bytes;
 }
 
 Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Tensor<float>& w,

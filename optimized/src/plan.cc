@@ -8,18 +8,24 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string_view>
+#include <utility>
+
+#include "convt2d/checked.h"
 
 namespace convt2d::optimized {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
-}  // a >= 0, b > 0
+}  // 0 <= a <= 2^62, 0 < b <= 2^62 at every call: sizes of tensors that fit in memory
 
 // The phases of one dimension that taps reach: tap k reaches phase r = (k·d) mod s, from input
 // q - (k·d - r)/s for output q (in units of the stride). At most k phases, however large s is.
+// t·d <= (k - 1)·d, which validate() checked fits in int64.
 PhaseSet phase_set(int64_t k, int64_t s, int64_t d) {
   PhaseSet ps;
+  ps.phase.reserve(static_cast<size_t>(k));
   for (int64_t t = 0; t < k; ++t) ps.phase.push_back((t * d) % s);
   std::sort(ps.phase.begin(), ps.phase.end());
   ps.phase.erase(std::unique(ps.phase.begin(), ps.phase.end()), ps.phase.end());
@@ -40,9 +46,11 @@ struct ActivePhase {
 };
 
 // The phases of one dimension (output size `out`, padding `pad`, stride `s`) that have outputs,
-// ordered by their first output: at most min(s, out) of them.
+// ordered by their first output: at most min(s, out) of them. o + pad < 2^63: validate() keeps
+// out below 2^60 (its bytes fit) and 2·pad in int64.
 std::vector<ActivePhase> active_phases(int64_t out, int64_t pad, int64_t s) {
   std::vector<ActivePhase> r;
+  r.reserve(static_cast<size_t>(std::min(s, out)));
   for (int64_t o = 0; o < std::min(s, out); ++o) {
     ActivePhase a;
     a.r = (o + pad) % s;
@@ -58,12 +66,51 @@ std::vector<ActivePhase> active_phases(int64_t out, int64_t pad, int64_t s) {
 // small even when the stride is larger than the output (thousands of one-column phases).
 constexpr int64_t kPhaseGroup = 16;
 
+// The widest tile of the direct and fused paths, in vectors: no input row is padded by more than
+// this many vectors on either side, however large the padding or dilation (tiles leave out the
+// taps that read no input column for their outputs; see DirectLayout).
+constexpr int64_t kMaxPadVectors = 6;
+static_assert(*std::max_element(std::begin(kDirectNv), std::end(kDirectNv)) <= kMaxPadVectors &&
+              kMaxFusedNv <= kMaxPadVectors);
+
 // A column phase as the direct path sees it: its outputs (qlo = first phase unit), its segment
-// of the row buffer, the range of its taps' input offsets, and its position in cols (-1: none).
+// of the row buffer, the column taps it keeps (positions [iw0, iw1) in its phase's taps: those
+// that read some input column for its outputs; the offsets a grow with the position, so they
+// form a range), the range of their input offsets, and its position in cols (-1: no tap
+// reaches it).
 struct ColumnPhase {
   int64_t qlo = 0, count = 0, padded = 0, offset = 0, amin = 0, amax = 0, irx = -1, first = 0;
-  bool has_taps = false;
+  int64_t iw0 = 0, iw1 = 0;
+  bool has_taps = false;  ///< some tap kept
+  /// Every kept tap reads the input for every tile's outputs (ordinary layers): no tile needs
+  /// to leave any out.
+  bool every_tile = true;
 };
+
+// Whether the tap of input offset a reads an input column for outputs j0..j1-1 of a column
+// phase whose first output is phase unit qlo (output j reads column qlo - a + j). A tap that
+// does not adds exactly nothing there (the reference sums only taps whose input exists), so the
+// direct path leaves it out. No overflow: qlo < 2^62 + 2^60, j1 <= count < 2^60
+// (active_phases()) and 0 <= a < 2^63 (phase_set()).
+bool reaches_input(int64_t qlo, int64_t a, int64_t j0, int64_t j1, int64_t wd) {
+  return qlo - a + j1 - 1 >= 0 && qlo - a + j0 <= wd - 1;
+}
+
+// The direct tiles of a phase row of `count` outputs: at most nv_max vectors each, of as equal a
+// width as possible (56 columns: 2 + 2 vectors, not 3 + 1, whose one-vector tile has too few
+// accumulators to keep the FMA units busy). f(j0, j1, nv) for each, outputs j0..j1-1.
+template <class F>
+void for_each_tile(int64_t count, int64_t lanes, int nv_max, const F& f) {
+  const int lane_shift = std::countr_zero(static_cast<uint64_t>(lanes));
+  const int64_t row_vecs = (count + lanes - 1) >> lane_shift;
+  const int64_t ntiles = (row_vecs + nv_max - 1) / nv_max;
+  for (int64_t ti = 0, j0 = 0; ti < ntiles; ++ti) {
+    const int nv = static_cast<int>(row_vecs / ntiles + (ti < row_vecs % ntiles));
+    const int64_t j1 = std::min(count, j0 + lanes * nv);
+    f(j0, j1, nv);
+    j0 = j1;
+  }
+}
 
 // The GEMM's packed input panel: about 5/6 of the L1 data cache, the rest for the weights
 // streaming past it and the results (Zen 5's 48 KiB: 40 KiB, measured best among 16-44 KiB on
@@ -76,10 +123,19 @@ int64_t gemm_panel_bytes() {
   return bytes;
 }
 
+// The most taps of one phase: its row taps times its column taps.
+int64_t max_phase_taps(const PhaseSet& rows, const PhaseSet& cols) {
+  const auto most = [](const PhaseSet& ps) {
+    int64_t m = 0;
+    for (const PhaseTaps& t : ps.taps) m = std::max(m, t.size());
+    return m;
+  };
+  return most(rows) * most(cols);  // <= kh·kw
+}
+
 }  // namespace
 
-std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
-                                               Path path) {
+std::unique_ptr<PackedWeights::Impl> plan_skeleton(const Params& p, Isa isa, Path path) {
   auto pl = std::make_unique<PackedWeights::Impl>();
   pl->p = p;
   pl->isa = isa;
@@ -97,8 +153,31 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   pl->mr_block = pl->gemm ? pl->kernels->gemm_mr : pl->kernels->direct_mr;
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = gemm_panel_bytes() / (4 * pl->kernels->lanes * kGemmNv);
+  pl->max_taps = max_phase_taps(pl->rows, pl->cols);
 
+  // The fused-phase variant of the direct path, where it applies (see Impl::fused); make_plan()
+  // turns it off for weights that are not all finite.
+  const auto shared_offsets = [](const PhaseSet& ps) {
+    return std::all_of(ps.taps.begin(), ps.taps.end(),
+                       [&](const PhaseTaps& t) { return t.a == ps.taps[0].a; });
+  };
+  const int64_t nph = pl->rows.count() * pl->cols.count();
+  if (!pl->gemm && pl->ocg == 1 && nph >= 2 && nph <= kMaxFusedP && shared_offsets(pl->rows) &&
+      shared_offsets(pl->cols)) {
+    pl->fused = true;
+    pl->fused_p = nph;
+    pl->fused_ah = pl->rows.taps[0].a;
+    pl->fused_aw = pl->cols.taps[0].a;
+  }
+  return pl;
+}
+
+std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
+                                               Path path) {
+  auto pl = plan_skeleton(p, isa, path);
   const int64_t nry = pl->rows.count(), nrx = pl->cols.count();
+  // g·nry·nrx·ocblocks <= OC·kh·kw <= the weight count: it fits.
+  pl->offsets.reserve(static_cast<size_t>(pl->g * nry * nrx * pl->ocblocks));
   int64_t total = 0;
   for (int64_t gi = 0; gi < pl->g; ++gi) {
     for (int64_t iry = 0; iry < nry; ++iry) {
@@ -137,22 +216,17 @@ std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<flo
   }
   pl->weights_finite =
       std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); });
-
-  // The fused-phase variant of the direct path, where it applies (see Impl::fused).
-  const auto shared_offsets = [](const PhaseSet& ps) {
-    return std::all_of(ps.taps.begin(), ps.taps.end(),
-                       [&](const PhaseTaps& t) { return t.a == ps.taps[0].a; });
-  };
-  const int64_t nph = nry * nrx;
-  if (!pl->gemm && pl->ocg == 1 && pl->weights_finite && nph >= 2 && nph <= kMaxFusedP &&
-      shared_offsets(pl->rows) && shared_offsets(pl->cols)) {
-    pl->fused = true;
-    pl->fused_p = nph;
-    pl->fused_ah = pl->rows.taps[0].a;
-    pl->fused_aw = pl->cols.taps[0].a;
+  if (!pl->weights_finite) {
+    pl->fused = false;
+    pl->fused_p = 0;
+    pl->fused_ah = {};
+    pl->fused_aw = {};
+  }
+  if (pl->fused) {
+    const int64_t nph = pl->fused_p;
     const int64_t nah = static_cast<int64_t>(pl->fused_ah.size());
     const int64_t naw = static_cast<int64_t>(pl->fused_aw.size());
-    pl->fused_w.resize(static_cast<size_t>(pl->g * nah * naw * pl->icg * nph));
+    pl->fused_w.resize(static_cast<size_t>(pl->g * nah * naw * pl->icg * nph));  // = weights
     for (int64_t gi = 0; gi < pl->g; ++gi) {
       for (int64_t gh = 0; gh < nah; ++gh) {
         for (int64_t gw = 0; gw < naw; ++gw) {
@@ -187,12 +261,13 @@ void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst
 
 // The whole input, every row zero-padded to wp floats (pad_l zeros first), on nt threads. The
 // buffer belongs to the calling thread and later runs reuse it: a fresh allocation of this size
-// would be fresh pages, whose first-touch faults cost as much as the copy itself.
-float* pad_input(const Tensor<float>& x, int64_t pad_l, int64_t wp, int nt) {
+// would be fresh pages, whose first-touch faults cost as much as the copy itself. `floats` is
+// in_rows·wp, computed with checked arithmetic by the caller's layout.
+float* pad_input(const Tensor<float>& x, int64_t pad_l, int64_t wp, int64_t floats, int nt) {
   const int64_t wd = x.shape[3], in_rows = x.shape[0] * x.shape[1] * x.shape[2];
   thread_local AlignedVector<float> padded;
-  if (padded.size() < static_cast<size_t>(in_rows * wp)) {
-    padded = AlignedVector<float>(static_cast<size_t>(in_rows * wp));
+  if (padded.size() < static_cast<size_t>(floats)) {
+    padded = AlignedVector<float>(static_cast<size_t>(floats));
   }
   float* const xp = padded.data();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -263,6 +338,177 @@ constexpr int64_t kLocalPadFloats = 64 * 1024;
 constexpr int64_t kMaxRunRows = 8;
 constexpr int64_t kRunBufferFloats = 4096;
 
+// How the direct path lays out one run, for execute_direct() and run_bytes() alike: the column
+// phases with outputs (in groups of kPhaseGroup) with the column taps each keeps, the row buffer,
+// and the zero padding of the input rows in W that lets every tile read whole vectors without
+// checks.
+struct DirectLayout {
+  std::vector<ActivePhase> xs;
+  std::vector<ColumnPhase> cp;
+  int64_t row_len = 0, pad_l = 0, pad_r = 0, wp = 0;
+  /// The fused stride-2 row kernel, the zipped stride-2 stores.
+  bool row2 = false, zip_layer = false;
+  /// Each (image, group) item pads its own group into a buffer of group_floats, or the whole
+  /// input (padded_floats) is padded up front.
+  bool local_pad = false;
+  int64_t group_floats = 0, padded_floats = 0;
+  /// A run's rows are rstride floats apart in the row buffer of buf_floats = run_max·rstride.
+  int64_t rstride = 0, run_max = 1, buf_floats = 0;
+  /// The most taps (valid row taps × kept column taps) of one tile call.
+  int64_t max_taps = 0;
+};
+
+// The padding for the tiles: a tile of nv vectors at outputs j0.. reads input columns
+// qlo - a + j0 .. qlo - a + j0 + nv·lanes - 1 for each tap it keeps (reaches_input), a zipped
+// odd phase over the even phase's count. A kept tap reaches the input, so neither side needs
+// more than a tile's width, however large the padding or dilation; for ordinary layers this is
+// what the tiles at both ends read (grouped-g4: rows of 33 floats for 28 columns).
+void pad_for_tiles(const PackedWeights::Impl& pl, int64_t wd, DirectLayout& dl) {
+  const int64_t lanes = pl.kernels->lanes;
+  // The two tile heights (full channel blocks and the last one) may tile a row differently.
+  const int64_t mr_full = std::min(pl.mr_block, pl.ocg);
+  const int64_t mr_last = pl.ocg - (pl.ocblocks - 1) * pl.mr_block;
+  for (int64_t ai = 0; ai < static_cast<int64_t>(dl.cp.size()); ++ai) {
+    ColumnPhase& c = dl.cp[static_cast<size_t>(ai)];
+    if (!c.has_taps) continue;
+    const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+    const int64_t count = dl.zip_layer && ai == 1 ? dl.cp[0].count : c.count;
+    for (const int64_t mr : {mr_full, mr_last}) {
+      for_each_tile(count, lanes, kDirectNv[mr], [&](int64_t j0, int64_t j1, int nv) {
+        for (int64_t iw = c.iw0; iw < c.iw1; ++iw) {
+          const int64_t a = ct.a[static_cast<size_t>(iw)];
+          if (!reaches_input(c.qlo, a, j0, j1, wd)) {
+            c.every_tile = false;
+            continue;
+          }
+          const int64_t first = c.qlo - a + j0;  // the first input column the tile reads
+          dl.pad_l = std::max(dl.pad_l, -first);
+          dl.pad_r = std::max(dl.pad_r, first + nv * lanes - 1 - (wd - 1));
+        }
+      });
+    }
+  }
+}
+
+// The padding for the fused stride-2 row kernel, which reads both column phases over the whole
+// row, up to a vector past the longer one's end; {-1, -1} where that is more than
+// kMaxPadVectors on a side (a huge dilation or padding): then the tiles run instead.
+std::pair<int64_t, int64_t> row2_padding(const PackedWeights::Impl& pl, int64_t wd,
+                                         const DirectLayout& dl) {
+  const int64_t lanes = pl.kernels->lanes;
+  int64_t pad_l = 0, pad_r = 0;
+  for (const ColumnPhase& c : dl.cp) {
+    const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+    for (int64_t iw = c.iw0; iw < c.iw1; ++iw) {
+      const int64_t first = c.qlo - ct.a[static_cast<size_t>(iw)];
+      pad_l = std::max(pad_l, -first);
+      pad_r = std::max(pad_r, first + c.padded + lanes - 1 - (wd - 1));
+    }
+  }
+  const int64_t most = kMaxPadVectors * lanes;
+  if (pad_l > most || pad_r > most) return {-1, -1};
+  return {pad_l, pad_r};
+}
+
+DirectLayout direct_layout(const PackedWeights::Impl& pl, const Shape& x, const Shape& y, int nt) {
+  const int64_t n_batch = x[0], h = x[2], wd = x[3], ow = y[3];
+  const int64_t sw = pl.p.stride.w, lanes = pl.kernels->lanes;
+  DirectLayout dl;
+  dl.xs = active_phases(ow, pl.p.padding.w, sw);
+  const int64_t ncx = static_cast<int64_t>(dl.xs.size());
+  dl.cp.resize(static_cast<size_t>(ncx));
+  int64_t most_kept = 0;
+  for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
+    int64_t group_len = 0;
+    for (int64_t ai = ax0; ai < std::min(ncx, ax0 + kPhaseGroup); ++ai) {
+      const ActivePhase& ap = dl.xs[static_cast<size_t>(ai)];
+      ColumnPhase& c = dl.cp[static_cast<size_t>(ai)];
+      c.qlo = ap.lo;
+      c.count = ap.count;
+      c.first = ap.first;
+      c.padded = ceil_div(c.count, lanes) * lanes;
+      c.offset = group_len;
+      group_len += c.padded;  // <= ow + kPhaseGroup·lanes
+      c.irx = pl.cols.find(ap.r);
+      if (c.irx < 0) continue;
+      // Taps whose input columns for all of the phase's outputs lie beside the input (a huge
+      // padding or dilation) add nothing anywhere in it: left out of every tile.
+      const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
+      const auto reaches = [&](int64_t iw) {
+        return reaches_input(c.qlo, ct.a[static_cast<size_t>(iw)], 0, c.count, wd);
+      };
+      c.iw0 = 0;
+      while (c.iw0 < ct.size() && !reaches(c.iw0)) ++c.iw0;
+      c.iw1 = c.iw0;
+      while (c.iw1 < ct.size() && reaches(c.iw1)) ++c.iw1;
+      c.has_taps = c.iw1 > c.iw0;
+      if (c.has_taps) {
+        c.amin = ct.a[static_cast<size_t>(c.iw0)];
+        c.amax = ct.a[static_cast<size_t>(c.iw1 - 1)];
+      }
+      most_kept = std::max(most_kept, c.iw1 - c.iw0);
+    }
+    dl.row_len = std::max(dl.row_len, group_len);
+  }
+  int64_t most_row_taps = 0;
+  for (const PhaseTaps& rt : pl.rows.taps) most_row_taps = std::max(most_row_taps, rt.size());
+  dl.max_taps = most_row_taps * most_kept;  // <= kh·kw
+
+  // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
+  const std::vector<ColumnPhase>& cp = dl.cp;
+  const bool row2_shape = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
+                          cp[0].has_taps && cp[1].has_taps &&
+                          pl.kh * (cp[0].iw1 - cp[0].iw0) <= kMaxRow2Taps &&
+                          pl.kh * (cp[1].iw1 - cp[1].iw0) <= kMaxRow2Taps;
+  const auto [row2_l, row2_r] =
+      row2_shape ? row2_padding(pl, wd, dl) : std::pair<int64_t, int64_t>{-1, -1};
+  dl.row2 = row2_l >= 0;
+  dl.zip_layer = sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
+  if (dl.row2) {
+    dl.pad_l = row2_l;
+    dl.pad_r = row2_r;
+  } else {
+    pad_for_tiles(pl, wd, dl);
+  }
+  // Both paddings are at most kMaxPadVectors vectors.
+  dl.wp = checked_add(wd, dl.pad_l + dl.pad_r, "padded input row");
+  // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
+  // each work item is one (image, group) and pads its own channels into a thread-local buffer
+  // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
+  // of output rows.
+  dl.group_floats = checked_mul(pl.icg * h, dl.wp, "padded input group");  // icg·h: input rows
+  dl.local_pad = dl.group_floats <= kLocalPadFloats && n_batch * pl.g >= 4 * nt;
+  if (!dl.local_pad) {
+    dl.padded_floats = checked_mul(n_batch * x[1] * h, dl.wp, "padded input");
+  }
+  // Consecutive phase rows of one row phase that read the same row taps form a run of at most
+  // run_max rows, and one tile call covers the whole run (each row a fixed step further in the
+  // input, the buffer and the output): the set-up of a call is then paid once per run, not once
+  // per row (grouped-g4: with a call per row, a fifth of the time went outside the kernels).
+  dl.rstride = checked_mul(pl.mr_block, dl.row_len, "direct row buffer");
+  dl.run_max = std::clamp<int64_t>(kRunBufferFloats / dl.rstride, 1, kMaxRunRows);
+  dl.buf_floats = dl.run_max * dl.rstride;  // <= max(kRunBufferFloats, rstride)
+  return dl;
+}
+
+// The taps of one tile call that reach the input for its outputs j0..j1-1 (reaches_input), out
+// of the n of a run whose offsets and weights are xoff, a, wtap, copied into the k* arrays;
+// returns their count. For the tiles of a phase far wider than the input (a huge dilation),
+// whose taps each reach only some of its tiles.
+int64_t tile_taps(int64_t qlo, int64_t j0, int64_t j1, int64_t wd, int64_t n, const int64_t* xoff,
+                  const int64_t* a, const float* const* wtap, int64_t* kxoff, int64_t* ka,
+                  const float** kwtap) {
+  int64_t kept = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (!reaches_input(qlo, a[t], j0, j1, wd)) continue;
+    kxoff[kept] = xoff[t];
+    ka[kept] = a[t];
+    kwtap[kept] = wtap[t];
+    ++kept;
+  }
+  return kept;
+}
+
 // The direct path: no packing of the input; tiles read the zero-padded input rows in place.
 // Used for few output channels per group, where packing would not be reused.
 void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
@@ -271,88 +517,34 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   if (y.size() == 0) return;
   const Params& p = pl.p;
-  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
+  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h;
   const int64_t lanes = pl.kernels->lanes;
-  const int lane_shift = std::countr_zero(static_cast<uint64_t>(lanes));
 
-  // Column phases with outputs, in groups; each phase's segment of its group's row buffer; and
-  // the zero padding of the input in W that lets every tile read full vectors without checks.
-  const std::vector<ActivePhase> xs = active_phases(ow, pw, sw);
+  const DirectLayout dl = direct_layout(pl, x.shape, y.shape, nt);
+  const std::vector<ActivePhase>& xs = dl.xs;
+  const std::vector<ColumnPhase>& cp = dl.cp;
   const int64_t ncx = static_cast<int64_t>(xs.size());
-  std::vector<ColumnPhase> cp(static_cast<size_t>(ncx));
-  int64_t row_len = 0, pad_l = 0;
-  for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
-    int64_t group_len = 0;
-    for (int64_t ai = ax0; ai < std::min(ncx, ax0 + kPhaseGroup); ++ai) {
-      const ActivePhase& ap = xs[static_cast<size_t>(ai)];
-      ColumnPhase& c = cp[static_cast<size_t>(ai)];
-      c.qlo = ap.lo;
-      c.count = ap.count;
-      c.first = ap.first;
-      c.padded = ceil_div(c.count, lanes) * lanes;
-      c.offset = group_len;
-      group_len += c.padded;
-      c.irx = pl.cols.find(ap.r);
-      c.has_taps = c.irx >= 0;
-      if (c.has_taps) {
-        const PhaseTaps& ct = pl.cols.taps[static_cast<size_t>(c.irx)];
-        c.amin = *std::min_element(ct.a.begin(), ct.a.end());
-        c.amax = *std::max_element(ct.a.begin(), ct.a.end());
-        pad_l = std::max(pad_l, c.amax - c.qlo);
-      }
-    }
-    row_len = std::max(row_len, group_len);
-  }
-  // Single-channel layers with stride 2 in W (depthwise upsampling) take the fused row kernel.
-  const bool row2 = pl.icg == 1 && pl.ocg == 1 && sw == 2 && ncx == 2 && pl.weights_finite &&
-                    cp[0].has_taps && cp[1].has_taps &&
-                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[0].irx)].size() <= kMaxRow2Taps &&
-                    pl.kh * pl.cols.taps[static_cast<size_t>(cp[1].irx)].size() <= kMaxRow2Taps;
-
-  const bool zip_layer =
-      sw == 2 && ncx == 2 && cp[0].has_taps && cp[1].has_taps && pl.weights_finite;
-  // Tiles read whole vectors: phase c up to input column qlo + padded - 1 - amin, a zipped odd
-  // phase over the even phase's count, the fused stride-2 rows both phases up to the longer
-  // one's end (at most a vector more). No more padding than that (grouped-g4: rows of 33 floats
-  // instead of 49, so that a group's padded input is 59 KiB instead of 88).
-  int64_t pad_r = 0;
-  for (int64_t ai = 0; ai < ncx; ++ai) {
-    const ColumnPhase& c = cp[static_cast<size_t>(ai)];
-    if (!c.has_taps) continue;
-    const int64_t reach = row2                   ? c.padded + lanes
-                          : zip_layer && ai == 1 ? std::max(c.padded, cp[0].padded)
-                                                 : c.padded;
-    pad_r = std::max(pad_r, c.qlo + reach - 1 - c.amin - (wd - 1));
-  }
-  const int64_t wp = pad_l + wd + pad_r;
-  // Where the zero-padded input comes from. With many small groups (depthwise, grouped layers),
-  // each work item is one (image, group) and pads its own channels into a thread-local buffer
-  // that stays in L1/L2; otherwise the whole input is padded once up front and items are blocks
-  // of output rows.
-  const int64_t group_floats = pl.icg * h * wp;
-  const bool local_pad = group_floats <= kLocalPadFloats && n_batch * pl.g >= 4 * nt;
-  const float* const xp = local_pad ? nullptr : pad_input(x, pad_l, wp, nt);
+  const int64_t row_len = dl.row_len, pad_l = dl.pad_l, wp = dl.wp;
+  const bool row2 = dl.row2, zip_layer = dl.zip_layer, local_pad = dl.local_pad;
+  const float* const xp = local_pad ? nullptr : pad_input(x, pad_l, wp, dl.padded_floats, nt);
 
   // Items of kDirectRows output rows (or whole planes with local padding): the per-item
-  // bookkeeping is then small next to the work even for depthwise layers.
+  // bookkeeping is then small next to the work even for depthwise layers. At most N·G·OH items,
+  // fewer than the output's elements.
   constexpr int64_t kDirectRows = 8;
   const int64_t rows_per_item = local_pad ? oh : kDirectRows;
   const int64_t row_blocks = ceil_div(oh, rows_per_item);
   const int64_t items = n_batch * pl.g * row_blocks;
-  const int64_t max_taps = pl.kh * pl.kw;
-  // Consecutive phase rows of one row phase that read the same row taps form a run of at most
-  // run_max rows, and one tile call covers the whole run (each row a fixed step further in the
-  // input, the buffer and the output): the set-up of a call is then paid once per run, not once
-  // per row (grouped-g4: with a call per row, a fifth of the time went outside the kernels).
-  const int64_t rstride = pl.mr_block * row_len;
-  const int64_t run_max = std::clamp<int64_t>(kRunBufferFloats / rstride, 1, kMaxRunRows);
+  const int64_t rstride = dl.rstride, run_max = dl.run_max;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    AlignedVector<float> buf(static_cast<size_t>(run_max * rstride));
-    std::vector<int64_t> xoff(static_cast<size_t>(max_taps)), tap_a(static_cast<size_t>(max_taps));
-    std::vector<const float*> wtap(static_cast<size_t>(max_taps));
+    AlignedVector<float> buf(static_cast<size_t>(dl.buf_floats));
+    const size_t max_taps = static_cast<size_t>(dl.max_taps);
+    std::vector<int64_t> xoff(max_taps), tap_a(max_taps), kxoff(max_taps), ktap_a(max_taps);
+    std::vector<const float*> wtap(max_taps), kwtap(max_taps);
     std::vector<int64_t> valid_ih(static_cast<size_t>(pl.kh));
-    AlignedVector<float> local(local_pad ? static_cast<size_t>(group_floats) : 0);
+    AlignedVector<float> local(local_pad ? static_cast<size_t>(dl.group_floats) : 0);
+    // 2·ow < 2^61: validate() keeps ow below 2^60.
     AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
@@ -418,7 +610,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                 int64_t taps = 0;
                 for (int64_t v = 0; v < nvalid; ++v) {
                   const int64_t ih = valid_ih[static_cast<size_t>(v)];
-                  for (int64_t iw = 0; iw < ct.size(); ++iw) {
+                  for (int64_t iw = c.iw0; iw < c.iw1; ++iw) {
                     xo[ai][taps] = (qy - rt.a[ih]) * wp + pad_l + c.qlo - ct.a[iw];
                     wv[ai][taps] = panel[ih * ct.size() + iw];
                     ++taps;
@@ -459,7 +651,9 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                 for (int64_t v = 0; v < nvalid; ++v) {
                   const int64_t ih = valid_ih[static_cast<size_t>(v)];
                   const int64_t iy = qy - rt.a[ih];
-                  for (int64_t iw = 0; iw < ntw; ++iw) {
+                  for (int64_t iw = c.iw0; iw < c.iw1; ++iw) {
+                    // No overflow: iy·wp is within the padded input, qlo < 2^62 + 2^60 and
+                    // qlo - a in [1 - count, wd - 1] for a kept tap.
                     xoff[static_cast<size_t>(taps)] = iy * wp + pad_l + c.qlo - ct.a[iw];
                     tap_a[static_cast<size_t>(taps)] = ct.a[iw];
                     wtap[static_cast<size_t>(taps)] = panel + (ih * ntw + iw) * pl.icg * mr;
@@ -467,9 +661,6 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                   }
                 }
                 TileArgs a{};
-                a.xoff = xoff.data();
-                a.wtap = wtap.data();
-                a.ntaps = taps;
                 a.icg = pl.icg;
                 a.chan_stride = h * wp;
                 a.bias = bias;
@@ -486,15 +677,23 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                 // Zipped tiles run over the even phase's columns: with an odd width it has one
                 // more (the odd phase's extra column is computed from the padding and not stored).
                 const int64_t count = zip_tile ? cp[0].count : c.count;
-                // Tiles of as equal a width as possible (56 columns: 2 + 2 vectors, not 3 + 1,
-                // whose one-vector tile has too few accumulators to keep the FMA units busy).
-                const int64_t row_vecs = (count + lanes - 1) >> lane_shift;
-                const int64_t ntiles = (row_vecs + nv_max - 1) / nv_max;
-                for (int64_t ti = 0, j0 = 0; ti < ntiles; ++ti) {
-                  const int nv = static_cast<int>(row_vecs / ntiles + (ti < row_vecs % ntiles));
-                  const int64_t j1 = std::min(count, j0 + lanes * nv);
+                for_each_tile(count, lanes, nv_max, [&](int64_t j0, int64_t j1, int nv) {
                   a.x = xg + j0;
                   a.out = seg + j0;
+                  // Every tap of the run, unless some read no input column for these outputs
+                  // (a phase much wider than the input): those are left out, and so the
+                  // padding need not reach them.
+                  a.ntaps = taps;
+                  a.xoff = xoff.data();
+                  a.wtap = wtap.data();
+                  const int64_t* ta = tap_a.data();
+                  if (!c.every_tile) {
+                    a.ntaps = tile_taps(c.qlo, j0, j1, wd, taps, xoff.data(), tap_a.data(),
+                                        wtap.data(), kxoff.data(), ktap_a.data(), kwtap.data());
+                    a.xoff = kxoff.data();
+                    a.wtap = kwtap.data();
+                    ta = ktap_a.data();
+                  }
                   // Input columns this tile reads for outputs j0..j1-1: qlo + j - a.
                   const bool touches_padding =
                       c.qlo + j0 - c.amax < 0 || c.qlo + j1 - 1 - c.amin > wd - 1;
@@ -512,11 +711,11 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                       for (int64_t m = 0; m < mr; ++m) {
                         for (int64_t j = j0; j < j1; ++j) {
                           float acc = bias[m];
-                          for (int64_t t = 0; t < taps; ++t) {
-                            const int64_t ix = c.qlo + j - tap_a[static_cast<size_t>(t)];
+                          for (int64_t t = 0; t < a.ntaps; ++t) {
+                            const int64_t ix = c.qlo + j - ta[t];
                             if (ix < 0 || ix >= wd) continue;
-                            const float* xq = xg + r * wp + xoff[static_cast<size_t>(t)] + j;
-                            const float* wq = wtap[static_cast<size_t>(t)] + m;
+                            const float* xq = xg + r * wp + a.xoff[t] + j;
+                            const float* wq = a.wtap[t] + m;
                             for (int64_t ci = 0; ci < pl.icg; ++ci) {
                               acc += wq[ci * mr] * xq[ci * h * wp];
                             }
@@ -526,8 +725,7 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                       }
                     }
                   }
-                  j0 = j1;
-                }
+                });
               }
               // The group's column phases into the output rows: each element written once.
               for (int64_t r = 0; r < nrows && !zip; ++r) {
@@ -553,9 +751,48 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 // input is zero-padded in W once so that tiles read full vectors without checks.
 constexpr int64_t kFusedRows = 4;  // phase rows per work item
 
-void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
-                   Tensor<float>& y, int nt) {
-  const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
+// How the fused-phase path lays out one run, for execute_fused() and run_bytes() alike: the
+// phase units covering the output (oy = qy·sh - ph + ry for qy in [qy_lo, qy_hi], ry < sh; the
+// same in W), the tiles' row of ld floats per phase, and the zero padding of the input rows: the
+// tiles read input columns qx - aw for qx in [qx_lo, qx_lo + ld) and every tap offset aw.
+struct FusedLayout {
+  int64_t qy_lo = 0, qy_hi = 0, qx_lo = 0, qx_hi = 0, nvec = 0, ld = 0;
+  int64_t pad_l = 0, pad_r = 0, wp = 0, padded_floats = 0;
+  /// The phase rows' results of a thread: fused_p·ld floats.
+  int64_t buf_floats = 0;
+  /// False where that padding is more than kMaxPadVectors on a side (a huge padding or dilation
+  /// puts whole tap offsets beside the input): the direct path, whose tiles leave such taps out,
+  /// runs instead.
+  bool fits = false;
+};
+
+FusedLayout fused_layout(const PackedWeights::Impl& pl, const Shape& x, const Shape& y) {
+  const int64_t wd = x[3], oh = y[2], ow = y[3];
+  const Params& p = pl.p;
+  const int64_t lanes = pl.kernels->lanes;
+  FusedLayout fl;
+  // oh - 1 + ph < 2^63 (see active_phases()).
+  fl.qy_lo = p.padding.h / p.stride.h;
+  fl.qy_hi = (oh - 1 + p.padding.h) / p.stride.h;
+  fl.qx_lo = p.padding.w / p.stride.w;
+  fl.qx_hi = (ow - 1 + p.padding.w) / p.stride.w;
+  fl.nvec = ceil_div(fl.qx_hi - fl.qx_lo + 1, lanes);  // <= ow / sw + 1 units
+  fl.ld = fl.nvec * lanes;
+  const auto [aw_min, aw_max] = std::minmax_element(pl.fused_aw.begin(), pl.fused_aw.end());
+  fl.pad_l = std::max<int64_t>(0, *aw_max - fl.qx_lo);
+  fl.pad_r = std::max<int64_t>(0, fl.qx_lo + fl.ld - 1 - *aw_min - (wd - 1));
+  fl.fits = fl.pad_l <= kMaxPadVectors * lanes && fl.pad_r <= kMaxPadVectors * lanes;
+  if (fl.fits) {
+    fl.wp = wd + fl.pad_l + fl.pad_r;
+    fl.padded_floats = checked_mul(x[0] * x[1] * x[2], fl.wp, "padded input");
+  }
+  fl.buf_floats = checked_mul(pl.fused_p, fl.ld, "fused phase rows");
+  return fl;
+}
+
+void execute_fused(const PackedWeights::Impl& pl, const FusedLayout& fl, const Tensor<float>& x,
+                   const float* b, Tensor<float>& y, int nt) {
+  const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   const Params& p = pl.p;
   const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
@@ -563,16 +800,9 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
   const int64_t nrx = pl.cols.count(), nph = pl.fused_p;
   const int64_t nah = static_cast<int64_t>(pl.fused_ah.size());
   const int64_t naw = static_cast<int64_t>(pl.fused_aw.size());
-  // Phase units covering the output: oy = qy·sh - ph + ry for qy in [qy_lo, qy_hi], ry < sh.
-  const int64_t qy_lo = ph / sh, qy_hi = (oh - 1 + ph) / sh;
-  const int64_t qx_lo = pw / sw, qx_hi = (ow - 1 + pw) / sw;
-  const int64_t nvec = ceil_div(qx_hi - qx_lo + 1, lanes), ld = nvec * lanes;
-  const auto [aw_min, aw_max] = std::minmax_element(pl.fused_aw.begin(), pl.fused_aw.end());
-  // Tiles read input columns qx - aw for qx in [qx_lo, qx_lo + ld).
-  const int64_t pad_l = std::max<int64_t>(0, *aw_max - qx_lo);
-  const int64_t pad_r = std::max<int64_t>(0, qx_lo + ld - 1 - *aw_min - (wd - 1));
-  const int64_t wp = pad_l + wd + pad_r;
-  const float* const xp = pad_input(x, pad_l, wp, nt);
+  const int64_t qy_lo = fl.qy_lo, qy_hi = fl.qy_hi, qx_lo = fl.qx_lo;
+  const int64_t nvec = fl.nvec, ld = fl.ld, pad_l = fl.pad_l, wp = fl.wp;
+  const float* const xp = pad_input(x, pad_l, wp, fl.padded_floats, nt);
 
   // Where output column ox comes from in a phase row's results: phase (ox + pw) mod sw at unit
   // (ox + pw) / sw, or -1 when no tap reaches that column phase (the bias alone).
@@ -589,8 +819,8 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
   const int64_t items = n_batch * pl.g * bands;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    AlignedVector<float> buf(static_cast<size_t>(nph * ld));
-    std::vector<int64_t> xoff(static_cast<size_t>(nah * naw));
+    AlignedVector<float> buf(static_cast<size_t>(fl.buf_floats));
+    std::vector<int64_t> xoff(static_cast<size_t>(nah * naw));  // <= kh·kw
     std::vector<const float*> wtap(static_cast<size_t>(nah * naw));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) {
@@ -606,6 +836,8 @@ void execute_fused(const PackedWeights::Impl& pl, const Tensor<float>& x, const 
           const int64_t iy = qy - pl.fused_ah[static_cast<size_t>(gh)];
           if (iy < 0 || iy >= h) continue;
           for (int64_t gw = 0; gw < naw; ++gw) {
+            // No overflow: iy·wp is within the padded input, qx_lo < 2^62, and qx_lo - aw is
+            // within a padded row (fl.fits).
             xoff[static_cast<size_t>(groups)] =
                 iy * wp + pad_l + qx_lo - pl.fused_aw[static_cast<size_t>(gw)];
             wtap[static_cast<size_t>(groups)] = pl.fused_w.data() + pl.fused_index(gi, gh, gw);
@@ -705,32 +937,85 @@ struct WorkItem {
   int64_t g, ay, qy0, qy1;
 };
 
+// Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq of image n,
+// columns ixq .. ixq + len - 1.
+struct Seg {
+  int64_t n, iyq, ixq, len, d;
+};
+
+// How the phase GEMM lays out one run, for execute_gemm() and run_bytes() alike: the row and
+// column phases with outputs, blocks of rows_per_block phase rows (ldc floats per output channel
+// and column phase in the result buffer), the work items, and the most row segments of a tile.
+struct GemmLayout {
+  std::vector<ActivePhase> ys, xs;
+  int64_t nr = 0, qx_max = 1, rows_per_block = 1, ldc = 0, items = 0, max_segs = 0;
+  /// A thread's packed input panel and result buffer, in floats.
+  int64_t bp_floats = 0, cbuf_floats = 0;
+  /// Input planes that pack by permutes (KernelTable::pack_small).
+  bool small_planes = false;
+};
+
+GemmLayout gemm_layout(const PackedWeights::Impl& pl, const Shape& x, const Shape& y) {
+  const int64_t n_batch = x[0], h = x[2], wd = x[3], oh = y[2], ow = y[3];
+  const Params& p = pl.p;
+  GemmLayout gl;
+  gl.nr = pl.kernels->lanes * kGemmNv;  // pixels per tile
+  gl.ys = active_phases(oh, p.padding.h, p.stride.h);
+  gl.xs = active_phases(ow, p.padding.w, p.stride.w);
+  int64_t qx_min = ow, qy_max = 1;
+  for (const ActivePhase& a : gl.xs) {
+    gl.qx_max = std::max(gl.qx_max, a.count);
+    qx_min = std::min(qx_min, a.count);
+  }
+  for (const ActivePhase& a : gl.ys) qy_max = std::max(qy_max, a.count);
+  // A block is whole phase rows (about kTilesPerBlock tiles of pixels per column phase), so that
+  // all column phases of an output row are finished together and written as contiguous rows;
+  // no more rows than an active row phase has in all images, so that small outputs do not get
+  // a result buffer sized for kTilesPerBlock tiles.
+  gl.rows_per_block = std::clamp<int64_t>(gl.nr * kTilesPerBlock / gl.qx_max, 1,
+                                          std::max<int64_t>(1, n_batch * qy_max));
+  // rows_per_block·qx_max <= max(qx_max, nr·kTilesPerBlock): no overflow.
+  gl.ldc = ceil_div(gl.rows_per_block * gl.qx_max, gl.nr) * gl.nr;
+  // Items per group: the blocks of every row phase (at most N·OH in all, so G times that fits).
+  for (const ActivePhase& a : gl.ys) gl.items += ceil_div(n_batch * a.count, gl.rows_per_block);
+  gl.items *= pl.g;
+  // A tile's nr pixels (or fewer) span at most this many phase rows of the narrowest phase.
+  gl.max_segs = std::min(gl.nr, ceil_div(gl.nr - 1, std::max<int64_t>(1, qx_min)) + 1);
+  gl.small_planes = pl.kernels->pack_small != nullptr && h * wd <= kSmallPlane;
+  // A k-chunk is whole input channels: at least one channel's taps, even when those alone
+  // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
+  gl.bp_floats = checked_mul(std::max(pl.kc_block, pl.max_taps), gl.nr, "GEMM input panel");
+  // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
+  gl.cbuf_floats =
+      checked_mul(checked_mul(std::min<int64_t>(static_cast<int64_t>(gl.xs.size()), kPhaseGroup),
+                              pl.ocg, "GEMM results"),
+                  gl.ldc, "GEMM results");
+  return gl;
+}
+
 void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
                   Tensor<float>& y, int nt) {
   const int64_t n_batch = x.shape[0], ic = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   const Params& p = pl.p;
-  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h, pw = p.padding.w;
+  const int64_t sh = p.stride.h, sw = p.stride.w, ph = p.padding.h;
   const int64_t lanes = pl.kernels->lanes;
-  const int64_t nr = lanes * kGemmNv;  // pixels per tile
-  const std::vector<ActivePhase> ys = active_phases(oh, ph, sh);
-  const std::vector<ActivePhase> xs = active_phases(ow, pw, sw);
+  const GemmLayout gl = gemm_layout(pl, x.shape, y.shape);
+  const int64_t nr = gl.nr;
+  const std::vector<ActivePhase>& ys = gl.ys;
+  const std::vector<ActivePhase>& xs = gl.xs;
   const int64_t ncx = static_cast<int64_t>(xs.size());
   std::vector<int64_t> irx_of(static_cast<size_t>(ncx));
-  int64_t qx_max = 1;
   for (int64_t ai = 0; ai < ncx; ++ai) {
     irx_of[static_cast<size_t>(ai)] = pl.cols.find(xs[static_cast<size_t>(ai)].r);
-    qx_max = std::max(qx_max, xs[static_cast<size_t>(ai)].count);
   }
-  // A block is whole phase rows (about kTilesPerBlock tiles of pixels per column phase), so that
-  // all column phases of an output row are finished together and written as contiguous rows.
-  const int64_t rows_per_block = std::max<int64_t>(1, nr * kTilesPerBlock / qx_max);
-  const int64_t ldc = ceil_div(rows_per_block * qx_max, nr) * nr;
+  const int64_t rows_per_block = gl.rows_per_block, ldc = gl.ldc;
 
   // Items in the order (group, block, row phase): the row phases' blocks with the same index read
   // about the same input rows, which then stay in L2 instead of being streamed from memory once
   // per phase.
   std::vector<WorkItem> items;
+  items.reserve(static_cast<size_t>(gl.items));
   for (int64_t gi = 0; gi < pl.g; ++gi) {
     for (int64_t q0 = 0;; q0 += rows_per_block) {
       bool any = false;
@@ -745,24 +1030,24 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
     }
   }
   const int64_t n_items = static_cast<int64_t>(items.size());
+  const size_t max_taps = static_cast<size_t>(pl.max_taps);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    // A k-chunk is whole input channels: at least one channel's taps, even when those alone
-    // exceed kc_block (a 13×13 kernel at stride 1 has 169 taps in its one phase).
-    AlignedVector<float> bp(static_cast<size_t>(std::max(pl.kc_block, pl.kh * pl.kw) * nr));
-    // One result buffer per column phase of a group: [phase in group][o][pixel of the block].
-    AlignedVector<float> cbuf(static_cast<size_t>(std::min(ncx, kPhaseGroup) * pl.ocg * ldc));
+    AlignedVector<float> bp(static_cast<size_t>(gl.bp_floats));
+    AlignedVector<float> cbuf(static_cast<size_t>(gl.cbuf_floats));
     AlignedVector<float> scratch(interleaves(sw, ncx) ? static_cast<size_t>(2 * ow) : 0);
-    // Row segments of one tile: pixels [d, d + len) of the tile are phase row iyq of image n,
-    // columns ixq .. ixq + len - 1.
-    struct Seg {
-      int64_t n, iyq, ixq, len, d;
-    };
+    // Allocated once at their largest (run_bytes() counts them so): a tile's segments, the row
+    // copies of its taps, or the permute indices of its taps' lanes.
     std::vector<Seg> segs;
+    segs.reserve(static_cast<size_t>(gl.max_segs));
     std::vector<CopyOp> ops;
+    // max_taps <= kh·kw, max_segs and nr <= 48.
+    if (!gl.small_planes) ops.reserve(max_taps * static_cast<size_t>(gl.max_segs));
     std::vector<int32_t> idx;
+    if (gl.small_planes) idx.reserve(max_taps * static_cast<size_t>(nr));
     std::vector<std::pair<int64_t, int64_t>> tiles;  // (first vector, vectors) from the block's p0
-    std::vector<TapOps> tap_ops(static_cast<size_t>(pl.kh * pl.kw));
+    tiles.reserve(static_cast<size_t>(ldc / lanes));
+    std::vector<TapOps> tap_ops(max_taps);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n_items; ++it) {
       const WorkItem& wi = items[static_cast<size_t>(it)];
@@ -949,14 +1234,14 @@ void execute_gemm(const PackedWeights::Impl& pl, const Tensor<float>& x, const f
 
 }  // namespace
 
-int default_threads(const PackedWeights::Impl& pl, const Tensor<float>& x, const Tensor<float>& y) {
+int default_threads(const PackedWeights::Impl& pl, int64_t x_size, int64_t y_size) {
   // Waking a thread team costs tens of microseconds, more than a small layer's whole run
   // (dcgan-out, 0.05 ms, took 0.08 ms on two threads): a thread only for every kWorkPerThread
   // units of work, counting a multiply-add as one unit and a float moved as 16 (memory-bound
   // layers such as depthwise still split).
   constexpr double kWorkPerThread = 8e6;
-  const double macs = static_cast<double>(x.size()) * static_cast<double>(pl.ocg * pl.kh * pl.kw);
-  const double work = macs + 16.0 * static_cast<double>(x.size() + y.size());
+  const double macs = static_cast<double>(x_size) * static_cast<double>(pl.ocg * pl.kh * pl.kw);
+  const double work = macs + 16.0 * (static_cast<double>(x_size) + static_cast<double>(y_size));
   const double useful = std::max(1.0, std::floor(work / kWorkPerThread));
   return static_cast<int>(std::min<double>(omp_get_max_threads(), useful));
 }
@@ -964,14 +1249,107 @@ int default_threads(const PackedWeights::Impl& pl, const Tensor<float>& x, const
 void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float* b,
              Tensor<float>& y, int threads) {
   if (y.size() == 0) return;
-  if (threads <= 0) threads = default_threads(pl, x, y);
+  if (threads <= 0) threads = default_threads(pl, x.size(), y.size());
   if (pl.gemm) {
     execute_gemm(pl, x, b, y, threads);
-  } else if (pl.fused) {
-    execute_fused(pl, x, b, y, threads);
+  } else if (const FusedLayout fl = pl.fused ? fused_layout(pl, x.shape, y.shape) : FusedLayout{};
+             fl.fits) {
+    execute_fused(pl, fl, x, b, y, threads);
   } else {
     execute_direct(pl, x, b, y, threads);
   }
+}
+
+namespace {
+
+// A sum of buffer sizes in bytes: every product and sum overflow-checked, an Error naming the
+// buffer instead of a wrapped size.
+class ByteCount {
+ public:
+  /// Adds a buffer of `size`-byte elements, as many as the product of `counts`.
+  template <class... N>
+  ByteCount& add(std::string_view what, int64_t size, N... counts) {
+    int64_t n = size;
+    ((n = checked_mul(n, static_cast<int64_t>(counts), what)), ...);
+    total_ = checked_add(total_, n, what);
+    return *this;
+  }
+  int64_t total() const { return total_; }
+
+ private:
+  int64_t total_ = 0;
+};
+
+constexpr int64_t kFloat = sizeof(float), kInt64 = sizeof(int64_t), kPtr = sizeof(void*);
+
+}  // namespace
+
+int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y, int threads) {
+  const int64_t x_size = element_count(x, "input"), y_size = element_count(y, "output");
+  if (y_size == 0) return 0;  // execute() returns at once
+  const int nt = threads > 0 ? threads : default_threads(pl, x_size, y_size);
+  const int64_t ow = y[3], sw = pl.p.stride.w;
+  ByteCount shared, each;  // the calling thread's buffers; each OpenMP thread's
+  if (pl.gemm) {
+    const GemmLayout gl = gemm_layout(pl, x, y);
+    const int64_t ncx = static_cast<int64_t>(gl.xs.size());
+    const int64_t lanes = pl.kernels->lanes;
+    shared
+        .add("working memory: row and column phases", sizeof(ActivePhase),
+             static_cast<int64_t>(gl.ys.size()) + ncx)
+        .add("working memory: column phase positions", kInt64, ncx)
+        .add("working memory: work items", sizeof(WorkItem), gl.items);
+    each.add("working memory: packed input panel", kFloat, gl.bp_floats)
+        .add("working memory: GEMM results", kFloat, gl.cbuf_floats)
+        .add("working memory: interleave scratch", kFloat, interleaves(sw, ncx) ? 2 : 0, ow)
+        .add("working memory: tile segments", sizeof(Seg), gl.max_segs)
+        .add("working memory: row copies", sizeof(CopyOp), gl.small_planes ? 0 : pl.max_taps,
+             gl.max_segs)
+        .add("working memory: permute indices", sizeof(int32_t), gl.small_planes ? pl.max_taps : 0,
+             gl.nr)
+        .add("working memory: tiles", sizeof(std::pair<int64_t, int64_t>), gl.ldc / lanes)
+        .add("working memory: tap copies", sizeof(TapOps), pl.max_taps);
+  } else if (const FusedLayout fl = pl.fused ? fused_layout(pl, x, y) : FusedLayout{}; fl.fits) {
+    const int64_t groups =
+        static_cast<int64_t>(pl.fused_ah.size()) * static_cast<int64_t>(pl.fused_aw.size());
+    shared.add("working memory: padded input", kFloat, fl.padded_floats)
+        .add("working memory: output columns", kInt64, ow);
+    each.add("working memory: phase rows", kFloat, fl.buf_floats)
+        .add("working memory: tap groups", kInt64 + kPtr, groups);
+  } else {
+    const DirectLayout dl = direct_layout(pl, x, y, nt);
+    const int64_t ncx = static_cast<int64_t>(dl.xs.size());
+    shared.add("working memory: padded input", kFloat, dl.padded_floats)
+        .add("working memory: column phases", sizeof(ActivePhase) + sizeof(ColumnPhase), ncx);
+    // The tap lists of a run and of a tile: offsets, input offsets a, weight pointers, twice.
+    each.add("working memory: row buffer", kFloat, dl.buf_floats)
+        .add("working memory: tap lists", 2 * (2 * kInt64 + kPtr), dl.max_taps)
+        .add("working memory: valid row taps", kInt64, pl.kh)
+        .add("working memory: padded group", kFloat, dl.local_pad ? dl.group_floats : 0)
+        .add("working memory: interleave scratch", kFloat, interleaves(sw, ncx) ? 2 : 0, ow);
+  }
+  return shared.add("working memory: threads", each.total(), nt).total();
+}
+
+int64_t plan_bytes(const PackedWeights::Impl& pl) {
+  ByteCount b;
+  b.add("plan", sizeof(PackedWeights::Impl), 1);
+  for (const auto& [ps, k] : {std::pair{&pl.rows, pl.kh}, std::pair{&pl.cols, pl.kw}}) {
+    // The sorted phases (k reserved), the phases' tap lists (k taps in all, two numbers each,
+    // grown by doubling: at most 3 times their size while one grows).
+    b.add("plan: phases", kInt64, k)
+        .add("plan: phases", sizeof(PhaseTaps), ps->count())
+        .add("plan: phase taps", 2 * 3 * kInt64, k);
+  }
+  const int64_t weights = element_count(weight_shape(pl.p), "weight");
+  b.add("plan: packed weights", kFloat, weights)
+      .add("plan: weight offsets", kInt64, pl.g, pl.rows.count(), pl.cols.count(), pl.ocblocks);
+  if (pl.fused) {
+    b.add("plan: fused tap offsets", kInt64,
+          static_cast<int64_t>(pl.fused_ah.size() + pl.fused_aw.size()))
+        .add("plan: fused weights", kFloat, weights);
+  }
+  return b.total();
 }
 
 }  // namespace convt2d::optimized

@@ -55,6 +55,9 @@ struct PackedWeights::Impl {
   AlignedVector<float> packed;
   std::vector<int64_t> offsets;
   int64_t ocblocks = 0;
+  /// The most taps of one phase (row taps × column taps, at most kh·kw): the per-thread tap
+  /// lists' size.
+  int64_t max_taps = 0;
   /// The GEMM path (packed input) or the direct path (input read in place).
   bool gemm = false;
   /// Channels per packed block: the ISA's GEMM or direct tile height.
@@ -120,8 +123,26 @@ inline constexpr int64_t kGemmMinOcg = 32;
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
                                                Path path);
 
+/// The plan make_plan() builds, without the weights: phases, tiles and path (`fused` as for
+/// finite weights; packed, offsets and fused_w empty). For working_bytes().
+std::unique_ptr<PackedWeights::Impl> plan_skeleton(const Params& p, Isa isa, Path path);
+
 /// Runs the plan: x (N, IC, H, W) validated, y (N, OC, OH, OW) preallocated, b null or OC values.
 void execute(const PackedWeights::Impl& plan, const Tensor<float>& x, const float* b,
              Tensor<float>& y, int threads);
+
+/// The threads execute() uses for `threads` <= 0 on x_size inputs and y_size outputs.
+int default_threads(const PackedWeights::Impl& plan, int64_t x_size, int64_t y_size);
+
+/// The bytes one execute() of `plan` on an input of shape x into an output of shape y with
+/// `threads` threads (<= 0: default_threads()) allocates: exactly the buffers execute() sizes
+/// (the padded input, per-thread tile and result buffers, phase lists, work items), from the
+/// same layout functions. Every zero-padded input row is at most W + 2·6 vectors wide, however
+/// large the padding, dilation or stride. Error naming the buffer when a size overflows int64.
+int64_t run_bytes(const PackedWeights::Impl& plan, const Shape& x, const Shape& y, int threads);
+
+/// The bytes of the plan itself as make_plan() builds it: the packed weights and their offsets,
+/// the phase lists, the fused-phase weights where `fused`.
+int64_t plan_bytes(const PackedWeights::Impl& plan);
 
 }  // namespace convt2d::optimized

@@ -1,7 +1,9 @@
 #include "convt2d/implementations.h"
 
 #include <limits>
+#include <type_traits>
 
+#include "convt2d/checked.h"
 #include "convt2d/reference.h"
 #ifdef CONVT2D_HAVE_OPTIMIZED
 #include <memory>
@@ -27,6 +29,18 @@ Inputs<T> inputs(const std::string& name, const AnyTensor& x, const AnyTensor& w
           b ? &tensor_as<T>(*b, name + " bias") : nullptr};
 }
 
+// The working memory of a reference instantiation: its result in the accumulator type, before it
+// is rounded to the output (for Exact: the fixed-point sums and their 640-bit values, at most
+// kExactBytesPerElement per element), and 1 KiB for shapes and validation messages.
+template <class Acc>
+int64_t accumulator_bytes(const Problem& pr) {
+  const int64_t per_element =
+      std::is_same_v<Acc, Exact> ? kExactBytesPerElement : static_cast<int64_t>(sizeof(Acc));
+  const int64_t bytes = checked_mul(element_count(output_shape(pr), "output"), per_element,
+                                    "working memory: accumulators");
+  return checked_add(bytes, 1024, "working memory: accumulators");
+}
+
 // Wraps a reference instantiation: T in, Acc accumulator, Out out.
 template <class T, class Acc, class Out>
 Implementation reference_impl(std::string name, std::string description, Precision acc,
@@ -44,6 +58,7 @@ Implementation reference_impl(std::string name, std::string description, Precisi
     const Inputs<T> in = inputs<T>(name, x, w, b);
     return round_to<Out>(conv_transpose2d<T, Acc>(p, in.x, in.w, in.b));
   };
+  impl.working_bytes = accumulator_bytes<Acc>;
   return impl;
 }
 
@@ -67,6 +82,7 @@ Implementation half_reference_impl(std::string name, std::string description) {
     const Inputs<T> in = inputs<T>(name, x, w, b);
     return conv_transpose2d_rounded<T, Acc>(p, in.x, in.w, in.b);
   };
+  impl.working_bytes = accumulator_bytes<Acc>;
   return impl;
 }
 
@@ -131,6 +147,9 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
     r.store = [s]() -> AnyTensor { return s->y; };
     return r;
   };
+  impl.working_bytes = [isa, path](const Problem& pr) {
+    return optimized::working_bytes(pr, isa, path);
+  };
   return impl;
 }
 
@@ -150,6 +169,7 @@ Implementation optimized_half_impl(std::string name, optimized::Isa isa) {
     const Inputs<H> in = inputs<H>(name, x, w, b);
     return optimized::conv_transpose2d(p, in.x, in.w, in.b, 0, isa);
   };
+  impl.working_bytes = [isa](const Problem& pr) { return optimized::working_bytes_half(pr, isa); };
   return impl;
 }
 #endif

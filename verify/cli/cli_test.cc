@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "convt2d/case_dir.h"
 #include "convt2d/compare.h"
 #include "convt2d/fill.h"
+#include "convt2d/implementations.h"
 #include "convt2d/npy.h"
 #include "convt2d/reference.h"
 #include "half_cheats.h"
@@ -55,9 +57,12 @@ class Cli : public ::testing::Test {
   }
   static std::string fmt_name(const std::string& test) { return "convt2d_cli_" + test; }
 
-  // Runs `convt2d ARGS`, capturing stdout and stderr.
-  Result Run(const std::string& args) {
-    const std::string cmd = std::string(CONVT2D_BINARY) + " " + args + " >" +
+  // Runs `convt2d ARGS`, capturing stdout and stderr; with `address_space_kib`, under that
+  // limit (ulimit -v), so that a run which allocates more fails instead of swapping.
+  Result Run(const std::string& args, int64_t address_space_kib = 0) {
+    const std::string limit =
+        address_space_kib > 0 ? fmt::format("ulimit -v {} && ", address_space_kib) : "";
+    const std::string cmd = limit + std::string(CONVT2D_BINARY) + " " + args + " >" +
                             (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
     const int status = std::system(cmd.c_str());
     Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
@@ -327,6 +332,141 @@ TEST_F(Cli, RunImplOptimizedPassesCheck) {
     EXPECT_EQ(r.code, 0) << problem << "\n" << r.out;
     EXPECT_THAT(r.out, HasSubstr("verdict: PASSED"));
   }
+}
+
+// Issue 14's repros through the tool, on every registered optimized entry (ISAs this CPU lacks
+// are not registered), each under a 1 GB address-space limit: a padding of 2^61 with a dilation of
+// 2^62 (a wrapped size overran the heap: SIGSEGV), a dilation of 2^62 in both dimensions (a vector
+// beyond max_size()), and their neighbour whose middle tap lands on the input. Exit 0 and the
+// reference's values exactly (integer data).
+constexpr int64_t kOneGigabyteKib = 1 << 20;
+const char* const kHugeGeometry[] = {
+    "mb1ic4ih1iw1oc1kh1kw2pw2305843009213693951dh1dw4611686018427387904",
+    "mb1ic1ih1oc1kh2dh4611686018427387904ph2305843009213693951",
+    "mb1ic2ih1iw5oc3kh1kw3pw2305843009213693951dw2305843009213693952",
+};
+
+// The registered optimized entries that read `dtype`.
+std::vector<std::string> optimized_entries(DType dtype) {
+  std::vector<std::string> names;
+  for (const Implementation& impl : builtin_registry().all()) {
+    if (impl.name.rfind("optimized", 0) == 0 && impl.input == dtype) names.push_back(impl.name);
+  }
+  return names;
+}
+
+// Reads an output as doubles (float32, float16 and bfloat16 values are exact in double).
+std::vector<double> values_of(const fs::path& npy, bool bf16 = false) {
+  return std::visit(
+      [](const auto& t) {
+        std::vector<double> v;
+        for (const auto& e : t.data) v.push_back(static_cast<double>(e));
+        return v;
+      },
+      read_npy(npy, int64_t{1} << 30, bf16));
+}
+
+// The case directory `gen --problem` wrote into `out` (beside its manifest).
+fs::path only_case(const fs::path& out) {
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (e.is_directory()) return e.path();
+  }
+  return out / "missing";
+}
+
+TEST_F(Cli, OptimizedEntriesRunHugePaddingAndDilation) {
+  ASSERT_FALSE(optimized_entries(DType::kFloat32).empty());
+  for (const char* problem : kHugeGeometry) {
+    SCOPED_TRACE(problem);
+    for (const auto& [dtype, flags] :
+         {std::pair{DType::kFloat32, ""}, std::pair{DType::kFloat16, "--dtype float16"},
+          std::pair{DType::kBFloat16, "--dtype bfloat16"}}) {
+      const fs::path out = dir_ / fmt::format("{}", to_string(dtype));
+      ASSERT_EQ(Run(fmt::format("gen --problem {} --regime integer --compute-mode float32 {} "
+                                "--out {}",
+                                problem, flags, out.string()))
+                    .code,
+                0);
+      const fs::path c = only_case(out);
+      const bool bf16 = dtype == DType::kBFloat16;
+      const std::string ref = (dir_ / "ref.npy").string(), y = (dir_ / "y.npy").string();
+      ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), ref)).code, 0);
+      for (const std::string& impl : optimized_entries(dtype)) {
+        const Result r = Run(fmt::format("run --case {} --impl {} --out {}", c.string(), impl, y),
+                             kOneGigabyteKib);
+        ASSERT_EQ(r.code, 0) << impl << "\n" << r.err;
+        EXPECT_EQ(values_of(y, bf16), values_of(ref, bf16)) << impl;
+      }
+    }
+  }
+}
+
+// A padding of 10^9 and a dilation of 2·10^9 for three outputs once made the optimized path
+// allocate 8 GB for 36 s. Now, under a 1 GB limit: the default cap runs it at once (exact
+// values), and --max-bytes 1000 refuses exactly the entries whose declared working memory
+// exceeds it, with one line naming --max-bytes, the entry and the byte count.
+TEST_F(Cli, OptimizedWorkingMemoryCountsAgainstMaxBytes) {
+  const char* problem = "mb1ic1ih1iw1oc1kh1kw2pw999999999dh1dw2000000000";
+  const Problem pr = parse_problem(problem);
+  const Registry registry = builtin_registry();
+  for (const auto& [dtype, flags] :
+       {std::pair{DType::kFloat32, ""}, std::pair{DType::kFloat16, "--dtype float16"},
+        std::pair{DType::kBFloat16, "--dtype bfloat16"}}) {
+    const fs::path out = dir_ / fmt::format("{}", to_string(dtype));
+    ASSERT_EQ(Run(fmt::format("gen --problem {} --regime integer --compute-mode float32 {} "
+                              "--out {}",
+                              problem, flags, out.string()))
+                  .code,
+              0);
+    const fs::path c = only_case(out);
+    const bool bf16 = dtype == DType::kBFloat16;
+    const std::string ref = (dir_ / "ref.npy").string(), y = (dir_ / "y.npy").string();
+    ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), ref)).code, 0);
+    for (const std::string& impl : optimized_entries(dtype)) {
+      SCOPED_TRACE(impl);
+      const auto t0 = std::chrono::steady_clock::now();
+      Result r = Run(fmt::format("run --case {} --impl {} --out {}", c.string(), impl, y),
+                     kOneGigabyteKib);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ASSERT_EQ(r.code, 0) << r.err;
+      EXPECT_LT(seconds, 5.0);
+      EXPECT_EQ(values_of(y, bf16), values_of(ref, bf16));
+      fs::remove(y);
+      const int64_t declared = registry.get(impl).working_bytes(pr);
+      r = Run(fmt::format("run --case {} --impl {} --out {} --max-bytes 1000", c.string(), impl, y),
+              kOneGigabyteKib);
+      if (declared <= 1000) {
+        EXPECT_EQ(r.code, 0) << r.err;
+        continue;
+      }
+      EXPECT_EQ(r.code, 2) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_THAT(r.err, HasSubstr("--max-bytes 1000"));
+      EXPECT_THAT(r.err, HasSubstr(fmt::format("--impl {} needs {} bytes", impl, declared)));
+      EXPECT_FALSE(fs::exists(y));
+    }
+  }
+}
+
+// verify runs what fits in --max-bytes and marks the rest SKIPPED with the reason, never FAILED.
+TEST_F(Cli, VerifySkipsImplementationsOverTheMemoryCap) {
+  std::ofstream(dir_ / "layers.txt")
+      << "huge-pad " << kHugeGeometry[0]
+      << "\nhuge-dilation mb1ic1ih1iw1oc1kh1kw2pw999999999dh1dw2000000000\n";
+  const Registry registry = builtin_registry();
+  const int64_t cap =
+      registry.get("optimized-direct").working_bytes(parse_problem(kHugeGeometry[0]));
+  ASSERT_GT(registry.get("optimized-gemm").working_bytes(parse_problem(kHugeGeometry[0])), cap);
+  const Result r =
+      Run(fmt::format("verify --problems {} --max-bytes {}", (dir_ / "layers.txt").string(), cap),
+          kOneGigabyteKib);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("huge-pad +optimized-gemm +integer .*SKIPPED  "
+                                              "--impl optimized-gemm needs [0-9]+ bytes"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("huge-pad +optimized-direct +integer .*PASSED"));
+  EXPECT_THAT(r.out,
+              ::testing::ContainsRegex("verify: [0-9]+ passed, 0 failed, [1-9][0-9]* skipped"));
 }
 
 TEST_F(Cli, GenThenCheckRoundTrip) {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <string>
 
+#include "alloc_counter.h"
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
@@ -225,6 +226,174 @@ TEST_P(IsaTest, HugeStridesCostOnlyTheirOutput) {
       .padding({0, 7})
       .Test(GetParam());
 }
+// Padding, dilation or strides up to 2^62 with outputs of a few elements (issue 14's repros
+// first: padding rows by the taps' offsets wrapped an int64 product and overran the heap, or
+// allocated 8 GB for 3 outputs, or asked for a vector beyond max_size()).
+constexpr const char* kHugeGeometry[] = {
+    // Every tap beside the input: the output is the bias alone.
+    "mb1ic4ih1iw1oc1kh1kw2pw2305843009213693951dh1dw4611686018427387904",
+    "mb1ic1ih1iw1oc1kh1kw2pw999999999dh1dw2000000000",
+    "mb1ic1ih1oc1kh2dh4611686018427387904ph2305843009213693951",
+    // The middle one of three taps 2^61 apart lands on the input, the outer two beside it; in W,
+    // then in both dimensions.
+    "mb1ic2ih1iw5oc3kh1kw3pw2305843009213693951dw2305843009213693952",
+    "mb1ic3ih4iw3oc2kh3kw3ph2305843009213693951pw2305843009213693951dh2305843009213693952"
+    "dw2305843009213693952",
+    // GEMM-sized channel counts, and a batch.
+    "mb2ic3ih1iw4oc40kh1kw3pw1152921504606846975dw1152921504606846976",
+    // One output channel with phases that share their tap offsets (the fused-phase tiles' shape).
+    "mb1ic2ih2iw3oc1kh2sh2kw3pw2305843009213693951dw2305843009213693952",
+    // Strides of 2^40 on both dimensions, cancelled by the padding: only the middle input row
+    // and column land in the output.
+    "mb1ic2ih3iw3oc2kh3kw3sh1099511627776sw1099511627776ph1099511627775pw1099511627775",
+    "mb1ic2ih3iw3oc33kh3kw3sh1099511627776sw1099511627776ph1099511627775pw1099511627775",
+};
+
+// Every path computes them exactly (integer data) or within the bound, and allocates no more
+// than a few pages for them (tile buffers and padded rows of a few vectors).
+TEST_P(IsaTest, HugePaddingDilationAndStridesCostOnlyTheirOutput) {
+  for (const char* s : kHugeGeometry) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+      const auto d = make_data<float>(pr, regime, 9);
+      for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm}) {
+        Tensor<float> y;
+        const int64_t peak = testing::peak_allocated_bytes([&] {
+          y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+        });
+        EXPECT_TRUE(judged(pr, d, y, regime == Regime::kInteger)) << optimized::to_string(path);
+        EXPECT_LT(peak, 1 << 20) << optimized::to_string(path) << " path";
+      }
+    }
+  }
+}
+
+// Phases far wider than the input (a large dilation): each tap reaches only some of a phase's
+// tiles, and each tile leaves out the taps that read no input column for its outputs; with
+// groups (each item pads its group), zipped stride-2 stores, the row buffer's phase groups.
+TEST_P(IsaTest, PhasesWiderThanTheInputLeaveOutTapsPerTile) {
+  for (const char* s : {"mb1ic2ih2iw3oc2kh1kw2dw500", "mb1ic3ih2iw3oc4kh2kw4sw2dw101",
+                        "mb2ic8ih3iw2oc8kh2kw2dw300g8", "mb1ic2ih3iw1oc9kh3kw3sw3dh40dw41ph3pw20",
+                        "mb1ic2ih1iw2oc40kh1kw3dw200pw150"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    for (Regime regime : {Regime::kInteger, Regime::kReal}) {
+      const auto d = make_data<float>(pr, regime, 4);
+      for (Path path : kPaths) {
+        const Tensor<float> y =
+            optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
+        EXPECT_TRUE(judged(pr, d, y, regime == Regime::kInteger)) << optimized::to_string(path);
+      }
+    }
+  }
+  // Every dilation from 40 to 140 with one to five input columns and the channel counts of each
+  // tile height: a tap's first or last input column then falls on every position of a tile, its
+  // first and last output included.
+  for (int64_t oc : {1, 2, 3, 9}) {
+    for (int64_t iw : {1, 2, 5}) {
+      for (int64_t dw = 40; dw <= 140; ++dw) {
+        Problem pr = parse_problem("mb1ic2ih2oc1kh1kw2");
+        pr.iw = iw;
+        pr.params.out_channels = oc;
+        pr.params.dilation.w = dw;
+        const auto d = make_data<float>(pr, Regime::kInteger, 5);
+        const Tensor<float> y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 1,
+                                                            GetParam(), Path::kDirect);
+        ASSERT_TRUE(judged(pr, d, y, true));
+      }
+    }
+  }
+}
+
+// What a run may allocate by its real work alone (never by its padding, dilation or stride):
+// 64 floats per input, weight and output element (the GEMM's result tiles are 48 pixels wide even
+// for a one-pixel output), the zero padding of each input row (two tiles of 6 vectors of 16
+// floats), 2 KiB per kernel tap (tap lists, the GEMM's row copies) and 128 KiB (the GEMM's packing
+// panel of 5/6 of L1, the direct path's row buffer), for the calling thread and for each thread.
+int64_t real_work_bytes(const Problem& pr, int threads) {
+  const int64_t elements = element_count(input_shape(pr)) + element_count(weight_shape(pr.params)) +
+                           element_count(output_shape(pr));
+  const int64_t input_rows = pr.mb * pr.params.in_channels * pr.ih;
+  const int64_t taps = pr.params.kernel_size.h * pr.params.kernel_size.w;
+  return (threads + 1) * (256 * elements + 768 * input_rows + 2048 * taps + (128 << 10));
+}
+
+// working_bytes() bounds what a run allocates (measured through operator new, the returned y
+// excepted), on every path and thread count, for the huge geometries above and for layers of
+// every kernel family (fused phases, stride-2 rows, per-group padding, power-of-two strides,
+// permute packing, many small phases); and it stays within the real work's bound.
+TEST_P(IsaTest, WorkingBytesBoundTheAllocations) {
+  std::vector<std::string> problems(std::begin(kHugeGeometry), std::end(kHugeGeometry));
+  for (const char* s :
+       {"mb1ic16ih12oc24kh4sh2ph1", "mb2ic24ih9iw13oc40kh3sh2ph1oph1", "mb1ic5ih7oc1kh9sh3ph4oph2",
+        "mb1ic3ih9iw20oc3kh3sh2g3", "mb2ic16ih9iw11oc16kh4sh2ph1g16", "mb1ic3ih3iw9oc5kh2kw8sw8",
+        "mb1ic20ih4oc40kh4sh2ph1", "mb1ic2ih1iw1oc36kh1kw40sh2sw100dw3pw7", "mb0ic4ih5oc6kh3sh2",
+        "mb1ic2ih2iw3oc2kh1kw2dw500", "mb1ic1ih1oc256kh1", "mb1ic2ih8iw10oc3kh13kw13ph5"}) {
+    problems.emplace_back(s);
+  }
+  for (const std::string& s : problems) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    const auto d = make_data<float>(pr, Regime::kReal, 2);
+    for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm}) {
+      for (int threads : {1, 2}) {
+        const int64_t declared = optimized::working_bytes(pr, GetParam(), path, threads);
+        EXPECT_LE(declared, real_work_bytes(pr, threads)) << optimized::to_string(path);
+        int64_t y_bytes = 0;
+        const int64_t peak = testing::peak_allocated_bytes([&] {
+          const Tensor<float> y =
+              optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), threads, GetParam(), path);
+          y_bytes = y.size() * 4 + static_cast<int64_t>(y.shape.size() * sizeof(int64_t));
+        });
+        EXPECT_LE(peak - y_bytes, declared)
+            << optimized::to_string(path) << " path, " << threads << " thread(s)";
+      }
+    }
+  }
+  // Inf weights take the direct tiles where the fused-phase ones would run: declared too.
+  const Problem pr = parse_problem("mb1ic5ih7oc1kh9sh3ph4oph2");
+  auto d = make_data<float>(pr, Regime::kReal, 2);
+  d.w.data[3] = std::numeric_limits<float>::infinity();
+  const int64_t peak = testing::peak_allocated_bytes(
+      [&] { optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 1, GetParam()); });
+  EXPECT_LE(peak - element_count(output_shape(pr)) * 4 - 32,
+            optimized::working_bytes(pr, GetParam(), Path::kAuto, 1));
+}
+
+TEST_P(IsaTest, HalfWorkingBytesBoundTheAllocations) {
+  for (const char* s : {kHugeGeometry[0], kHugeGeometry[3], "mb2ic8ih5iw6oc6kh4sh2ph1",
+                        "mb1ic64ih6oc40kh3sh2ph1oph1", "mb1ic6ih7oc6kh4sh2ph1g6"}) {
+    SCOPED_TRACE(s);
+    Problem pr = parse_problem(s);
+    pr.params.compute_mode = ComputeMode::kFloat32;
+    const auto d = make_data<float16>(pr, Regime::kReal, 2);
+    const int64_t declared = optimized::working_bytes_half(pr, GetParam(), 1);
+    EXPECT_LE(declared, real_work_bytes(pr, 1) + 12 * element_count(output_shape(pr)));
+    int64_t y_bytes = 0;
+    const int64_t peak = testing::peak_allocated_bytes([&] {
+      const Tensor<float16> y =
+          optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 1, GetParam());
+      y_bytes = y.size() * 2 + static_cast<int64_t>(y.shape.size() * sizeof(int64_t));
+    });
+    EXPECT_LE(peak - y_bytes, declared);
+  }
+}
+
+TEST_P(IsaTest, WorkingBytesValidatesAndNamesOverflows) {
+  EXPECT_THROW(optimized::working_bytes(parse_problem("mb1ic4ih5oc6kh3sh2g4"), GetParam()), Error);
+  // 2^59 - 1 input rows of one float, each padded to a vector: valid (the input's bytes fit),
+  // but the padded input's bytes overflow int64.
+  const Problem big = parse_problem("mb1ic1ih576460752303423487iw1oc1kh1");
+  validate(big);
+  try {
+    optimized::working_bytes(big, GetParam(), Path::kDirect, 1);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("padded input"), std::string::npos) << e.what();
+  }
+}
+
 TEST_P(IsaTest, DepthwiseStrideTwoRowsOfEveryWidth) {
   // Odd and even output widths, tails shorter than a vector, boundary rows with fewer taps,
   // one-column input; 3×3 takes the fused stride-2 row kernel (its phases' tap offsets differ),
@@ -498,8 +667,10 @@ TEST_P(IsaTest, PackOnceRunMany) {
 // Where the zero padding meets an Inf weight, 0·Inf would be NaN; the definition only sums the
 // taps whose input exists, so the result is Inf there (or NaN only where +Inf meets -Inf).
 TEST_P(IsaTest, InfiniteWeightsGiveTheDefinitionsNonFinitePositions) {
+  // The last two: phases wider than the input, whose tiles leave out taps beside it.
   for (const char* s : {"mb1ic3ih5iw6oc4kh3sh2ph1", "mb1ic2ih4oc12kh4sh2ph1", "mb1ic2ih7oc2kh3",
-                        "mb1ic16ih5oc16kh3sh2ph2g16"}) {
+                        "mb1ic16ih5oc16kh3sh2ph2g16", "mb1ic2ih3iw3oc4kh2kw2dw200",
+                        "mb1ic2ih3iw3oc2kh2kw3sw2dw61"}) {
     const Problem pr = parse_problem(s);
     auto d = make_data<float>(pr, Regime::kReal, 11);
     d.w.data[0] = std::numeric_limits<float>::infinity();

@@ -4,6 +4,7 @@
 /// `bench`), the property suite, the differential fuzz target and an outside backend's adapter all
 /// iterate. There is no second dispatch table anywhere in convt2d.
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -64,6 +65,12 @@ struct Implementation {
   /// prepared() builds a Prepared around `run`.
   std::function<Prepared(const Params&, const AnyTensor& w, const AnyTensor* b, int threads)>
       prepare;
+  /// Optional: an upper bound on the bytes one `run` on `problem`'s shapes allocates beyond x, w,
+  /// b and the returned y (accumulators, packed weights, padded copies, per-thread buffers), for
+  /// any data. Throws Error naming the quantity when the count overflows int64. The CLI holds it
+  /// against `--max-bytes` before running (`run`: exit code 2; `verify`: SKIPPED). Empty: the
+  /// implementation allocates a negligible amount.
+  std::function<int64_t(const Problem& problem)> working_bytes;
 };
 
 /// Unit roundoff and underflow unit of a dtype's arithmetic.

@@ -99,6 +99,20 @@ Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Te
                                const Tensor<float>* b, int threads = 0, Isa isa = detected_isa(),
                                Path path = Path::kAuto);
 
+/// An upper bound on the bytes one conv_transpose2d(pr.params, x, w, b, threads, isa, path)
+/// with pr's shapes allocates beyond x, w, b and the returned y: the plan and packed weights, the
+/// zero-padded input (each row at most W + 2·6 vectors, however large the padding, dilation or
+/// stride), the per-thread tile, result and packing buffers of `threads` threads (<= 0: as run()
+/// chooses), for any weight values. Bounded by a small multiple of the input, weight and output
+/// sizes plus per-thread buffers of tens of KiB. Validates pr; Error naming the quantity when a
+/// size overflows int64.
+int64_t working_bytes(const Problem& pr, Isa isa = detected_isa(), Path path = Path::kAuto,
+                      int threads = 0);
+
+/// The same for the float16 / bfloat16 conv_transpose2d below (either type): also the float32
+/// copies of x and w and the float32 result.
+int64_t working_bytes_half(const Problem& pr, Isa isa = detected_isa(), int threads = 0);
+
 /// float16 and bfloat16 tensors with compute_mode `float32` (MegEngine's order): x, w and b are
 /// widened to float32 exactly (F16C for float16), the float32 kernels compute the convolution
 /// without the bias in float32, the result is rounded once to the storage type, and the bias is
