@@ -528,6 +528,20 @@ TEST_F(Cli, VerifyRunsTheRegistryAndSummarizes) {
   EXPECT_THAT(r.out, ::testing::ContainsRegex("verify: [0-9]+ passed, 0 failed, 1 skipped\n"));
 }
 
+TEST_F(Cli, VerifyPassesTheAdjointOfAProblemWhoseConv2dIntermediatesExceedInt64) {
+  // Conv2d's H + 2p = 3 + 2^63 - 2 overflows int64 although ConvTranspose2d's output (3x3) and
+  // Conv2d's (2x2, the input's shape) are small: `verify` used to stop with exit 2 on this valid
+  // problem ("conv2d output height overflows int64") where `run` and `check` accept it.
+  const std::string problem =
+      "mb1ic1ih2oc1kh2sh4611686018427387904dh4611686018427387904ph4611686018427387903";
+  std::ofstream(dir_ / "p.txt") << "extreme " << problem << "\n";
+  const Result r = Run(fmt::format("verify --problems {}", (dir_ / "p.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("extreme +adjoint +integer .* PASSED"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("extreme +adjoint +cancellation .* PASSED"));
+  EXPECT_THAT(r.out, HasSubstr(" 0 failed, 0 skipped"));
+}
+
 TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
   const std::string y = (dir_ / "y.npy").string();
