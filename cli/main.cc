@@ -91,8 +91,9 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--candidate", check.candidate, "the backend's output (.npy)")->required();
   check_cmd->add_option("--dtype", check.dtype,
                         "precision the backend claims: float32, float64, float16 or bfloat16 "
-                        "(default: the candidate file's dtype; a uint16 candidate is bfloat16 "
-                        "only with --dtype bfloat16 or a bfloat16 case)");
+                        "(default: the case's dtype; a candidate file of another dtype needs "
+                        "an explicit --dtype; a uint16 candidate is bfloat16 only with --dtype "
+                        "bfloat16 or a bfloat16 case)");
   check_cmd->add_option("--compute-mode", check.compute_mode,
                         "for float16/bfloat16: the compute_mode the backend claims, default "
                         "(no requirement on intermediates) or float32 (float32 accumulator and "

@@ -185,6 +185,37 @@ TEST_F(Cli, CheckPassesTheReferencesOwnFloat32Output) {
   EXPECT_LE(j["max_err_over_bound"].get<double>(), 1.0);
 }
 
+TEST_F(Cli, ACandidateOfAnotherDtypeThanTheCaseNeedsAnExplicitClaim) {
+  // A float32 backend's result saved as float16 used to be judged by float16's bound (2^-9
+  // relative errors pass) because the claim defaulted to the file's dtype.
+  const fs::path c = MakeCase("c", "mb1ic16ih4oc4kh3sh2ph1");
+  const std::string y32 = (dir_ / "y32.npy").string(), y16 = (dir_ / "y16.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(), y32)).code,
+            0);
+  write_npy(y16, tensor_cast<float16>(std::get<Tensor<float>>(read_npy(y32))));
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", c.string(), y16),
+                 fmt::format("candidate {} holds float16 but the case is float32: pass --dtype "
+                             "float16 to claim float16 arithmetic",
+                             y16));
+  // Claimed explicitly, it is judged as claimed: within float16's bound, far outside float32's.
+  Result r = Run(fmt::format("check --case {} --candidate {} --dtype float16", c.string(), y16));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bound for float16 arithmetic"));
+  r = Run(fmt::format("check --case {} --candidate {} --dtype float32", c.string(), y16));
+  EXPECT_EQ(r.code, 1) << r.out;
+  // `run`'s default output for a float32 case is float64: also a claim to state.
+  const std::string y64 = (dir_ / "y64.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), y64)).code, 0);
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", c.string(), y64),
+                 "holds float64 but the case is float32: pass --dtype float64");
+  EXPECT_EQ(
+      Run(fmt::format("check --case {} --candidate {} --dtype float64", c.string(), y64)).code, 0);
+  // A candidate of the case's dtype still needs no flag.
+  r = Run(fmt::format("check --case {} --candidate {}", c.string(), y32));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bound for float32 arithmetic"));
+}
+
 TEST_F(Cli, CheckFailsOneUlpBeyondTheBoundAndNamesTheElement) {
   const std::string problem = "mb1ic8ih4oc3kh3sh2ph1";
   const fs::path c = MakeCase("c", problem);
