@@ -4,14 +4,11 @@
 #include "convt2d/npy.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 #include "convt2d/checked.h"
@@ -265,24 +262,12 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
 }
 
 AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes, bool uint16_is_bfloat16) {
-  const std::string name = path.string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    fail(name, std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
-  }
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) fail(name, fmt::format("cannot read: {}", ec.message()));
   // Headers are small: anything beyond the data cap plus 1 MiB of header is rejected unread.
-  constexpr uintmax_t kHeaderAllowance = 1 << 20;
-  if (max_bytes >= 0 && size > static_cast<uintmax_t>(max_bytes) + kHeaderAllowance) {
-    fail(name, fmt::format("file of {} bytes exceeds the limit of {} bytes", size, max_bytes));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(name, "cannot open for reading");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (in.gcount() != static_cast<std::streamsize>(size)) fail(name, "read error");
-  return parse_npy(bytes, name, max_bytes, uint16_is_bfloat16);
+  constexpr uint64_t kHeaderAllowance = 1 << 20;
+  const std::string bytes = read_regular_file(
+      path, static_cast<uint64_t>(std::max<int64_t>(max_bytes, 0)) + kHeaderAllowance);
+  return parse_npy(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                   path.string(), max_bytes, uint16_is_bfloat16);
 }
 
 std::vector<uint8_t> serialize_npy(const AnyTensor& t) {
@@ -306,31 +291,6 @@ std::vector<uint8_t> serialize_npy(const AnyTensor& t) {
       },
       t);
   return out;
-}
-
-void write_bytes_atomically(const std::filesystem::path& path, std::span<const uint8_t> bytes) {
-  static std::atomic<unsigned> counter{0};
-  std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp.{}.{}", ::getpid(), counter++);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path.string(), "cannot open for writing");
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      fail(path.string(), "write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    fail(path.string(), fmt::format("cannot rename into place: {}", ec.message()));
-  }
 }
 
 void write_npy(const std::filesystem::path& path, const AnyTensor& t) {

@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -54,9 +56,13 @@ class Cli : public ::testing::Test {
   }
   static std::string fmt_name(const std::string& test) { return "convt2d_cli_" + test; }
 
-  // Runs `convt2d ARGS`, capturing stdout and stderr.
-  Result Run(const std::string& args) {
-    const std::string cmd = std::string(CONVT2D_BINARY) + " " + args + " >" +
+  // Runs `convt2d ARGS`, capturing stdout and stderr. `before` is shell code run first in the
+  // same shell, which then execs convt2d (so $$ there is convt2d's pid); `wrapper` comes before
+  // the binary (e.g. "timeout 20").
+  Result Run(const std::string& args, const std::string& before = "",
+             const std::string& wrapper = "") {
+    const std::string cmd = (before.empty() ? "" : before + "; ") + "exec " + wrapper + " " +
+                            std::string(CONVT2D_BINARY) + " " + args + " >" +
                             (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
     const int status = std::system(cmd.c_str());
     Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
@@ -65,8 +71,9 @@ class Cli : public ::testing::Test {
   }
 
   // Expects exit code 2 and exactly one line on stderr containing `fragment`.
-  void ExpectUnusable(const std::string& args, const std::string& fragment) {
-    const Result r = Run(args);
+  void ExpectUnusable(const std::string& args, const std::string& fragment,
+                      const std::string& before = "", const std::string& wrapper = "") {
+    const Result r = Run(args, before, wrapper);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
     EXPECT_THAT(r.err, HasSubstr(fragment)) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -692,6 +699,60 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   ExpectUnusable("gen --random 2 --seed 1 --out x --regime chaotic", "chaotic");
   // No failed command left an output file behind, partial or whole.
   EXPECT_FALSE(fs::exists(y));
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+    EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
+  }
+}
+
+TEST_F(Cli, OutputsReplaceOnlyRegularFilesAndNeverFollowALink) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  const fs::path victim = dir_ / "victim", out = dir_ / "y.npy";
+  std::ofstream(victim) << "precious";
+  const auto run_to = [&](const fs::path& o) {
+    return fmt::format("run --case {} --out {}", c.string(), o.string());
+  };
+  // Symbolic links at the temporary names the old code used, OUT.tmp.<pid>.<n>, opened with
+  // O_TRUNC and followed: the victim was overwritten. ($$ is the pid that execs convt2d.)
+  Result r = Run(run_to(out), fmt::format("for n in 0 1 2 3; do ln -s {} {}.tmp.$$.$n; done",
+                                          victim.string(), out.string()));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Slurp(victim), "precious");
+  EXPECT_NO_THROW(read_npy(out));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (fs::is_symlink(e.symlink_status())) fs::remove(e.path());
+  }
+  // OUT a symbolic link: refused, the link and its target untouched.
+  const fs::path link = dir_ / "link.npy";
+  fs::create_symlink(victim, link);
+  ExpectUnusable(run_to(link), "link.npy: exists and is a symbolic link, not a regular file");
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+  EXPECT_EQ(Slurp(victim), "precious");
+  // A directory, and a FIFO (refused without opening it: a blocked run would end by timeout).
+  fs::create_directory(dir_ / "adir");
+  ExpectUnusable(run_to(dir_ / "adir"), "adir: exists and is a directory");
+  ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  ExpectUnusable(run_to(dir_ / "fifo"), "fifo: exists and is a FIFO", "", "timeout 20");
+  // Device nodes: renamed over, they were replaced by regular files (as root: --out /dev/null), and
+  // --out /dev/full exited 0. As root the test uses null and full devices of its own, since a
+  // regression would otherwise damage /dev; other users cannot replace /dev's nodes anyway.
+  for (const auto& [name, minor] : {std::pair{"null", 3u}, std::pair{"full", 7u}}) {
+    fs::path dev = fs::path("/dev") / name;
+    if (::geteuid() == 0) {
+      dev = dir_ / name;
+      ASSERT_EQ(::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, minor)), 0) << dev;
+    }
+    ExpectUnusable(run_to(dev), fmt::format("{}: exists and is a character device", dev.string()));
+    struct stat st;
+    ASSERT_EQ(::lstat(dev.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << dev;
+  }
+  // A write that fails half-way (RLIMIT_FSIZE at 1 KiB, SIGXFSZ ignored: EFBIG, as a full disk
+  // gives ENOSPC) leaves the previous OUT as it was and no temporary file.
+  const fs::path big = MakeCase("big", "mb1ic1ih16oc1kh2sh2");  // 32x32 float64 output: 8 KiB
+  const std::string before = Slurp(out);
+  ExpectUnusable(fmt::format("run --case {} --out {}", big.string(), out.string()),
+                 "y.npy: write failed: File too large", "trap '' XFSZ; ulimit -f 2");
+  EXPECT_EQ(Slurp(out), before);
   for (const auto& e : fs::recursive_directory_iterator(dir_)) {
     EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
   }
