@@ -407,6 +407,51 @@ TEST_F(Cli, GenThenCheckRoundTrip) {
   EXPECT_TRUE(fs::exists(dir_ / "one" / "000-mb1ic4ih3oc2kh3sh2g2" / "b.npy"));
 }
 
+TEST_F(Cli, GenWritesEachCaseDirectoryWholeOrNotAtAll) {
+  const fs::path out = dir_ / "cases";
+  const std::string args = fmt::format("gen --problem mb1ic1ih32oc1kh2sh2 --out {}", out.string());
+  const fs::path c = out / "000-mb1ic1ih32oc1kh2sh2";
+  const auto leftovers = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(out)) {
+      names.push_back(e.path().lexically_relative(out).string());
+    }
+    return names;
+  };
+  // x.npy (4 KiB) fits under an 8 KiB RLIMIT_FSIZE, expected.npy (64x64 float64, 32 KiB) does
+  // not: the write fails with EFBIG (SIGXFSZ ignored) after four files of the case. The old gen
+  // left case.json, x.npy, w.npy and b.npy behind in the case directory.
+  ExpectUnusable(args, "expected.npy: write failed: File too large", "trap '' XFSZ; ulimit -f 16");
+  EXPECT_THAT(leftovers(), ::testing::IsEmpty());
+  // Written whole; a second run replaces a directory that holds only gen's files.
+  ASSERT_EQ(Run(args).code, 0);
+  EXPECT_TRUE(fs::exists(c / "bound.npy"));
+  ASSERT_EQ(Run(args).code, 0);
+  EXPECT_EQ(leftovers().size(), 8u) << ::testing::PrintToString(leftovers());  // dir, 6, manifest
+  // A case directory holding anything else is the user's: refused before anything is written.
+  std::ofstream(c / "notes.txt") << "mine";
+  const std::string manifest = Slurp(out / "manifest.json");
+  ExpectUnusable(args, "holds a regular file 'notes.txt', which gen does not write");
+  EXPECT_EQ(Slurp(c / "notes.txt"), "mine");
+  EXPECT_EQ(Slurp(out / "manifest.json"), manifest);
+  fs::remove(c / "notes.txt");
+  fs::create_symlink(dir_ / "elsewhere", c / "w.npy.bak");
+  ExpectUnusable(args, "holds a symbolic link 'w.npy.bak'");
+  fs::remove(c / "w.npy.bak");
+  // So are a case name that is a file, and a manifest.json that is not a regular file.
+  fs::remove_all(c);
+  std::ofstream(c) << "a file";
+  ExpectUnusable(args,
+                 "000-mb1ic1ih32oc1kh2sh2: exists and is a regular file, not a case "
+                 "directory");
+  fs::remove(c);
+  fs::remove(out / "manifest.json");
+  fs::create_symlink(dir_ / "victim", out / "manifest.json");
+  ExpectUnusable(args, "manifest.json: exists and is a symbolic link");
+  EXPECT_FALSE(fs::exists(c));
+  EXPECT_FALSE(fs::exists(dir_ / "victim"));
+}
+
 TEST_F(Cli, GenWritesHalfCasesThatRunAndCheck) {
   // float16: '<f2' arrays and "dtype" in case.json; `run` picks reference-f16 for the default
   // compute_mode; the output is float16, passes `check`, and |y - expected| <= bound.npy.

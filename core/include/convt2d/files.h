@@ -26,9 +26,9 @@ std::string read_regular_file(const std::filesystem::path& path, uint64_t max_by
 /// Writes `bytes` to `path` atomically: into a new temporary file in the same directory (a
 /// unique name, created with O_CREAT | O_EXCL | O_NOFOLLOW, so a planted file or symbolic link
 /// is never opened), flushed with fsync, then renamed over `path`; the directory is fsynced after
-/// (best effort). A `path` that exists and is not a regular file (a symbolic link, directory,
-/// FIFO or device) is refused, not replaced. Error naming the path on failure, the temporary file
-/// removed.
+/// (best effort; in a StagedDirectory, once by its commit()). A `path` that exists and is not a
+/// regular file (a symbolic link, directory, FIFO or device) is refused, not replaced. Error naming
+/// the path on failure, the temporary file removed.
 void write_bytes_atomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
 
 /// A directory built under a temporary name and moved into place whole: created empty (mode
@@ -46,7 +46,8 @@ class StagedDirectory {
   /// Where to write the contents.
   const std::filesystem::path& path() const { return path_; }
 
-  /// fsyncs the directory and renames it to the target. An existing target directory is replaced
+  /// fsyncs the directory (its files are fsynced by write_bytes_atomically) and renames it to the
+  /// target. An existing target directory is replaced
   /// (atomically exchanged where the file system can, then removed): the caller decides whether
   /// it may be. A target that is anything but a directory is an Error.
   void commit();
