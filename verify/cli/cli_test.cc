@@ -78,6 +78,13 @@ class Cli : public ::testing::Test {
     EXPECT_THAT(r.err, HasSubstr(fragment)) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_THAT(r.err, ::testing::StartsWith("convt2d: "));
+    // Each message names its file once (the test directory is in every path given).
+    size_t paths = 0;
+    for (size_t at = r.err.find(dir_.string()); at != std::string::npos;
+         at = r.err.find(dir_.string(), at + 1)) {
+      ++paths;
+    }
+    EXPECT_LE(paths, 1u) << r.err;
   }
 
   // Writes a case for `problem` with data of `regime`, returns its directory.
@@ -747,6 +754,43 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   for (const auto& e : fs::recursive_directory_iterator(dir_)) {
     EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
   }
+}
+
+TEST_F(Cli, CaseJsonProblemsAreNamedInOneShortLine) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  const std::string valid = R"("in_channels": 2, "out_channels": 2, "kernel_size": 3, "stride": 2)";
+  const std::string run =
+      fmt::format("run --case {} --out {}", c.string(), (dir_ / "y.npy").string());
+  const auto with = [&](const std::string& members) {
+    std::ofstream(c / "case.json") << "{" << valid << members << "}";
+  };
+  // 10^5 levels in a known key crashed convt2d (stack overflow, signal 11); 5*10^4 printed a
+  // 100 KB line; in an unknown key they were accepted.
+  for (const auto& [key, levels] : {std::pair{"groups", 100'000}, std::pair{"groups", 50'000},
+                                    std::pair{"comment", 100'000}, std::pair{"comment", 50'000}}) {
+    with(fmt::format(R"(, "{}": {}{})", key, std::string(levels, '['), std::string(levels, ']')));
+    ExpectUnusable(run, fmt::format("case.json: {}: JSON nested deeper than 64 levels", key));
+    EXPECT_LT(Run(run).err.size(), 300u);
+  }
+  // A number beyond double's range: ignored under an unknown key (it was "a JSON syntax error"),
+  // named under a known one.
+  with(R"(, "note": 1e400)");
+  EXPECT_EQ(Run(run).code, 0) << Run(run).err;
+  with(R"(, "groups": 1e400)");
+  ExpectUnusable(run, "case.json: groups: number 1e400 is out of range");
+  // Wrong-typed strings named the file twice.
+  with(R"(, "compute_mode": 5)");
+  ExpectUnusable(run, "case.json: compute_mode: expected a string, got 5");
+  // Arrays of two dtypes: the one that differs is named.
+  with("");
+  write_npy(c / "b.npy", Tensor<double>(Shape{1, 2, 1, 1}));
+  ExpectUnusable(run, "b.npy holds float64 but x.npy holds float32: all arrays of a case");
+  // A FIFO case.json was "no such file" (and must not block the reader).
+  fs::remove(c / "case.json");
+  ASSERT_EQ(mkfifo((c / "case.json").c_str(), 0600), 0);
+  ExpectUnusable(run, "case.json: not a regular file (it is a FIFO)", "", "timeout 20");
+  fs::remove(c / "case.json");
+  ExpectUnusable(run, "case.json: no such file");
 }
 
 TEST_F(Cli, OutputsReplaceOnlyRegularFilesAndNeverFollowALink) {
