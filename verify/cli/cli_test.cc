@@ -632,6 +632,43 @@ TEST_F(Cli, VerifyPassesTheAdjointOfAProblemWhoseConv2dIntermediatesExceedInt64)
   EXPECT_THAT(r.out, HasSubstr(" 0 failed, 0 skipped"));
 }
 
+TEST_F(Cli, OptionValuesAreExactlyWhatWasWrittenOrExit2) {
+  const std::string g =
+      fmt::format("gen --problem mb1ic1ih2oc1kh1 --out {}", (dir_ / "g").string());
+  // --seed is a uint64: its largest value is taken as written...
+  ASSERT_EQ(Run(g + " --seed 18446744073709551615").code, 0);
+  EXPECT_EQ(nlohmann::json::parse(Slurp(dir_ / "g" / "manifest.json"))["seed"].get<uint64_t>(),
+            18446744073709551615u);
+  // ...and what CLI11 clamped (2^64), read as 0 (''), as hex (0x10 = 16) or octal (010 = 8) is
+  // refused.
+  ExpectUnusable(g + " --seed 18446744073709551616",
+                 "--seed: must be at most 18446744073709551615, got 18446744073709551616");
+  for (const char* v : {"''", "0x10", "010", "+5", "1e3", "' 7'"}) {
+    ExpectUnusable(fmt::format("{} --seed {}", g, v), "--seed: expected a plain decimal integer");
+  }
+  ExpectUnusable(g + " --max-bytes 0x100000", "--max-bytes: expected a plain decimal integer");
+  ExpectUnusable(fmt::format("gen --random 1e3 --out {}", (dir_ / "g").string()),
+                 "--random: expected a plain decimal integer, got '1e3'");
+  // shape --width 3,4 used 3; every shape flag is an integer or, where a pair means something, h,w.
+  const std::string shape = "shape --height 3 --in-channels 2 --out-channels 2 --kernel-size 3";
+  ExpectUnusable(shape + " --width 3,4", "--width: expected a plain decimal integer, got '3,4'");
+  ExpectUnusable(shape + " --groups 1,1", "--groups: expected a plain decimal integer");
+  ExpectUnusable(shape + " --batch 0x2", "--batch: expected a plain decimal integer");
+  ExpectUnusable(shape + " --stride 2,2,2", "--stride: expected an integer or h,w, got '2,2,2'");
+  ExpectUnusable(shape + " --padding 1,", "--padding: expected an integer or h,w");
+  ExpectUnusable(shape + " --dilation 99999999999999999999",
+                 "--dilation: must be at most 9223372036854775807");
+  Result r = Run(shape + " --width 4 --stride 2,3");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 2 7 12\n");
+  // Reals: finite numbers above their bound.
+  for (const char* v : {"nan", "inf", "1e400", "0x1p3", "abc"}) {
+    ExpectUnusable(fmt::format("verify --max-macs {}", v), "--max-macs: ");
+    ExpectUnusable(fmt::format("check --case c --candidate y --lambda {}", v), "--lambda: ");
+  }
+  ExpectUnusable("check --case c --candidate y --lambda 0", "--lambda: must be > 0, got 0");
+}
+
 TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
   const std::string y = (dir_ / "y.npy").string();
@@ -727,7 +764,7 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
       "unsupported dtype");
   // Counts and caps that make no sense.
   ExpectUnusable(fmt::format("gen --random 1000000000000 --out {}", (dir_ / "g").string()),
-                 "--random must be in [0, 1000000]");
+                 "--random: must be in [0, 1000000]");
   ExpectUnusable(fmt::format("run --case {} --out {} --max-bytes 0", c.string(), y),
                  "--max-bytes: must be a positive integer");
   ExpectUnusable(fmt::format("gen --random 2 --seed -1 --out {}", (dir_ / "g").string()),
