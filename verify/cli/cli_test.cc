@@ -669,6 +669,39 @@ TEST_F(Cli, OptionValuesAreExactlyWhatWasWrittenOrExit2) {
   ExpectUnusable("check --case c --candidate y --lambda 0", "--lambda: must be > 0, got 0");
 }
 
+TEST_F(Cli, AVerifyThatWouldTestNothingIsExit2) {
+  const fs::path file = dir_ / "problems.txt";
+  const std::string verify = fmt::format("verify --problems {}", file.string());
+  // Each of these exited 0 after "verify: 0 passed, 0 failed, 0 skipped" (or after testing only
+  // what --max-macs 0 let through).
+  std::ofstream(file) << "";
+  ExpectUnusable(verify, "problems.txt: no problems in the file");
+  std::ofstream(file) << "# a comment\n\n   \n";
+  ExpectUnusable(verify, "problems.txt: no problems in the file");
+  std::ofstream(file) << "huge mb1ic2048ih64oc256kh4sh2ph1\n";
+  ExpectUnusable(verify,
+                 "verify: nothing to test: all 1 problem(s) have more multiply-adds than "
+                 "--max-macs 2e+06");
+  std::ofstream(file) << "small mb1ic4ih3oc4kh4sh2ph1\n";
+  for (const char* m : {"0", "-1", "nan", "inf"}) {
+    ExpectUnusable(fmt::format("{} --max-macs {}", verify, m), "--max-macs: ");
+  }
+  ExpectUnusable(fmt::format("verify --problems {}", dir_.string()),
+                 "not a regular file (it is a directory)");
+  ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  ExpectUnusable(fmt::format("verify --problems {}", (dir_ / "fifo").string()),
+                 "fifo: not a regular file (it is a FIFO)", "", "timeout 20");
+  // /dev/zero was read without limit; a regular file is capped at 16 MiB.
+  ExpectUnusable("verify --problems /dev/zero", "/dev/zero: not a regular file", "", "timeout 20");
+  std::ofstream(file) << std::string((16 << 20) + 1, '#');
+  ExpectUnusable(verify,
+                 "problems.txt: file of 16777217 bytes exceeds the limit of 16777216 bytes");
+  std::ofstream(file) << "tiny mb1ic1ih1oc1kh1 " << std::string(100'000, 'x') << "\n";
+  ExpectUnusable(verify,
+                 "problems.txt:1: expected 'name problem', got 'tiny mb1ic1ih1oc1kh1 "
+                 "xxxxxxxxxxxxxxxx...'");
+}
+
 TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
   const std::string y = (dir_ / "y.npy").string();
@@ -937,7 +970,11 @@ TEST_F(Cli, BenchBadInputIsExitCode2WithOneLine) {
   std::ofstream(layers) << "too many words here\n";
   ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt:1: expected 'name problem'");
   std::ofstream(layers) << "# only a comment\n";
-  ExpectUnusable(fmt::format("bench --layers {}", layers), "no layers");
+  ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt: no problems in the file");
+  // The same reader as verify --problems: regular files only.
+  ExpectUnusable(fmt::format("bench --layers {}", dir_.string()),
+                 "not a regular file (it is a directory)");
+  ExpectUnusable("bench --layers /dev/zero", "/dev/zero: not a regular file", "", "timeout 20");
   ExpectUnusable(fmt::format("bench --layers {}", (dir_ / "nope.txt").string()),
                  "nope.txt: no such file");
   ExpectUnusable("bench", "give --layers FILE or --problem STR");
