@@ -1,8 +1,8 @@
 // Parser fuzz target: the first byte picks a parser — problem strings, case.json, .npy files
 // (read with or without '<u2' as bfloat16) — and the rest is its input. Each must parse or raise
 // the project error; parsed problem strings must round-trip through format_problem, and parsed .npy
-// files through serialize_npy. case.json errors must be one line of at most 300 characters, and
-// two case.json modes build what byte mutations rarely reach: a value nested up to 131070 levels
+// files through serialize_npy. Every error must be one line of at most 300 characters, and two
+// case.json modes build what byte mutations rarely reach: a value nested up to 131070 levels
 // deep, and a number token (such as 1e400) under a known or an unknown key, which an unknown key
 // must ignore and a known one must name as out of range.
 #include <algorithm>
@@ -157,7 +157,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   } catch (const convt2d::Error& e) {
-    if (std::string(e.what()).empty()) finding("empty error message");
+    // Every parser's message is one line of at most 300 characters, whatever the input holds.
+    const std::string msg = e.what();
+    if (msg.empty() || msg.find('\n') != std::string::npos || msg.size() > 300) {
+      finding("error message is not one short line: " + msg.substr(0, 400));
+    }
   }
   return 0;
 }

@@ -98,5 +98,20 @@ TEST(ProblemString, BadTokens) {
   ExpectBad("ic4ih5oc6kh3sh2oph2", "output_padding=(2, 2)", "output_padding");
 }
 
+TEST(ProblemString, MessagesStayShortForLongStrings) {
+  // A 16 MiB problem file can hold one token as long: the message quotes a few dozen characters.
+  const std::string name(100'000, 'z'), digits(100'000, '9');
+  for (const std::string& s :
+       {"ic4ih5oc6kh3" + name + "1", "ic4ih" + digits + "oc6kh3", "ic4ih5oc6kh3" + digits}) {
+    try {
+      parse_problem(s);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_LT(std::string(e.what()).size(), 300u) << std::string(e.what()).substr(0, 400);
+      EXPECT_THAT(e.what(), HasSubstr("...")) << std::string(e.what()).substr(0, 400);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace convt2d

@@ -16,8 +16,14 @@ constexpr std::array<std::string_view, 17> kTokens = {"mb",  "ic", "ih", "iw", "
                                                       "kw",  "sh", "sw", "ph", "pw",  "oph",
                                                       "opw", "dh", "dw", "g",  "bias"};
 
+// At most n characters of s ("..." when cut): a message stays one short line however long the
+// string (positions say where).
+std::string clip(std::string_view s, size_t n) {
+  return s.size() <= n ? std::string(s) : std::string(s.substr(0, n - 3)) + "...";
+}
+
 [[noreturn]] void bad(std::string_view s, const std::string& why) {
-  throw Error("problem string", fmt::format("problem string '{}': {}", s, why));
+  throw Error("problem string", fmt::format("problem string '{}': {}", clip(s, 60), why));
 }
 
 }  // namespace
@@ -38,8 +44,8 @@ Problem parse_problem(std::string_view s) {
       if (kTokens[t] == name) slot = t;
     }
     if (slot == kTokens.size()) {
-      bad(s, fmt::format("unknown token '{}' at position {} (known: {})", name, name_begin,
-                         fmt::join(kTokens, " ")));
+      bad(s, fmt::format("unknown token '{}' at position {} (known: {})", clip(name, 20),
+                         name_begin, fmt::join(kTokens, " ")));
     }
     const size_t num_begin = i;
     if (i < s.size() && s[i] == '-') ++i;  // negative values parse; validation rejects them
@@ -51,8 +57,8 @@ Problem parse_problem(std::string_view s) {
       bad(s, fmt::format("token '{}' at position {} needs an integer", name, name_begin));
     }
     if (ec == std::errc::result_out_of_range || end != num.data() + num.size()) {
-      bad(s,
-          fmt::format("token '{}{}' at position {}: integer out of range", name, num, name_begin));
+      bad(s, fmt::format("token '{}{}' at position {}: integer out of range", name, clip(num, 30),
+                         name_begin));
     }
     if (v[slot]) bad(s, fmt::format("token '{}' appears more than once", name));
     v[slot] = value;
