@@ -228,6 +228,52 @@ TEST_F(Cli, ACandidateOfAnotherDtypeThanTheCaseNeedsAnExplicitClaim) {
   r = Run(fmt::format("check --case {} --candidate {}", c.string(), y32));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("bound for float32 arithmetic"));
+  // Every pair of dtypes: the claim defaults only where case and candidate agree.
+  const Problem pr = parse_problem("mb1ic4ih3oc2kh2sh2");
+  const DType dtypes[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16};
+  for (const DType case_dt : dtypes) {
+    const Case k = make_case(pr, case_dt, Regime::kInteger, 1);
+    const fs::path kd = dir_ / fmt::format("case-{}", to_string(case_dt));
+    write_case(kd, pr.params, k.x, k.w, &*k.b);
+    const auto to_double = [](const AnyTensor& t) {
+      return std::visit([](const auto& v) { return tensor_cast<double>(v); }, t);
+    };
+    const Tensor<double> xd = to_double(k.x), wd = to_double(k.w), bd = to_double(*k.b);
+    // Small integers: exact in every dtype.
+    const Tensor<double> exact = conv_transpose2d<double, double>(pr.params, xd, wd, &bd);
+    for (const DType cand_dt : dtypes) {
+      const fs::path y = dir_ / fmt::format("y-{}.npy", to_string(cand_dt));
+      switch (cand_dt) {
+        case DType::kFloat32:
+          write_npy(y, tensor_cast<float>(exact));
+          break;
+        case DType::kFloat64:
+          write_npy(y, exact);
+          break;
+        case DType::kFloat16:
+          write_npy(y, tensor_cast<float16>(exact));
+          break;
+        case DType::kBFloat16:
+          write_npy(y, tensor_cast<bfloat16>(exact));
+          break;
+      }
+      const std::string args =
+          fmt::format("check --case {} --candidate {}", kd.string(), y.string());
+      if (case_dt == cand_dt) {
+        r = Run(args);
+        EXPECT_EQ(r.code, 0) << args << "\n" << r.out << r.err;  // small integers: exact
+      } else {
+        // bfloat16 candidates of other cases fail earlier: '<u2' is bfloat16 only when claimed.
+        ExpectUnusable(
+            args, cand_dt == DType::kBFloat16
+                      ? "is read only as bfloat16 storage"
+                      : fmt::format("holds {} but the case is {}: pass --dtype {}",
+                                    to_string(cand_dt), to_string(case_dt), to_string(cand_dt)));
+        r = Run(fmt::format("{} --dtype {}", args, to_string(cand_dt)));
+        EXPECT_EQ(r.code, 0) << args << "\n" << r.out << r.err;
+      }
+    }
+  }
 }
 
 TEST_F(Cli, CheckFailsOneUlpBeyondTheBoundAndNamesTheElement) {
