@@ -175,7 +175,8 @@ std::string read_regular_file(const fs::path& path, uint64_t max_bytes) {
       if (have > max_bytes) {
         fail(path, fmt::format("file exceeds the limit of {} bytes", max_bytes));
       }
-      out.resize(static_cast<size_t>(std::min<uint64_t>(max_bytes + 1, uint64_t{out.size()} * 2)));
+      const uint64_t limit = max_bytes == UINT64_MAX ? max_bytes : max_bytes + 1;
+      out.resize(static_cast<size_t>(std::min<uint64_t>(limit, uint64_t{out.size()} * 2)));
     }
     const ssize_t r = ::read(fd.get(), out.data() + have, out.size() - have);
     if (r < 0) {
