@@ -8,15 +8,6 @@
 #include "convt2d/files.h"
 
 namespace convt2d::cli {
-namespace {
-
-// At most 40 characters of a line in a message.
-std::string clip(const std::string& s) {
-  return s.size() <= 40 ? s : s.substr(0, 37) + "...";
-}
-
-}  // namespace
-
 std::vector<NamedProblem> read_problem_file(const std::string& path, const std::string& flag) {
   std::string text;
   try {
@@ -37,8 +28,8 @@ std::vector<NamedProblem> read_problem_file(const std::string& path, const std::
     if (!(ss >> a)) continue;
     ss >> b;
     if (ss >> extra) {
-      throw Error(
-          flag, fmt::format("{}:{}: expected 'name problem', got '{}'", path, line_no, clip(line)));
+      throw Error(flag, fmt::format("{}:{}: expected 'name problem', got '{}'", path, line_no,
+                                    excerpt(line)));
     }
     try {
       out.push_back(b.empty() ? NamedProblem{a, parse_problem(a)}

@@ -12,9 +12,8 @@
 namespace convt2d::cli {
 namespace {
 
-// At most 40 characters of what was given, for messages.
 std::string quoted(std::string_view s) {
-  return fmt::format("'{}'", s.size() <= 40 ? s : std::string(s.substr(0, 37)) + "...");
+  return fmt::format("'{}'", excerpt(s));
 }
 
 // A plain decimal's sign and magnitude (nullopt for the magnitude when it exceeds uint64), or an
@@ -55,8 +54,7 @@ template <class T>
   } else {
     range = lo == 1 ? "must be a positive integer" : fmt::format("must be >= {}", lo);
   }
-  throw Error(std::string(flag), fmt::format("{}: {}, got {}", flag, range,
-                                             s.size() <= 40 ? std::string(s) : quoted(s)));
+  throw Error(std::string(flag), fmt::format("{}: {}, got {}", flag, range, excerpt(s)));
 }
 
 }  // namespace

@@ -181,6 +181,10 @@ TEST(CaseJson, MessagesQuoteAtMostAFewDozenCharactersOfAValue) {
     EXPECT_THAT(msg, HasSubstr("..."));
     EXPECT_LT(msg.size(), 200u) << msg;
   }
+  // Keys are quoted like values: escaped, so that a message stays one line.
+  const std::string deep = std::string(70, '[') + std::string(70, ']');
+  EXPECT_EQ(ParseError(fmt::format(R"({{{}, "a\nb\u0000": {}}})", kValid, deep)),
+            "c.json: a\\nb\\x00: JSON nested deeper than 64 levels");
   // nlohmann's syntax errors quote the last token read, here 10^5 characters of a string.
   const std::string msg =
       ParseError(fmt::format(R"({{{}, "comment": "{})", kValid, std::string(100'000, 'b')));

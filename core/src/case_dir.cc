@@ -23,12 +23,9 @@ namespace fs = std::filesystem;
 // recursive code (dump(), a message) must never meet a value 10^5 levels deep.
 constexpr int kMaxJsonDepth = 64;
 
-// At most ~40 characters of an offending value or token in a message ("..." when cut): an error
-// line must stay one short line whatever the input holds.
+// An offending value or token in a message: error.h's excerpt (40 characters).
 std::string quote(std::string_view s) {
-  constexpr size_t kMax = 40;
-  if (s.size() <= kMax) return std::string(s);
-  return std::string(s.substr(0, kMax - 3)) + "...";
+  return excerpt(s);
 }
 
 std::string quote_json(const json& v) {
@@ -191,10 +188,7 @@ json parse_limited(std::string_view text, const std::string& name) {
         msg.rfind("[json.exception.", 0) == 0 && end != msg.npos) {
       msg.erase(0, end + 2);
     }
-    for (char& c : msg) {
-      if (c == '\n') c = ' ';
-    }
-    return msg.size() > 160 ? msg.substr(0, 157) + "..." : msg;
+    return excerpt(msg, 160);
   };
   try {
     return json::parse(numbers.text.begin(), numbers.text.end(), callback);

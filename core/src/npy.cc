@@ -23,11 +23,6 @@ static_assert(std::endian::native == std::endian::little,
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLen = 6;
 
-// At most 40 characters of a header's text in a message (a header can be 4 GiB long).
-std::string clip(std::string_view s) {
-  return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 37)) + "...";
-}
-
 [[noreturn]] void fail(const std::string& name, const std::string& why) {
   throw Error("npy", fmt::format("{}: {}", name, why));
 }
@@ -82,7 +77,7 @@ class HeaderParser {
     if (i_ < s_.size() && s_[i_] == 'L') ++i_;  // Python 2 long suffix
     const std::string_view tok = s_.substr(begin, i_ - begin);
     if (tok.empty() || tok == "-") fail(name_, "malformed header: expected an integer in shape");
-    if (tok[0] == '-') fail(name_, fmt::format("negative dimension {} in shape", clip(tok)));
+    if (tok[0] == '-') fail(name_, fmt::format("negative dimension {} in shape", excerpt(tok)));
     int64_t v = 0;
     for (char c : tok) {
       if (c == 'L') break;
@@ -137,7 +132,7 @@ Header parse_header(std::string_view text, const std::string& name) {
       h.shape = p.shape();
       have_shape = true;
     } else {
-      fail(name, fmt::format("malformed header: unexpected key '{}'", clip(key)));
+      fail(name, fmt::format("malformed header: unexpected key '{}'", excerpt(key)));
     }
     if (!p.eat(',')) {
       p.expect('}', "to close the header dict");
@@ -234,7 +229,7 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
   } else {
     fail(name, fmt::format("unsupported dtype '{}' (need little-endian float32 '<f4', float64 "
                            "'<f8', float16 '<f2', or bfloat16 stored as uint16 '<u2')",
-                           clip(h.descr)));
+                           excerpt(h.descr)));
   }
   const int64_t elem_size = dtype_size(dtype);
   int64_t count = 1;

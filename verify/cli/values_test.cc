@@ -54,6 +54,13 @@ TEST(CliValues, OutOfRangeIsAnErrorNeverAClamp) {
   EXPECT_EQ(ErrorOf([] { parse_int("--x", "0", 1); }), "--x: must be a positive integer, got 0");
   EXPECT_EQ(ErrorOf([] { parse_int("--x", "11", 0, 10); }), "--x: must be in [0, 10], got 11");
   EXPECT_EQ(parse_int("--x", "10", 0, 10), 10);
+  // Control characters are escaped (found by fuzz_cli_values: a '\n' broke the line).
+  EXPECT_EQ(ErrorOf([] {
+              parse_uint("--x", std::string("\n\0"
+                                            "0",
+                                            3));
+            }),
+            "--x: expected a plain decimal integer, got '\\n\\x000'");
   // A long value is quoted to 40 characters.
   EXPECT_LT(ErrorOf([] { parse_int("--x", std::string(10'000, '9')); }).size(), 120u);
 }
