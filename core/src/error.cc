@@ -5,23 +5,24 @@
 namespace convt2d {
 
 std::string excerpt(std::string_view s, size_t max) {
-  const bool cut = s.size() > max;
-  if (cut) s = s.substr(0, max < 3 ? 0 : max - 3);
+  // `max` bounds what is printed, escapes included: cut at the last whole character that leaves
+  // room for "...".
+  const size_t room = max < 3 ? 0 : max - 3;
   std::string r;
-  r.reserve(s.size() + 3);
+  size_t fit = 0;  // the length of r at the last character boundary within `room`
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      r += "\\n";
-    } else if (c == '\t') {
-      r += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      r += fmt::format("\\x{:02x}", u);
-    } else {
-      r += c;
+    const std::string piece = c == '\n'                 ? std::string("\\n")
+                              : c == '\t'               ? std::string("\\t")
+                              : (u < 0x20 || u == 0x7f) ? fmt::format("\\x{:02x}", u)
+                                                        : std::string(1, c);
+    if (r.size() + piece.size() > max) {
+      r.resize(fit);
+      return r + "...";
     }
+    r += piece;
+    if (r.size() <= room) fit = r.size();
   }
-  if (cut) r += "...";
   return r;
 }
 

@@ -61,6 +61,11 @@ TEST(CliValues, OutOfRangeIsAnErrorNeverAClamp) {
                                             3));
             }),
             "--x: expected a plain decimal integer, got '\\n\\x000'");
+  // The escapes count: 40 characters printed at most (nine "\x00" and "...").
+  std::string nine;
+  for (int i = 0; i < 9; ++i) nine += "\\x00";
+  EXPECT_EQ(ErrorOf([] { parse_int("--x", std::string(100, '\0')); }),
+            "--x: expected a plain decimal integer, got '" + nine + "...'");
   // A long value is quoted to 40 characters.
   EXPECT_LT(ErrorOf([] { parse_int("--x", std::string(10'000, '9')); }).size(), 120u);
 }

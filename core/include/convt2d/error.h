@@ -23,9 +23,9 @@ class Error : public std::runtime_error {
   std::string subject_;
 };
 
-/// `s` as messages quote input: at most `max` characters (cut with "..."), and control
-/// characters escaped (\n, \t, \xHH), so that a message stays one short line whatever the input
-/// held.
+/// `s` as messages quote input: control characters escaped (\n, \t, \xHH) and the result at most
+/// `max` characters long (cut with "..."), so that a message stays one short line whatever the
+/// input held.
 std::string excerpt(std::string_view s, size_t max = 40);
 
 }  // namespace convt2d
