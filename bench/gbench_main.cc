@@ -17,6 +17,7 @@
 #include "convt2d/fill.h"
 #include "problem_file.h"
 #include "runner.h"
+#include "values.h"
 
 namespace {
 
@@ -37,32 +38,26 @@ Args parse_args(int argc, char** argv) {
       if (s.rfind(flag + "=", 0) == 0) return s.substr(flag.size() + 1);
       return std::nullopt;
     };
-    try {
-      if (auto v = value("--layers")) {
-        a.layers_file = *v;
-      } else if (auto v2 = value("--problem")) {
-        a.problem = *v2;
-      } else if (auto v3 = value("--impls")) {
-        a.impls = *v3;
-      } else if (auto v4 = value("--threads")) {
-        a.threads = std::stoi(*v4);
-      } else if (auto v5 = value("--max-ref-macs")) {
-        a.max_ref_macs = std::stod(*v5);
-      } else {
-        throw convt2d::Error(s, fmt::format("unknown argument '{}' (use --layers=FILE or "
-                                            "--problem=STR, --impls=a,b, --threads=N, "
-                                            "--max-ref-macs=M, --benchmark_*)",
-                                            s));
-      }
-    } catch (const std::logic_error&) {
-      throw convt2d::Error(s, fmt::format("{}: not a number", s));
+    if (auto v = value("--layers")) {
+      a.layers_file = *v;
+    } else if (auto v2 = value("--problem")) {
+      a.problem = *v2;
+    } else if (auto v3 = value("--impls")) {
+      a.impls = *v3;
+    } else if (auto v4 = value("--threads")) {
+      // values.h, like convt2d bench: stoi took "2x" for 2 and stod "nan" for a limit.
+      a.threads = static_cast<int>(convt2d::cli::parse_int("--threads", *v4, 1, 1024));
+    } else if (auto v5 = value("--max-ref-macs")) {
+      a.max_ref_macs = convt2d::cli::parse_real("--max-ref-macs", *v5, 0.0, true);
+    } else {
+      throw convt2d::Error(s, fmt::format("unknown argument '{}' (use --layers=FILE or "
+                                          "--problem=STR, --impls=a,b, --threads=N, "
+                                          "--max-ref-macs=M, --benchmark_*)",
+                                          s));
     }
   }
   if (a.layers_file.empty() == a.problem.empty()) {
     throw convt2d::Error("--layers", "give --layers=FILE or --problem=STR (one of them)");
-  }
-  if (a.threads < 1) {
-    throw convt2d::Error("--threads", fmt::format("--threads must be >= 1, got {}", a.threads));
   }
   return a;
 }

@@ -17,12 +17,9 @@ int bench(const BenchCliOptions& o) {
   }
   bench::BenchOptions b;
   if (!o.layers_file.empty()) {
+    // read_problem_file refuses a file without problems.
     for (const NamedProblem& np : read_problem_file(o.layers_file, "--layers")) {
       b.layers.push_back({np.name, np.problem});
-    }
-    if (b.layers.empty()) {
-      throw Error("--layers",
-                  fmt::format("{}: no layers (expected 'name problem' lines)", o.layers_file));
     }
   } else {
     b.layers.push_back({o.problem, parse_problem(o.problem)});

@@ -23,8 +23,8 @@ struct RunOptions {
 int run(const RunOptions& o);
 
 struct CheckOptions {
-  /// dtype: the claimed precision (empty: the candidate's dtype); compute_mode: the claimed mode
-  /// (empty: the case's).
+  /// dtype: the claimed precision (empty: the case's dtype, and then a candidate of another
+  /// dtype is an Error); compute_mode: the claimed mode (empty: the case's).
   std::string case_dir, candidate, dtype, compute_mode;
   bool json = false;
   double lambda = 8.0;

@@ -9,10 +9,38 @@
 #include "commands.h"
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
+#include "convt2d/files.h"
 #include "convt2d/fill.h"
 #include "convt2d/npy.h"
 
 namespace convt2d::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A case directory gen may replace: one holding nothing but regular files of the names gen writes
+// (a previous gen's output). Anything else under that name is the user's, and is refused.
+void check_replaceable(const fs::path& dir) {
+  const std::string kind = file_kind(dir);
+  if (kind == "missing") return;
+  if (kind != "a directory") {
+    throw Error("--out", fmt::format("{}: exists and is {}, not a case directory: refusing to "
+                                     "replace it",
+                                     dir.string(), kind));
+  }
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    const bool ours = name == "case.json" || name == "x.npy" || name == "w.npy" ||
+                      name == "b.npy" || name == "expected.npy" || name == "bound.npy";
+    if (!ours || !e.is_regular_file() || e.is_symlink()) {
+      throw Error("--out", fmt::format("{}: exists and holds {} '{}', which gen does not write: "
+                                       "refusing to replace it (remove it or choose another --out)",
+                                       dir.string(), file_kind(e.path()), name));
+    }
+  }
+}
+
+}  // namespace
 
 int gen(const GenOptions& o) {
   const Regime regime = parse_regime(o.regime);
@@ -32,15 +60,39 @@ int gen(const GenOptions& o) {
   };
   // Every size check before the first file is written: a rejected run leaves nothing behind.
   // Problems are drawn again below instead of stored (random_problem is cheap).
-  for (int64_t i = 0; i < count; ++i) check_truth_bytes(nth(i), o.max_bytes);
-  const std::filesystem::path out(o.out);
+  // So are the names: a case directory that gen may not replace, or a manifest.json that is not a
+  // regular file, is refused before anything is written.
+  const fs::path out(o.out);
+  const auto name_of = [](int64_t i, const Problem& pr) {
+    return fmt::format("{:03}-{}", i, format_problem(pr));
+  };
+  for (int64_t i = 0; i < count; ++i) {
+    const Problem pr = nth(i);
+    check_truth_bytes(pr, o.max_bytes);
+    check_replaceable(out / name_of(i, pr));
+  }
+  if (const std::string kind = file_kind(out / "manifest.json");
+      kind != "missing" && kind != "a regular file") {
+    throw Error("--out", fmt::format("{}: exists and is {}, not a regular file: refusing to "
+                                     "replace it",
+                                     (out / "manifest.json").string(), kind));
+  }
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) {
+    throw Error("--out",
+                fmt::format("{}: cannot create directory: {}", out.string(), ec.message()));
+  }
   nlohmann::json cases = nlohmann::json::array();
   for (int64_t i = 0; i < count; ++i) {
     const Problem pr = nth(i);
-    const std::string name = fmt::format("{:03}-{}", i, format_problem(pr));
+    const std::string name = name_of(i, pr);
     const uint64_t data_seed = o.seed + static_cast<uint64_t>(i);
     const Case c = make_case(pr, dtype, regime, data_seed);
-    write_case(out / name, pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
+    // Written under a temporary name and renamed into place whole: a failure half-way (a full
+    // disk, out of memory) leaves no partial case directory.
+    StagedDirectory staged(out / name);
+    write_case(staged.path(), pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
     const Truth truth = compute_truth(c);
     Tensor<double> expected(truth.expected.shape);
     for (size_t k = 0; k < expected.data.size(); ++k) {
@@ -55,8 +107,9 @@ int gen(const GenOptions& o) {
             std::nextafter(bound.data[k] + 0x1p-53 * std::fabs(expected.data[k]), INFINITY);
       }
     }
-    write_npy(out / name / "expected.npy", expected);
-    write_npy(out / name / "bound.npy", bound);
+    write_npy(staged.path() / "expected.npy", expected);
+    write_npy(staged.path() / "bound.npy", bound);
+    staged.commit();
     cases.push_back({{"name", name},
                      {"problem", format_problem(pr)},
                      {"regime", std::string(to_string(regime))},
@@ -76,6 +129,7 @@ int gen(const GenOptions& o) {
                             "arithmetic)",
                             bound_for)},
       {"cases", cases}};
+  // Last, so that it lists only complete cases.
   const std::string text = manifest.dump(2) + "\n";
   write_bytes_atomically(out / "manifest.json",
                          std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));

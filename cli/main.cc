@@ -4,10 +4,13 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <limits>
+#include <type_traits>
 
 #include "commands.h"
 #include "convt2d/error.h"
 #include "convt2d/implementations.h"
+#include "values.h"
 
 namespace {
 
@@ -19,43 +22,37 @@ std::string one_line(std::string msg) {
   return msg;
 }
 
-// "3" or "3,5" -> Pair.
-convt2d::Pair parse_pair(const std::string& flag, const std::string& s) {
-  const auto comma = s.find(',');
-  try {
-    size_t used = 0;
-    if (comma == std::string::npos) {
-      const int64_t v = std::stoll(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      return {v, v};
-    }
-    size_t u1 = 0, u2 = 0;
-    const std::string a = s.substr(0, comma), b = s.substr(comma + 1);
-    const int64_t h = std::stoll(a, &u1), w = std::stoll(b, &u2);
-    if (u1 != a.size() || u2 != b.size()) throw std::invalid_argument(s);
-    return {h, w};
-  } catch (const std::logic_error&) {
-    throw convt2d::Error(flag, fmt::format("{}: expected an int or h,w, got '{}'", flag, s));
-  }
+// Integer and real options are taken as strings and converted by values.h, never by CLI11: its
+// strtoull with base 0 reads "010" as 8 and "0x10" as 16, and it reduces out-of-range values.
+template <class T>
+CLI::Option* add_integer(CLI::App* cmd, const std::string& name, T& target, const std::string& help,
+                         T lo = std::numeric_limits<T>::min(),
+                         T hi = std::numeric_limits<T>::max()) {
+  return cmd->add_option_function<std::string>(
+      name,
+      [&target, name, lo, hi](const std::string& s) {
+        if constexpr (std::is_unsigned_v<T>) {
+          target = convt2d::cli::parse_uint(name, s, hi);
+        } else {
+          target = static_cast<T>(convt2d::cli::parse_int(name, s, lo, hi));
+        }
+      },
+      help);
 }
 
-// CLI11's own range validators print the whole double range; these say what is wrong in a few
-// words.
-const CLI::Validator kNonNegative(
-    [](std::string& s) -> std::string {
-      return !s.empty() && s[0] == '-' ? "must be >= 0, got " + s : "";
-    },
-    "", "non-negative");
-const CLI::Validator kPositive(
-    [](std::string& s) -> std::string {
-      try {
-        size_t used = 0;
-        if (std::stoll(s, &used) > 0 && used == s.size()) return "";
-      } catch (const std::logic_error&) {
-      }
-      return "must be a positive integer, got " + s;
-    },
-    "", "positive");
+CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& target,
+                      const std::string& help, double lo, bool lo_inclusive = false) {
+  return cmd->add_option_function<std::string>(
+      name,
+      [&target, name, lo, lo_inclusive](const std::string& s) {
+        target = convt2d::cli::parse_real(name, s, lo, lo_inclusive);
+      },
+      help);
+}
+
+constexpr int64_t kMaxBytesMax = std::numeric_limits<int64_t>::max();
+// OpenMP teams beyond this are a typo, not a machine.
+constexpr int kMaxThreads = 1024;
 
 }  // namespace
 
@@ -80,9 +77,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--out-dtype", run.out_dtype,
                       "float32, float64, float16 or bfloat16 (default: the implementation's "
                       "output dtype)");
-  run_cmd
-      ->add_option("--max-bytes", run.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
-      ->check(kPositive);
+  add_integer(run_cmd, "--max-bytes", run.max_bytes,
+              "cap on the bytes of any tensor (default 4 GiB)", int64_t{1}, kMaxBytesMax);
 
   convt2d::cli::CheckOptions check;
   auto* check_cmd = app.add_subcommand(
@@ -91,17 +87,17 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--candidate", check.candidate, "the backend's output (.npy)")->required();
   check_cmd->add_option("--dtype", check.dtype,
                         "precision the backend claims: float32, float64, float16 or bfloat16 "
-                        "(default: the candidate file's dtype; a uint16 candidate is bfloat16 "
-                        "only with --dtype bfloat16 or a bfloat16 case)");
+                        "(default: the case's dtype; a candidate file of another dtype needs "
+                        "an explicit --dtype; a uint16 candidate is bfloat16 only with --dtype "
+                        "bfloat16 or a bfloat16 case)");
   check_cmd->add_option("--compute-mode", check.compute_mode,
                         "for float16/bfloat16: the compute_mode the backend claims, default "
                         "(no requirement on intermediates) or float32 (float32 accumulator and "
                         "intermediates); default: the case's");
   check_cmd->add_flag("--json", check.json, "machine-readable report");
-  check_cmd->add_option("--lambda", check.lambda, "width of the suspicious band (default 8)");
-  check_cmd
-      ->add_option("--max-bytes", check.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
-      ->check(kPositive);
+  add_real(check_cmd, "--lambda", check.lambda, "width of the suspicious band (default 8)", 0.0);
+  add_integer(check_cmd, "--max-bytes", check.max_bytes,
+              "cap on the bytes of any tensor (default 4 GiB)", int64_t{1}, kMaxBytesMax);
 
   std::string problem;
   std::string batch = "1", height, width, ic, oc, ks, stride = "1", padding = "0", op = "0",
@@ -132,9 +128,10 @@ int main(int argc, char** argv) {
   auto* gen_cmd = app.add_subcommand(
       "gen", "write case directories with inputs, the exact output and its bound");
   auto* gen_problem = gen_cmd->add_option("--problem", gen.problem, "problem string");
-  auto* gen_random = gen_cmd->add_option("--random", gen.random, "number of random problems");
+  auto* gen_random = add_integer(gen_cmd, "--random", gen.random, "number of random problems",
+                                 int64_t{0}, convt2d::cli::kMaxRandom);
   gen_problem->excludes(gen_random);
-  gen_cmd->add_option("--seed", gen.seed, "seed (default 1)")->check(kNonNegative);
+  add_integer(gen_cmd, "--seed", gen.seed, "seed (default 1)");
   gen_cmd->add_option("--out", gen.out, "output directory")->required();
   gen_cmd->add_option("--regime", gen.regime, "real (default), integer or cancellation");
   gen_cmd->add_option("--dtype", gen.dtype,
@@ -143,24 +140,21 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--compute-mode", gen.compute_mode,
                       "compute_mode written to case.json and assumed by bound.npy: default "
                       "(default) or float32; only float16/bfloat16 bounds depend on it");
-  gen_cmd
-      ->add_option("--max-bytes", gen.max_bytes, "cap on the bytes of any tensor (default 4 GiB)")
-      ->check(kPositive);
+  add_integer(gen_cmd, "--max-bytes", gen.max_bytes,
+              "cap on the bytes of any tensor (default 4 GiB)", int64_t{1}, kMaxBytesMax);
 
   convt2d::cli::VerifyOptions verify;
   auto* verify_cmd = app.add_subcommand(
       "verify", "every implementation against the exact reference, adjointness and bounds");
   verify_cmd->add_option("--problems", verify.problems_file,
                          "file of 'name problem' lines (default: the built-in set)");
-  verify_cmd->add_option("--random", verify.random, "add N random problems");
-  verify_cmd->add_option("--seed", verify.seed, "seed for data and random problems (default 1)")
-      ->check(kNonNegative);
-  verify_cmd->add_option("--max-macs", verify.max_macs,
-                         "skip problems with more multiply-adds (the exact reference is slow)");
-  verify_cmd
-      ->add_option("--max-bytes", verify.max_bytes,
-                   "cap on the bytes of any tensor (default 4 GiB)")
-      ->check(kPositive);
+  add_integer(verify_cmd, "--random", verify.random, "add N random problems", int64_t{0},
+              convt2d::cli::kMaxRandom);
+  add_integer(verify_cmd, "--seed", verify.seed, "seed for data and random problems (default 1)");
+  add_real(verify_cmd, "--max-macs", verify.max_macs,
+           "skip problems with more multiply-adds (default 2e6; the exact reference is slow)", 0.0);
+  add_integer(verify_cmd, "--max-bytes", verify.max_bytes,
+              "cap on the bytes of any tensor (default 4 GiB)", int64_t{1}, kMaxBytesMax);
 
 #ifdef CONVT2D_HAVE_BENCH
   convt2d::cli::BenchCliOptions bench;
@@ -170,17 +164,19 @@ int main(int argc, char** argv) {
       bench_cmd->add_option("--layers", bench.layers_file, "file of 'name problem' lines");
   auto* bench_problem = bench_cmd->add_option("--problem", bench.problem, "one problem string");
   bench_layers->excludes(bench_problem);
-  bench_cmd->add_option("--threads", bench.threads, "OpenMP threads (default 1)")->check(kPositive);
-  bench_cmd->add_option("--min-time", bench.min_time,
-                        "seconds of timed runs per implementation and layer (default 0.5; at "
-                        "least 5 runs; the median is reported)");
+  add_integer(bench_cmd, "--threads", bench.threads, "OpenMP threads (default 1)", 1, kMaxThreads);
+  add_real(bench_cmd, "--min-time", bench.min_time,
+           "seconds of timed runs per implementation and layer (default 0.5; at least 5 runs; the "
+           "median is reported)",
+           0.0);
   bench_cmd->add_option("--impls", bench.impls,
                         "comma-separated implementations (default: optimized, reference, "
                         "onednn-best, onednn-nchw)");
-  bench_cmd->add_option("--max-ref-macs", bench.max_ref_macs,
-                        fmt::format("skip reference* implementations on layers with more "
-                                    "multiply-adds (default {:g})",
-                                    convt2d::cli::kDefaultBenchMaxRefMacs));
+  add_real(bench_cmd, "--max-ref-macs", bench.max_ref_macs,
+           fmt::format("skip reference* implementations on layers with more multiply-adds "
+                       "(default {:g})",
+                       convt2d::cli::kDefaultBenchMaxRefMacs),
+           0.0, /*lo_inclusive=*/true);
   bench_cmd->add_flag("--json", bench.json,
                       "one JSON array of {name, problem, impl, threads, median_ms, gflops}");
 #else
@@ -197,6 +193,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "convt2d: {}\n", one_line(e.what()));
+    return 2;
+  } catch (const convt2d::Error& e) {  // from an option's value (add_integer, add_real)
     fmt::print(stderr, "convt2d: {}\n", one_line(e.what()));
     return 2;
   }
@@ -223,18 +222,19 @@ int main(int argc, char** argv) {
             throw convt2d::Error(flag, fmt::format("shape: give --problem STR or {}", flag));
           }
         }
-        pr.mb = parse_pair("--batch", batch).h;
-        pr.ih = parse_pair("--height", height).h;
-        pr.iw = width.empty() ? pr.ih : parse_pair("--width", width).h;
+        using convt2d::cli::parse_int, convt2d::cli::parse_pair;
+        pr.mb = parse_int("--batch", batch);
+        pr.ih = parse_int("--height", height);
+        pr.iw = width.empty() ? pr.ih : parse_int("--width", width);
         convt2d::Params& p = pr.params;
-        p.in_channels = parse_pair("--in-channels", ic).h;
-        p.out_channels = parse_pair("--out-channels", oc).h;
+        p.in_channels = parse_int("--in-channels", ic);
+        p.out_channels = parse_int("--out-channels", oc);
         p.kernel_size = parse_pair("--kernel-size", ks);
         p.stride = parse_pair("--stride", stride);
         p.padding = parse_pair("--padding", padding);
         p.output_padding = parse_pair("--output-padding", op);
         p.dilation = parse_pair("--dilation", dil);
-        p.groups = parse_pair("--groups", groups).h;
+        p.groups = parse_int("--groups", groups);
         p.output_padding_rule = convt2d::parse_output_padding_rule(rule);
       }
       const convt2d::Shape s = convt2d::output_shape(pr);

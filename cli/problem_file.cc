@@ -2,16 +2,21 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "convt2d/error.h"
+#include "convt2d/files.h"
 
 namespace convt2d::cli {
-
 std::vector<NamedProblem> read_problem_file(const std::string& path, const std::string& flag) {
-  std::ifstream in(path);
-  if (!in) throw Error(flag, fmt::format("{}: no such file", path));
+  std::string text;
+  try {
+    // A regular file of at most 16 MiB: a directory, FIFO or /dev/zero is refused unread.
+    text = read_regular_file(path, kMaxTextFileBytes);
+  } catch (const Error& e) {
+    throw Error(flag, e.what());
+  }
+  std::istringstream in(text);
   std::vector<NamedProblem> out;
   std::string line;
   int line_no = 0;
@@ -23,8 +28,8 @@ std::vector<NamedProblem> read_problem_file(const std::string& path, const std::
     if (!(ss >> a)) continue;
     ss >> b;
     if (ss >> extra) {
-      throw Error(flag,
-                  fmt::format("{}:{}: expected 'name problem', got '{}'", path, line_no, line));
+      throw Error(flag, fmt::format("{}:{}: expected 'name problem', got '{}'", path, line_no,
+                                    excerpt(line)));
     }
     try {
       out.push_back(b.empty() ? NamedProblem{a, parse_problem(a)}
@@ -32,6 +37,11 @@ std::vector<NamedProblem> read_problem_file(const std::string& path, const std::
     } catch (const Error& e) {
       throw Error(e.subject(), fmt::format("{}:{}: {}", path, line_no, e.what()));
     }
+  }
+  // An empty file is a wrong path or a truncated file, never a run that should pass.
+  if (out.empty()) {
+    throw Error(flag,
+                fmt::format("{}: no problems in the file (expected 'name problem' lines)", path));
   }
   return out;
 }

@@ -15,8 +15,9 @@ struct NamedProblem {
   Problem problem;
 };
 
-/// Reads "name problem" lines (or bare problem strings); '#' starts a comment. Errors name `flag`
-/// as their subject, and the file and line number in their message.
+/// Reads "name problem" lines (or bare problem strings); '#' starts a comment. The file must be a
+/// regular file of at most kMaxTextFileBytes (16 MiB) holding at least one problem. Errors name
+/// `flag` as their subject, and the file (and line number) in their message.
 std::vector<NamedProblem> read_problem_file(const std::string& path,
                                             const std::string& flag = "--problems");
 

@@ -130,7 +130,17 @@ int check(const CheckOptions& o) {
   const bool bf16 =
       (!o.dtype.empty() && claimed_flag == DType::kBFloat16) || c.dtype() == DType::kBFloat16;
   const AnyTensor cand = read_npy(o.candidate, o.max_bytes, bf16);
-  const DType claimed = o.dtype.empty() ? dtype_of(cand) : claimed_flag;
+  // The bound depends on the claimed dtype, and a file's dtype is no claim: a float32 backend's
+  // result saved as float16 would be judged by float16's bound. A dtype other than the case's must
+  // be claimed explicitly.
+  if (o.dtype.empty() && dtype_of(cand) != c.dtype()) {
+    throw Error("--dtype", fmt::format("candidate {} holds {} but the case is {}: pass --dtype {} "
+                                       "to claim {} arithmetic (or --dtype {} to judge it as {})",
+                                       o.candidate, to_string(dtype_of(cand)), to_string(c.dtype()),
+                                       to_string(dtype_of(cand)), to_string(dtype_of(cand)),
+                                       to_string(c.dtype()), to_string(c.dtype())));
+  }
+  const DType claimed = o.dtype.empty() ? c.dtype() : claimed_flag;
   const ComputeMode mode = o.compute_mode.empty() ? c.problem.params.compute_mode : mode_flag;
   const Truth truth = compute_truth(c);
   const Arithmetic arithmetic = claimed_arithmetic(claimed, mode);

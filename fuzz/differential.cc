@@ -86,6 +86,28 @@ Problem problem_from(fuzz::Input& in) {
       huge_dimension(in, pr.iw, p.kernel_size.w, p.output_padding.w, p.stride.w, p.dilation.w,
                      p.padding.w);
       break;
+    case 5:
+    case 6: {
+      // Padding up to 2^62 cancelled by a stride and a dilation as large, in H or in W: the output
+      // stays small (1 to 6), but intermediate terms of the shape formulas exceed int64 (Conv2d's
+      // H + 2p in the adjoint check).
+      const bool h = in.byte() % 2 == 0;
+      int64_t& size = h ? pr.ih : pr.iw;
+      int64_t& s = h ? p.stride.h : p.stride.w;
+      int64_t& d = h ? p.dilation.h : p.dilation.w;
+      int64_t& pad = h ? p.padding.h : p.padding.w;
+      const int64_t k = h ? p.kernel_size.h : p.kernel_size.w;
+      const int64_t op = h ? p.output_padding.h : p.output_padding.w;
+      size = in.in(1, 2);
+      s = int64_t{1} << in.in(31, 62);
+      d = int64_t{1} << in.in(31, 62);
+      // The padding that gives an output of `target` with these, where it fits (validation then
+      // rejects what overflows in ConvTranspose2d's own formula).
+      const __int128 full = __int128{size - 1} * s + __int128{d} * (k - 1) + op + 1;
+      const __int128 want = (full - in.in(1, 6)) / 2;
+      pad = want < 0 ? 0 : want > INT64_MAX ? INT64_MAX : static_cast<int64_t>(want);
+      break;
+    }
     default:
       break;
   }

@@ -12,7 +12,7 @@ CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithD
 cmake --build "$build" -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
 status=0
-for t in differential shape parsers verdict; do
+for t in differential shape parsers verdict cli_values; do
   mkdir -p "$work/$t" && cp -r fuzz/corpus/$t/. "$work/$t/"
   dict=()
   [ -f fuzz/dict/$t.dict ] && dict=(-dict=fuzz/dict/$t.dict)

@@ -98,5 +98,35 @@ TEST(ProblemString, BadTokens) {
   ExpectBad("ic4ih5oc6kh3sh2oph2", "output_padding=(2, 2)", "output_padding");
 }
 
+TEST(ProblemString, MessagesEscapeControlCharacters) {
+  // Found by fuzz_parsers: "w\n\0-1" made a message of two lines.
+  for (const std::string s :
+       {std::string("w\n\0-1", 5), std::string("ic4\nih5oc6kh3"), std::string("ic4ih5oc6kh3\t")}) {
+    try {
+      parse_problem(s);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find_first_of(std::string("\n\t\0", 3)), std::string::npos) << msg;
+      EXPECT_THAT(msg, ::testing::AnyOf(HasSubstr("\\n"), HasSubstr("\\t"))) << msg;
+    }
+  }
+}
+
+TEST(ProblemString, MessagesStayShortForLongStrings) {
+  // A 16 MiB problem file can hold one token as long: the message quotes a few dozen characters.
+  const std::string name(100'000, 'z'), digits(100'000, '9');
+  for (const std::string& s :
+       {"ic4ih5oc6kh3" + name + "1", "ic4ih" + digits + "oc6kh3", "ic4ih5oc6kh3" + digits}) {
+    try {
+      parse_problem(s);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_LT(std::string(e.what()).size(), 300u) << std::string(e.what()).substr(0, 400);
+      EXPECT_THAT(e.what(), HasSubstr("...")) << std::string(e.what()).substr(0, 400);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace convt2d

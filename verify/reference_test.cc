@@ -256,6 +256,31 @@ TEST(Conv2dByHand, GroupedChannelsAndBias) {
   EXPECT_EQ(tensor_cast<double>(out), T({1, 2, 1, 1}, {50.5, 249.5}));
 }
 
+TEST(Conv2dByHand, SizesWhoseIntermediatesExceedInt64) {
+  // k2, s = d = 2^62, p = 2^62 - 1 on a 2x2 input: ConvTranspose2d's output is
+  // (2-1)*2^62 - 2*(2^62-1) + 2^62*(2-1) + 1 = 3 per dimension, and Conv2d maps it back to
+  // floor((3 + 2^63 - 2 - 2^62 - 1) / 2^62) + 1 = 2, although 3 + 2p = 2^63 + 1 overflows int64.
+  // Only window positions oh*s - p + fh*d = 1 land inside: ConvT(x) is zero but for its centre,
+  // x00*w11 + x01*w10 + x10*w01 + x11*w00, and Conv2d(y)[oh][ow] = w[1-oh][1-ow] * y[1][1].
+  Params p;
+  p.kernel_size = 2;
+  p.stride = int64_t{1} << 62;
+  p.dilation = int64_t{1} << 62;
+  p.padding = (int64_t{1} << 62) - 1;
+  p.bias = false;
+  const auto x = T({1, 1, 2, 2}, {1, 2, 3, 4});
+  const auto w = T({1, 1, 2, 2}, {5, 6, 7, 8});
+  const auto tx = conv_transpose2d<double, double>(p, x, w, nullptr);
+  EXPECT_EQ(tx, T({1, 1, 3, 3}, {0, 0, 0, 0, 8 + 14 + 18 + 20, 0, 0, 0, 0}));
+  // Every other element of y is outside every window.
+  const auto y = T({1, 1, 3, 3}, {100, 100, 100, 100, 10, 100, 100, 100, 100});
+  const auto ty = conv2d<double, double>(p, y, w, nullptr);
+  EXPECT_EQ(ty, T({1, 1, 2, 2}, {80, 70, 60, 50}));
+  EXPECT_EQ(tensor_cast<double>(conv2d<double, Exact>(p, y, w, nullptr)), ty);
+  // The adjoint identity at these extremes: <ConvT(x), y> = 600 = <x, Conv2d(y)>.
+  EXPECT_EQ(std::inner_product(x.data.begin(), x.data.end(), ty.data.begin(), 0.0), 600.0);
+}
+
 TEST(Adjoint, HandExampleInnerProducts) {
   // <ConvT(x), y> == <x, Conv2d(y)> exactly on small integers (k3 s2 p1 op1, groups 2).
   Params p;

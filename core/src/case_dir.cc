@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <vector>
 
 #include "convt2d/checked.h"
 #include "convt2d/error.h"
+#include "convt2d/files.h"
 #include "convt2d/npy.h"
 
 namespace convt2d {
@@ -16,21 +19,37 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// Nesting deeper than this is refused while parsing: nothing in case.json nests beyond 2, and
+// recursive code (dump(), a message) must never meet a value 10^5 levels deep.
+constexpr int kMaxJsonDepth = 64;
+
+// An offending value or token in a message: error.h's excerpt (40 characters).
+std::string quote(std::string_view s) {
+  return excerpt(s);
+}
+
+std::string quote_json(const json& v) {
+  // Bounded: parse_case_json admits no value deeper than kMaxJsonDepth.
+  return quote(v.dump());
+}
+
 [[noreturn]] void bad(const std::string& name, const std::string& key, const std::string& why) {
-  throw Error(key, fmt::format("{}: {}: {}", name, key, why));
+  throw Error(key, fmt::format("{}: {}: {}", name, quote(key), why));
 }
 
 int64_t get_int(const json& v, const std::string& name, const std::string& key) {
-  if (!v.is_number_integer()) bad(name, key, fmt::format("expected an integer, got {}", v.dump()));
+  if (!v.is_number_integer())
+    bad(name, key, fmt::format("expected an integer, got {}", quote_json(v)));
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-    bad(name, key, fmt::format("{} is out of range", v.dump()));
+    bad(name, key, fmt::format("{} is out of range", v.get<uint64_t>()));
   }
   return v.get<int64_t>();
 }
 
 Pair get_pair(const json& v, const std::string& name, const std::string& key) {
   if (v.is_array()) {
-    if (v.size() != 2) bad(name, key, fmt::format("expected an int or [h, w], got {}", v.dump()));
+    if (v.size() != 2)
+      bad(name, key, fmt::format("expected an int or [h, w], got {}", quote_json(v)));
     return {get_int(v[0], name, key), get_int(v[1], name, key)};
   }
   const int64_t i = get_int(v, name, key);
@@ -38,22 +57,152 @@ Pair get_pair(const json& v, const std::string& name, const std::string& key) {
 }
 
 Shape get_shape(const json& v, const std::string& name, const std::string& key) {
-  if (!v.is_array()) bad(name, key, fmt::format("expected a list of ints, got {}", v.dump()));
+  if (!v.is_array()) bad(name, key, fmt::format("expected a list of ints, got {}", quote_json(v)));
   Shape s;
   for (const json& d : v) s.push_back(get_int(d, name, key));
   return s;
 }
 
-std::string read_text(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    throw Error("case", fmt::format("{}: no such file", path.string()));
+bool is_known_key(std::string_view key) {
+  for (std::string_view k :
+       {"in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+        "dilation", "groups", "bias", "conv_mode", "compute_mode", "output_padding_rule",
+        "input_shape", "output_shape", "dtype"}) {
+    if (key == k) return true;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!in && !in.eof()) throw Error("case", fmt::format("{}: read error", path.string()));
-  return ss.str();
+  return false;
+}
+
+// A JSON number token: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view t) {
+  size_t i = 0;
+  const auto digits = [&] {
+    const size_t begin = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > begin;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// nlohmann stops at a number beyond double's range (1e400) with out_of_range, even under a key we
+// ignore. This pass replaces each such number by 0 and notes where it was among the text's
+// numbers, in order, so that the parser callback can tell them apart: an error under a known key,
+// ignored under any other. Strings are skipped; in text that is not valid JSON the count may
+// drift, but the parser then reports a syntax error anyway.
+struct OutOfRangeNumbers {
+  std::string text;                                      // the input with each replaced by 0
+  std::vector<std::pair<size_t, std::string>> replaced;  // (index among all numbers, token)
+};
+
+OutOfRangeNumbers replace_out_of_range_numbers(std::string_view in) {
+  OutOfRangeNumbers r;
+  r.text.reserve(in.size());
+  size_t numbers = 0;
+  for (size_t i = 0; i < in.size();) {
+    const char c = in[i];
+    if (c == '"') {
+      size_t j = i + 1;
+      while (j < in.size() && in[j] != '"') j += in[j] == '\\' ? 2 : 1;
+      j = std::min(j + 1, in.size());
+      r.text.append(in.substr(i, j - i));
+      i = j;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t j = i;
+      while (j < in.size() && ((in[j] >= '0' && in[j] <= '9') || in[j] == '-' || in[j] == '+' ||
+                               in[j] == '.' || in[j] == 'e' || in[j] == 'E')) {
+        ++j;
+      }
+      const std::string token(in.substr(i, j - i));
+      // strtod, as nlohmann's lexer uses it (in the "C" locale the CLI runs in).
+      if (is_json_number(token) && std::isinf(std::strtod(token.c_str(), nullptr))) {
+        r.replaced.emplace_back(numbers, token);
+        r.text += '0';
+      } else {
+        r.text += token;
+      }
+      ++numbers;
+      i = j;
+    } else {
+      r.text += c;
+      ++i;
+    }
+  }
+  return r;
+}
+
+// Parses `text`, refusing nesting beyond kMaxJsonDepth before anything deep is built, and numbers
+// beyond double's range under known keys (naming the key); under other keys they are ignored.
+json parse_limited(std::string_view text, const std::string& name) {
+  const OutOfRangeNumbers numbers = replace_out_of_range_numbers(text);
+  std::string top_key;  // the key of the top-level member being parsed
+  size_t seen = 0, next = 0;
+  const json::parser_callback_t callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (depth >= kMaxJsonDepth) {
+          throw Error(top_key.empty() ? "case.json" : top_key,
+                      fmt::format("{}: {}JSON nested deeper than {} levels", name,
+                                  top_key.empty() ? "" : quote(top_key) + ": ", kMaxJsonDepth));
+        }
+        break;
+      case json::parse_event_t::key:
+        if (depth == 1) top_key = parsed.get<std::string>();
+        break;
+      case json::parse_event_t::value:
+        if (!parsed.is_number()) break;
+        if (next < numbers.replaced.size() && numbers.replaced[next].first == seen) {
+          if (depth >= 1 && is_known_key(top_key)) {
+            bad(name, top_key,
+                fmt::format("number {} is out of range", quote(numbers.replaced[next].second)));
+          }
+          ++next;
+        }
+        ++seen;
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  // nlohmann's messages start with "[json.exception.<kind>.<id>] " and quote the last token read,
+  // which can be the whole rest of the file: one line of at most ~160 characters of it.
+  const auto message = [](const json::exception& e) {
+    std::string msg = e.what();
+    if (const size_t end = msg.find("] ");
+        msg.rfind("[json.exception.", 0) == 0 && end != msg.npos) {
+      msg.erase(0, end + 2);
+    }
+    return excerpt(msg, 160);
+  };
+  try {
+    return json::parse(numbers.text.begin(), numbers.text.end(), callback);
+  } catch (const json::parse_error& e) {
+    throw Error("case.json", fmt::format("{}: JSON syntax error: {}", name, message(e)));
+  } catch (const json::exception& e) {
+    // out_of_range: a number the pass above left alone, such as the 1e400 of "1e400e5" (not a JSON
+    // number, but nlohmann's lexer reads 1e400 first).
+    throw Error("case.json", fmt::format("{}: {}", name, message(e)));
+  }
+}
+
+std::string read_text(const fs::path& path) {
+  return read_regular_file(path, kMaxTextFileBytes);
 }
 
 json pair_json(Pair p) {
@@ -63,17 +212,7 @@ json pair_json(Pair p) {
 }  // namespace
 
 CaseSpec parse_case_json(std::string_view text, const std::string& name) {
-  json j;
-  try {
-    j = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for huge numbers
-    // nlohmann's message can span lines; keep ours to one.
-    std::string msg = e.what();
-    for (char& c : msg) {
-      if (c == '\n') c = ' ';
-    }
-    throw Error("case.json", fmt::format("{}: JSON syntax error: {}", name, msg));
-  }
+  json j = parse_limited(text, name);
   if (!j.is_object()) throw Error("case.json", fmt::format("{}: expected a JSON object", name));
   CaseSpec spec;
   Params& p = spec.params;
@@ -95,7 +234,8 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
     p.bias = j["bias"].get<bool>();
   }
   const auto get_string = [&](const char* key) {
-    if (!j[key].is_string()) bad(name, key, "expected a string");
+    if (!j[key].is_string())
+      bad(name, key, fmt::format("expected a string, got {}", quote_json(j[key])));
     return j[key].get<std::string>();
   };
   if (j.contains("dtype")) {
@@ -106,12 +246,17 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
       throw Error("dtype", fmt::format("{}: {}", name, e.what()));
     }
   }
+  // The strings first: get_string's errors already name the file, the parsers' do not.
+  const auto optional_string = [&](const char* key) {
+    return j.contains(key) ? std::optional<std::string>(get_string(key)) : std::nullopt;
+  };
+  const auto conv_mode = optional_string("conv_mode");
+  const auto compute_mode = optional_string("compute_mode");
+  const auto rule = optional_string("output_padding_rule");
   try {
-    if (j.contains("conv_mode")) p.conv_mode = parse_conv_mode(get_string("conv_mode"));
-    if (j.contains("compute_mode")) p.compute_mode = parse_compute_mode(get_string("compute_mode"));
-    if (j.contains("output_padding_rule")) {
-      p.output_padding_rule = parse_output_padding_rule(get_string("output_padding_rule"));
-    }
+    if (conv_mode) p.conv_mode = parse_conv_mode(*conv_mode);
+    if (compute_mode) p.compute_mode = parse_compute_mode(*compute_mode);
+    if (rule) p.output_padding_rule = parse_output_padding_rule(*rule);
     validate(p);
   } catch (const Error& e) {
     throw Error(e.subject(), fmt::format("{}: {}", name, e.what()));
@@ -173,13 +318,14 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
     throw Error("dtype", fmt::format("{}: x.npy holds {} but case.json declares \"dtype\": \"{}\"",
                                      dir.string(), to_string(dt), to_string(*spec.dtype)));
   }
-  if (dtype_of(c.w) != dt || (c.b && dtype_of(*c.b) != dt)) {
-    throw Error("dtype",
-                fmt::format("{}: x.npy is {} but w.npy is {}{}: all arrays of a case must "
-                            "have one dtype",
-                            dir.string(), to_string(dt), to_string(dtype_of(c.w)),
-                            c.b ? fmt::format(" and b.npy is {}", to_string(dtype_of(*c.b)))
-                                : std::string()));
+  // Name the array that differs (w.npy, else b.npy), not every one.
+  for (const auto& [file, t] :
+       {std::pair{"w.npy", &c.w}, std::pair{"b.npy", c.b ? &*c.b : nullptr}}) {
+    if (t != nullptr && dtype_of(*t) != dt) {
+      throw Error("dtype", fmt::format("{}: {} holds {} but x.npy holds {}: all arrays of a case "
+                                       "must have one dtype",
+                                       dir.string(), file, to_string(dtype_of(*t)), to_string(dt)));
+    }
   }
   const Shape& xs = shape_of(c.x);
   if (spec.input_shape && *spec.input_shape != xs) {

@@ -4,14 +4,11 @@
 #include "convt2d/npy.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 #include "convt2d/checked.h"
@@ -80,7 +77,7 @@ class HeaderParser {
     if (i_ < s_.size() && s_[i_] == 'L') ++i_;  // Python 2 long suffix
     const std::string_view tok = s_.substr(begin, i_ - begin);
     if (tok.empty() || tok == "-") fail(name_, "malformed header: expected an integer in shape");
-    if (tok[0] == '-') fail(name_, fmt::format("negative dimension {} in shape", tok));
+    if (tok[0] == '-') fail(name_, fmt::format("negative dimension {} in shape", excerpt(tok)));
     int64_t v = 0;
     for (char c : tok) {
       if (c == 'L') break;
@@ -135,7 +132,7 @@ Header parse_header(std::string_view text, const std::string& name) {
       h.shape = p.shape();
       have_shape = true;
     } else {
-      fail(name, fmt::format("malformed header: unexpected key '{}'", key));
+      fail(name, fmt::format("malformed header: unexpected key '{}'", excerpt(key)));
     }
     if (!p.eat(',')) {
       p.expect('}', "to close the header dict");
@@ -232,7 +229,7 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
   } else {
     fail(name, fmt::format("unsupported dtype '{}' (need little-endian float32 '<f4', float64 "
                            "'<f8', float16 '<f2', or bfloat16 stored as uint16 '<u2')",
-                           h.descr));
+                           excerpt(h.descr)));
   }
   const int64_t elem_size = dtype_size(dtype);
   int64_t count = 1;
@@ -265,24 +262,12 @@ AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name, int
 }
 
 AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes, bool uint16_is_bfloat16) {
-  const std::string name = path.string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    fail(name, std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
-  }
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) fail(name, fmt::format("cannot read: {}", ec.message()));
   // Headers are small: anything beyond the data cap plus 1 MiB of header is rejected unread.
-  constexpr uintmax_t kHeaderAllowance = 1 << 20;
-  if (max_bytes >= 0 && size > static_cast<uintmax_t>(max_bytes) + kHeaderAllowance) {
-    fail(name, fmt::format("file of {} bytes exceeds the limit of {} bytes", size, max_bytes));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(name, "cannot open for reading");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (in.gcount() != static_cast<std::streamsize>(size)) fail(name, "read error");
-  return parse_npy(bytes, name, max_bytes, uint16_is_bfloat16);
+  constexpr uint64_t kHeaderAllowance = 1 << 20;
+  const std::string bytes = read_regular_file(
+      path, static_cast<uint64_t>(std::max<int64_t>(max_bytes, 0)) + kHeaderAllowance);
+  return parse_npy(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                   path.string(), max_bytes, uint16_is_bfloat16);
 }
 
 std::vector<uint8_t> serialize_npy(const AnyTensor& t) {
@@ -306,31 +291,6 @@ std::vector<uint8_t> serialize_npy(const AnyTensor& t) {
       },
       t);
   return out;
-}
-
-void write_bytes_atomically(const std::filesystem::path& path, std::span<const uint8_t> bytes) {
-  static std::atomic<unsigned> counter{0};
-  std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp.{}.{}", ::getpid(), counter++);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path.string(), "cannot open for writing");
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      fail(path.string(), "write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    fail(path.string(), fmt::format("cannot rename into place: {}", ec.message()));
-  }
 }
 
 void write_npy(const std::filesystem::path& path, const AnyTensor& t) {

@@ -17,7 +17,7 @@ constexpr std::array<std::string_view, 17> kTokens = {"mb",  "ic", "ih", "iw", "
                                                       "opw", "dh", "dw", "g",  "bias"};
 
 [[noreturn]] void bad(std::string_view s, const std::string& why) {
-  throw Error("problem string", fmt::format("problem string '{}': {}", s, why));
+  throw Error("problem string", fmt::format("problem string '{}': {}", excerpt(s, 60), why));
 }
 
 }  // namespace
@@ -31,15 +31,15 @@ Problem parse_problem(std::string_view s) {
     while (i < s.size() && std::islower(static_cast<unsigned char>(s[i]))) ++i;
     const std::string_view name = s.substr(name_begin, i - name_begin);
     if (name.empty()) {
-      bad(s, fmt::format("unexpected character '{}' at position {}", s[i], i));
+      bad(s, fmt::format("unexpected character '{}' at position {}", excerpt(s.substr(i, 1)), i));
     }
     size_t slot = kTokens.size();
     for (size_t t = 0; t < kTokens.size(); ++t) {
       if (kTokens[t] == name) slot = t;
     }
     if (slot == kTokens.size()) {
-      bad(s, fmt::format("unknown token '{}' at position {} (known: {})", name, name_begin,
-                         fmt::join(kTokens, " ")));
+      bad(s, fmt::format("unknown token '{}' at position {} (known: {})", excerpt(name, 20),
+                         name_begin, fmt::join(kTokens, " ")));
     }
     const size_t num_begin = i;
     if (i < s.size() && s[i] == '-') ++i;  // negative values parse; validation rejects them
@@ -51,8 +51,8 @@ Problem parse_problem(std::string_view s) {
       bad(s, fmt::format("token '{}' at position {} needs an integer", name, name_begin));
     }
     if (ec == std::errc::result_out_of_range || end != num.data() + num.size()) {
-      bad(s,
-          fmt::format("token '{}{}' at position {}: integer out of range", name, num, name_begin));
+      bad(s, fmt::format("token '{}{}' at position {}: integer out of range", name,
+                         excerpt(num, 30), name_begin));
     }
     if (v[slot]) bad(s, fmt::format("token '{}' appears more than once", name));
     v[slot] = value;

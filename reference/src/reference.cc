@@ -8,11 +8,13 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "convt2d/checked.h"
 #include "convt2d/error.h"
 
 namespace convt2d {
 namespace {
+
+// For Conv2d's sizes and window positions, whose intermediates can exceed int64 (gather below).
+__extension__ typedef __int128 Int128;
 
 // An exact sum of float32 products (and float32 values) in fixed point: the value is
 // sum_i limb[i] * 2^(32 i - 298). Every such product is a double that is a multiple of 2^-298
@@ -291,18 +293,24 @@ Tensor<Sum> gather(const Params& params, const Tensor<T>& in, const Tensor<T>& w
                                     p.in_channels, format_shape(b->shape)));
   }
   const int64_t n_size = in.shape[0], h = in.shape[2], wd = in.shape[3];
-  // Conv2d's own output size: floor((H + 2p - d*(k-1) - 1) / s) + 1.
+  // Conv2d's own output size: floor((H + 2p - d*(k-1) - 1) / s) + 1, in 128-bit arithmetic: the
+  // intermediate H + 2p can exceed int64 for a valid ConvTranspose2d whose output Conv2d maps back
+  // to a small input (huge padding cancelled by a huge dilation), and each term is below 2^127.
   const auto out_extent = [](const char* dim, int64_t size, int64_t k, int64_t s, int64_t pad,
                              int64_t d) {
-    const std::string what = fmt::format("conv2d output {}", dim);
-    int64_t num = checked_add(size, checked_mul(2, pad, what), what);
-    num = checked_sub(num, checked_add(checked_mul(d, k - 1, what), 1, what), what);
+    const Int128 num = Int128{size} + 2 * Int128{pad} - Int128{d} * (k - 1) - 1;
     if (num < 0) {
       throw Error("padding", fmt::format("conv2d: output {} would be < 1 (input {}, kernel {}, "
                                          "dilation {}, padding {})",
                                          dim, size, k, d, pad));
     }
-    return num / s + 1;
+    const Int128 extent = num / s + 1;
+    if (extent > std::numeric_limits<int64_t>::max()) {
+      throw Error("conv2d output", fmt::format("conv2d: output {} overflows int64 (input {}, "
+                                               "kernel {}, stride {}, dilation {}, padding {})",
+                                               dim, size, k, s, d, pad));
+    }
+    return static_cast<int64_t>(extent);
   };
   const int64_t oh_size =
       out_extent("height", h, p.kernel_size.h, p.stride.h, p.padding.h, p.dilation.h);
@@ -320,14 +328,18 @@ Tensor<Sum> gather(const Params& params, const Tensor<T>& in, const Tensor<T>& w
             Sum acc(0);
             for (int64_t o = 0; o < ocg; ++o) {
               for (int64_t fh = 0; fh < kh; ++fh) {
-                const int64_t ih = oh * p.stride.h - p.padding.h + fh * p.dilation.h;
+                // Window positions in 128 bits too: oh*s - p + fh*d stays within [-p, H + p).
+                const Int128 ih = Int128{oh} * p.stride.h - p.padding.h + Int128{fh} * p.dilation.h;
                 if (ih < 0 || ih >= h) continue;
                 for (int64_t fw = 0; fw < kw; ++fw) {
-                  const int64_t iw = ow * p.stride.w - p.padding.w + fw * p.dilation.w;
+                  const Int128 iw =
+                      Int128{ow} * p.stride.w - p.padding.w + Int128{fw} * p.dilation.w;
                   if (iw < 0 || iw >= wd) continue;
                   const size_t widx =
                       static_cast<size_t>(((((g * icg + i) * ocg) + o) * kh + fh) * kw + fw);
-                  acc += product<T, Sum>(w.data[widx], in.at(n, g * ocg + o, ih, iw));
+                  acc += product<T, Sum>(
+                      w.data[widx],
+                      in.at(n, g * ocg + o, static_cast<int64_t>(ih), static_cast<int64_t>(iw)));
                 }
               }
             }

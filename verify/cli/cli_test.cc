@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -57,12 +59,14 @@ class Cli : public ::testing::Test {
   }
   static std::string fmt_name(const std::string& test) { return "convt2d_cli_" + test; }
 
-  // Runs `convt2d ARGS`, capturing stdout and stderr; with `address_space_kib`, under that
-  // limit (ulimit -v), so that a run which allocates more fails instead of swapping.
-  Result Run(const std::string& args, int64_t address_space_kib = 0) {
-    const std::string limit =
-        address_space_kib > 0 ? fmt::format("ulimit -v {} && ", address_space_kib) : "";
-    const std::string cmd = limit + std::string(CONVT2D_BINARY) + " " + args + " >" +
+  // Runs `convt2d ARGS`, capturing stdout and stderr. `before` is shell code run first in the
+  // same shell, which then execs convt2d (so $$ there is convt2d's pid; e.g. AddressSpace(kib)
+  // as a memory limit, so that a run which allocates more fails instead of swapping); `wrapper`
+  // comes before the binary (e.g. "timeout 20").
+  Result Run(const std::string& args, const std::string& before = "",
+             const std::string& wrapper = "") {
+    const std::string cmd = (before.empty() ? "" : before + "; ") + "exec " + wrapper + " " +
+                            std::string(CONVT2D_BINARY) + " " + args + " >" +
                             (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
     const int status = std::system(cmd.c_str());
     Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
@@ -71,12 +75,20 @@ class Cli : public ::testing::Test {
   }
 
   // Expects exit code 2 and exactly one line on stderr containing `fragment`.
-  void ExpectUnusable(const std::string& args, const std::string& fragment) {
-    const Result r = Run(args);
+  void ExpectUnusable(const std::string& args, const std::string& fragment,
+                      const std::string& before = "", const std::string& wrapper = "") {
+    const Result r = Run(args, before, wrapper);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
     EXPECT_THAT(r.err, HasSubstr(fragment)) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_THAT(r.err, ::testing::StartsWith("convt2d: "));
+    // Each message names its file once (the test directory is in every path given).
+    size_t paths = 0;
+    for (size_t at = r.err.find(dir_.string()); at != std::string::npos;
+         at = r.err.find(dir_.string(), at + 1)) {
+      ++paths;
+    }
+    EXPECT_LE(paths, 1u) << r.err;
   }
 
   // Writes a case for `problem` with data of `regime`, returns its directory.
@@ -189,6 +201,83 @@ TEST_F(Cli, CheckPassesTheReferencesOwnFloat32Output) {
   EXPECT_EQ(j["suspicious"], false);
   EXPECT_EQ(j["over_bound"], 0);
   EXPECT_LE(j["max_err_over_bound"].get<double>(), 1.0);
+}
+
+TEST_F(Cli, ACandidateOfAnotherDtypeThanTheCaseNeedsAnExplicitClaim) {
+  // A float32 backend's result saved as float16 used to be judged by float16's bound (2^-9
+  // relative errors pass) because the claim defaulted to the file's dtype.
+  const fs::path c = MakeCase("c", "mb1ic16ih4oc4kh3sh2ph1");
+  const std::string y32 = (dir_ / "y32.npy").string(), y16 = (dir_ / "y16.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", c.string(), y32)).code,
+            0);
+  write_npy(y16, tensor_cast<float16>(std::get<Tensor<float>>(read_npy(y32))));
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", c.string(), y16),
+                 fmt::format("candidate {} holds float16 but the case is float32: pass --dtype "
+                             "float16 to claim float16 arithmetic",
+                             y16));
+  // Claimed explicitly, it is judged as claimed: within float16's bound, far outside float32's.
+  Result r = Run(fmt::format("check --case {} --candidate {} --dtype float16", c.string(), y16));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bound for float16 arithmetic"));
+  r = Run(fmt::format("check --case {} --candidate {} --dtype float32", c.string(), y16));
+  EXPECT_EQ(r.code, 1) << r.out;
+  // `run`'s default output for a float32 case is float64: also a claim to state.
+  const std::string y64 = (dir_ / "y64.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), y64)).code, 0);
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", c.string(), y64),
+                 "holds float64 but the case is float32: pass --dtype float64");
+  EXPECT_EQ(
+      Run(fmt::format("check --case {} --candidate {} --dtype float64", c.string(), y64)).code, 0);
+  // A candidate of the case's dtype still needs no flag.
+  r = Run(fmt::format("check --case {} --candidate {}", c.string(), y32));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("bound for float32 arithmetic"));
+  // Every pair of dtypes: the claim defaults only where case and candidate agree.
+  const Problem pr = parse_problem("mb1ic4ih3oc2kh2sh2");
+  const DType dtypes[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16};
+  for (const DType case_dt : dtypes) {
+    const Case k = make_case(pr, case_dt, Regime::kInteger, 1);
+    const fs::path kd = dir_ / fmt::format("case-{}", to_string(case_dt));
+    write_case(kd, pr.params, k.x, k.w, &*k.b);
+    const auto to_double = [](const AnyTensor& t) {
+      return std::visit([](const auto& v) { return tensor_cast<double>(v); }, t);
+    };
+    const Tensor<double> xd = to_double(k.x), wd = to_double(k.w), bd = to_double(*k.b);
+    // Small integers: exact in every dtype.
+    const Tensor<double> exact = conv_transpose2d<double, double>(pr.params, xd, wd, &bd);
+    for (const DType cand_dt : dtypes) {
+      const fs::path y = dir_ / fmt::format("y-{}.npy", to_string(cand_dt));
+      switch (cand_dt) {
+        case DType::kFloat32:
+          write_npy(y, tensor_cast<float>(exact));
+          break;
+        case DType::kFloat64:
+          write_npy(y, exact);
+          break;
+        case DType::kFloat16:
+          write_npy(y, tensor_cast<float16>(exact));
+          break;
+        case DType::kBFloat16:
+          write_npy(y, tensor_cast<bfloat16>(exact));
+          break;
+      }
+      const std::string args =
+          fmt::format("check --case {} --candidate {}", kd.string(), y.string());
+      if (case_dt == cand_dt) {
+        r = Run(args);
+        EXPECT_EQ(r.code, 0) << args << "\n" << r.out << r.err;  // small integers: exact
+      } else {
+        // bfloat16 candidates of other cases fail earlier: '<u2' is bfloat16 only when claimed.
+        ExpectUnusable(
+            args, cand_dt == DType::kBFloat16
+                      ? "is read only as bfloat16 storage"
+                      : fmt::format("holds {} but the case is {}: pass --dtype {}",
+                                    to_string(cand_dt), to_string(case_dt), to_string(cand_dt)));
+        r = Run(fmt::format("{} --dtype {}", args, to_string(cand_dt)));
+        EXPECT_EQ(r.code, 0) << args << "\n" << r.out << r.err;
+      }
+    }
+  }
 }
 
 TEST_F(Cli, CheckFailsOneUlpBeyondTheBoundAndNamesTheElement) {
@@ -340,6 +429,10 @@ TEST_F(Cli, RunImplOptimizedPassesCheck) {
 // beyond max_size()), and their neighbour whose middle tap lands on the input. Exit 0 and the
 // reference's values exactly (integer data).
 constexpr int64_t kOneGigabyteKib = 1 << 20;
+// Shell code for Run's `before`: a limit on the address space of the run.
+std::string AddressSpace(int64_t kib) {
+  return fmt::format("ulimit -v {}", kib);
+}
 const char* const kHugeGeometry[] = {
     "mb1ic4ih1iw1oc1kh1kw2pw2305843009213693951dh1dw4611686018427387904",
     "mb1ic1ih1oc1kh2dh4611686018427387904ph2305843009213693951",
@@ -393,7 +486,7 @@ TEST_F(Cli, OptimizedEntriesRunHugePaddingAndDilation) {
       ASSERT_EQ(Run(fmt::format("run --case {} --out {}", c.string(), ref)).code, 0);
       for (const std::string& impl : optimized_entries(dtype)) {
         const Result r = Run(fmt::format("run --case {} --impl {} --out {}", c.string(), impl, y),
-                             kOneGigabyteKib);
+                             AddressSpace(kOneGigabyteKib));
         ASSERT_EQ(r.code, 0) << impl << "\n" << r.err;
         EXPECT_EQ(values_of(y, bf16), values_of(ref, bf16)) << impl;
       }
@@ -426,7 +519,7 @@ TEST_F(Cli, OptimizedWorkingMemoryCountsAgainstMaxBytes) {
       SCOPED_TRACE(impl);
       const auto t0 = std::chrono::steady_clock::now();
       Result r = Run(fmt::format("run --case {} --impl {} --out {}", c.string(), impl, y),
-                     kOneGigabyteKib);
+                     AddressSpace(kOneGigabyteKib));
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ASSERT_EQ(r.code, 0) << r.err;
@@ -435,7 +528,7 @@ TEST_F(Cli, OptimizedWorkingMemoryCountsAgainstMaxBytes) {
       fs::remove(y);
       const int64_t declared = registry.get(impl).working_bytes(pr);
       r = Run(fmt::format("run --case {} --impl {} --out {} --max-bytes 1000", c.string(), impl, y),
-              kOneGigabyteKib);
+              AddressSpace(kOneGigabyteKib));
       if (declared <= 1000) {
         EXPECT_EQ(r.code, 0) << r.err;
         continue;
@@ -460,7 +553,7 @@ TEST_F(Cli, VerifySkipsImplementationsOverTheMemoryCap) {
   ASSERT_GT(registry.get("optimized-gemm").working_bytes(parse_problem(kHugeGeometry[0])), cap);
   const Result r =
       Run(fmt::format("verify --problems {} --max-bytes {}", (dir_ / "layers.txt").string(), cap),
-          kOneGigabyteKib);
+          AddressSpace(kOneGigabyteKib));
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, ::testing::ContainsRegex("huge-pad +optimized-gemm +integer .*SKIPPED  "
                                               "--impl optimized-gemm needs [0-9]+ bytes"));
@@ -508,6 +601,51 @@ TEST_F(Cli, GenThenCheckRoundTrip) {
                 .code,
             0);
   EXPECT_TRUE(fs::exists(dir_ / "one" / "000-mb1ic4ih3oc2kh3sh2g2" / "b.npy"));
+}
+
+TEST_F(Cli, GenWritesEachCaseDirectoryWholeOrNotAtAll) {
+  const fs::path out = dir_ / "cases";
+  const std::string args = fmt::format("gen --problem mb1ic1ih32oc1kh2sh2 --out {}", out.string());
+  const fs::path c = out / "000-mb1ic1ih32oc1kh2sh2";
+  const auto leftovers = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(out)) {
+      names.push_back(e.path().lexically_relative(out).string());
+    }
+    return names;
+  };
+  // x.npy (4 KiB) fits under an 8 KiB RLIMIT_FSIZE, expected.npy (64x64 float64, 32 KiB) does
+  // not: the write fails with EFBIG (SIGXFSZ ignored) after four files of the case. The old gen
+  // left case.json, x.npy, w.npy and b.npy behind in the case directory.
+  ExpectUnusable(args, "expected.npy: write failed: File too large", "trap '' XFSZ; ulimit -f 16");
+  EXPECT_THAT(leftovers(), ::testing::IsEmpty());
+  // Written whole; a second run replaces a directory that holds only gen's files.
+  ASSERT_EQ(Run(args).code, 0);
+  EXPECT_TRUE(fs::exists(c / "bound.npy"));
+  ASSERT_EQ(Run(args).code, 0);
+  EXPECT_EQ(leftovers().size(), 8u) << ::testing::PrintToString(leftovers());  // dir, 6, manifest
+  // A case directory holding anything else is the user's: refused before anything is written.
+  std::ofstream(c / "notes.txt") << "mine";
+  const std::string manifest = Slurp(out / "manifest.json");
+  ExpectUnusable(args, "holds a regular file 'notes.txt', which gen does not write");
+  EXPECT_EQ(Slurp(c / "notes.txt"), "mine");
+  EXPECT_EQ(Slurp(out / "manifest.json"), manifest);
+  fs::remove(c / "notes.txt");
+  fs::create_symlink(dir_ / "elsewhere", c / "w.npy.bak");
+  ExpectUnusable(args, "holds a symbolic link 'w.npy.bak'");
+  fs::remove(c / "w.npy.bak");
+  // So are a case name that is a file, and a manifest.json that is not a regular file.
+  fs::remove_all(c);
+  std::ofstream(c) << "a file";
+  ExpectUnusable(args,
+                 "000-mb1ic1ih32oc1kh2sh2: exists and is a regular file, not a case "
+                 "directory");
+  fs::remove(c);
+  fs::remove(out / "manifest.json");
+  fs::create_symlink(dir_ / "victim", out / "manifest.json");
+  ExpectUnusable(args, "manifest.json: exists and is a symbolic link");
+  EXPECT_FALSE(fs::exists(c));
+  EXPECT_FALSE(fs::exists(dir_ / "victim"));
 }
 
 TEST_F(Cli, GenWritesHalfCasesThatRunAndCheck) {
@@ -669,6 +807,90 @@ TEST_F(Cli, VerifyRunsTheRegistryAndSummarizes) {
   EXPECT_THAT(r.out, ::testing::ContainsRegex("verify: [0-9]+ passed, 0 failed, 1 skipped\n"));
 }
 
+TEST_F(Cli, VerifyPassesTheAdjointOfAProblemWhoseConv2dIntermediatesExceedInt64) {
+  // Conv2d's H + 2p = 3 + 2^63 - 2 overflows int64 although ConvTranspose2d's output (3x3) and
+  // Conv2d's (2x2, the input's shape) are small: `verify` used to stop with exit 2 on this valid
+  // problem ("conv2d output height overflows int64") where `run` and `check` accept it.
+  const std::string problem =
+      "mb1ic1ih2oc1kh2sh4611686018427387904dh4611686018427387904ph4611686018427387903";
+  std::ofstream(dir_ / "p.txt") << "extreme " << problem << "\n";
+  const Result r = Run(fmt::format("verify --problems {}", (dir_ / "p.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("extreme +adjoint +integer .* PASSED"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("extreme +adjoint +cancellation .* PASSED"));
+  EXPECT_THAT(r.out, HasSubstr(" 0 failed, 0 skipped"));
+}
+
+TEST_F(Cli, OptionValuesAreExactlyWhatWasWrittenOrExit2) {
+  const std::string g =
+      fmt::format("gen --problem mb1ic1ih2oc1kh1 --out {}", (dir_ / "g").string());
+  // --seed is a uint64: its largest value is taken as written...
+  ASSERT_EQ(Run(g + " --seed 18446744073709551615").code, 0);
+  EXPECT_EQ(nlohmann::json::parse(Slurp(dir_ / "g" / "manifest.json"))["seed"].get<uint64_t>(),
+            18446744073709551615u);
+  // ...and what CLI11 clamped (2^64), read as 0 (''), as hex (0x10 = 16) or octal (010 = 8) is
+  // refused.
+  ExpectUnusable(g + " --seed 18446744073709551616",
+                 "--seed: must be at most 18446744073709551615, got 18446744073709551616");
+  for (const char* v : {"''", "0x10", "010", "+5", "1e3", "' 7'"}) {
+    ExpectUnusable(fmt::format("{} --seed {}", g, v), "--seed: expected a plain decimal integer");
+  }
+  ExpectUnusable(g + " --max-bytes 0x100000", "--max-bytes: expected a plain decimal integer");
+  ExpectUnusable(fmt::format("gen --random 1e3 --out {}", (dir_ / "g").string()),
+                 "--random: expected a plain decimal integer, got '1e3'");
+  // shape --width 3,4 used 3; every shape flag is an integer or, where a pair means something, h,w.
+  const std::string shape = "shape --height 3 --in-channels 2 --out-channels 2 --kernel-size 3";
+  ExpectUnusable(shape + " --width 3,4", "--width: expected a plain decimal integer, got '3,4'");
+  ExpectUnusable(shape + " --groups 1,1", "--groups: expected a plain decimal integer");
+  ExpectUnusable(shape + " --batch 0x2", "--batch: expected a plain decimal integer");
+  ExpectUnusable(shape + " --stride 2,2,2", "--stride: expected an integer or h,w, got '2,2,2'");
+  ExpectUnusable(shape + " --padding 1,", "--padding: expected an integer or h,w");
+  ExpectUnusable(shape + " --dilation 99999999999999999999",
+                 "--dilation: must be at most 9223372036854775807");
+  Result r = Run(shape + " --width 4 --stride 2,3");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 2 7 12\n");
+  // Reals: finite numbers above their bound.
+  for (const char* v : {"nan", "inf", "1e400", "0x1p3", "abc"}) {
+    ExpectUnusable(fmt::format("verify --max-macs {}", v), "--max-macs: ");
+    ExpectUnusable(fmt::format("check --case c --candidate y --lambda {}", v), "--lambda: ");
+  }
+  ExpectUnusable("check --case c --candidate y --lambda 0", "--lambda: must be > 0, got 0");
+}
+
+TEST_F(Cli, AVerifyThatWouldTestNothingIsExit2) {
+  const fs::path file = dir_ / "problems.txt";
+  const std::string verify = fmt::format("verify --problems {}", file.string());
+  // Each of these exited 0 after "verify: 0 passed, 0 failed, 0 skipped" (or after testing only
+  // what --max-macs 0 let through).
+  std::ofstream(file) << "";
+  ExpectUnusable(verify, "problems.txt: no problems in the file");
+  std::ofstream(file) << "# a comment\n\n   \n";
+  ExpectUnusable(verify, "problems.txt: no problems in the file");
+  std::ofstream(file) << "huge mb1ic2048ih64oc256kh4sh2ph1\n";
+  ExpectUnusable(verify,
+                 "verify: nothing to test: all 1 problem(s) have more multiply-adds than "
+                 "--max-macs 2e+06");
+  std::ofstream(file) << "small mb1ic4ih3oc4kh4sh2ph1\n";
+  for (const char* m : {"0", "-1", "nan", "inf"}) {
+    ExpectUnusable(fmt::format("{} --max-macs {}", verify, m), "--max-macs: ");
+  }
+  ExpectUnusable(fmt::format("verify --problems {}", dir_.string()),
+                 "not a regular file (it is a directory)");
+  ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  ExpectUnusable(fmt::format("verify --problems {}", (dir_ / "fifo").string()),
+                 "fifo: not a regular file (it is a FIFO)", "", "timeout 20");
+  // /dev/zero was read without limit; a regular file is capped at 16 MiB.
+  ExpectUnusable("verify --problems /dev/zero", "/dev/zero: not a regular file", "", "timeout 20");
+  std::ofstream(file) << std::string((16 << 20) + 1, '#');
+  ExpectUnusable(verify,
+                 "problems.txt: file of 16777217 bytes exceeds the limit of 16777216 bytes");
+  std::ofstream(file) << "tiny mb1ic1ih1oc1kh1 " << std::string(100'000, 'x') << "\n";
+  ExpectUnusable(verify,
+                 "problems.txt:1: expected 'name problem', got 'tiny mb1ic1ih1oc1kh1 "
+                 "xxxxxxxxxxxxxxxx...'");
+}
+
 TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
   const std::string y = (dir_ / "y.npy").string();
@@ -765,7 +987,7 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
       "unsupported dtype");
   // Counts and caps that make no sense.
   ExpectUnusable(fmt::format("gen --random 1000000000000 --out {}", (dir_ / "g").string()),
-                 "--random must be in [0, 1000000]");
+                 "--random: must be in [0, 1000000]");
   ExpectUnusable(fmt::format("run --case {} --out {} --max-bytes 0", c.string(), y),
                  "--max-bytes: must be a positive integer");
   ExpectUnusable(fmt::format("gen --random 2 --seed -1 --out {}", (dir_ / "g").string()),
@@ -789,6 +1011,97 @@ TEST_F(Cli, EveryBadInputIsExitCode2WithOneLine) {
   ExpectUnusable("gen --random 2 --seed 1 --out x --regime chaotic", "chaotic");
   // No failed command left an output file behind, partial or whole.
   EXPECT_FALSE(fs::exists(y));
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+    EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
+  }
+}
+
+TEST_F(Cli, CaseJsonProblemsAreNamedInOneShortLine) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  const std::string valid = R"("in_channels": 2, "out_channels": 2, "kernel_size": 3, "stride": 2)";
+  const std::string run =
+      fmt::format("run --case {} --out {}", c.string(), (dir_ / "y.npy").string());
+  const auto with = [&](const std::string& members) {
+    std::ofstream(c / "case.json") << "{" << valid << members << "}";
+  };
+  // 10^5 levels in a known key crashed convt2d (stack overflow, signal 11); 5*10^4 printed a
+  // 100 KB line; in an unknown key they were accepted.
+  for (const auto& [key, levels] : {std::pair{"groups", 100'000}, std::pair{"groups", 50'000},
+                                    std::pair{"comment", 100'000}, std::pair{"comment", 50'000}}) {
+    with(fmt::format(R"(, "{}": {}{})", key, std::string(levels, '['), std::string(levels, ']')));
+    ExpectUnusable(run, fmt::format("case.json: {}: JSON nested deeper than 64 levels", key));
+    EXPECT_LT(Run(run).err.size(), 300u);
+  }
+  // A number beyond double's range: ignored under an unknown key (it was "a JSON syntax error"),
+  // named under a known one.
+  with(R"(, "note": 1e400)");
+  EXPECT_EQ(Run(run).code, 0) << Run(run).err;
+  with(R"(, "groups": 1e400)");
+  ExpectUnusable(run, "case.json: groups: number 1e400 is out of range");
+  // Wrong-typed strings named the file twice.
+  with(R"(, "compute_mode": 5)");
+  ExpectUnusable(run, "case.json: compute_mode: expected a string, got 5");
+  // Arrays of two dtypes: the one that differs is named.
+  with("");
+  write_npy(c / "b.npy", Tensor<double>(Shape{1, 2, 1, 1}));
+  ExpectUnusable(run, "b.npy holds float64 but x.npy holds float32: all arrays of a case");
+  // A FIFO case.json was "no such file" (and must not block the reader).
+  fs::remove(c / "case.json");
+  ASSERT_EQ(mkfifo((c / "case.json").c_str(), 0600), 0);
+  ExpectUnusable(run, "case.json: not a regular file (it is a FIFO)", "", "timeout 20");
+  fs::remove(c / "case.json");
+  ExpectUnusable(run, "case.json: no such file");
+}
+
+TEST_F(Cli, OutputsReplaceOnlyRegularFilesAndNeverFollowALink) {
+  const fs::path c = MakeCase("c", "mb1ic2ih3oc2kh3sh2");
+  const fs::path victim = dir_ / "victim", out = dir_ / "y.npy";
+  std::ofstream(victim) << "precious";
+  const auto run_to = [&](const fs::path& o) {
+    return fmt::format("run --case {} --out {}", c.string(), o.string());
+  };
+  // Symbolic links at the temporary names the old code used, OUT.tmp.<pid>.<n>, opened with
+  // O_TRUNC and followed: the victim was overwritten. ($$ is the pid that execs convt2d.)
+  Result r = Run(run_to(out), fmt::format("for n in 0 1 2 3; do ln -s {} {}.tmp.$$.$n; done",
+                                          victim.string(), out.string()));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Slurp(victim), "precious");
+  EXPECT_NO_THROW(read_npy(out));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (fs::is_symlink(e.symlink_status())) fs::remove(e.path());
+  }
+  // OUT a symbolic link: refused, the link and its target untouched.
+  const fs::path link = dir_ / "link.npy";
+  fs::create_symlink(victim, link);
+  ExpectUnusable(run_to(link), "link.npy: exists and is a symbolic link, not a regular file");
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+  EXPECT_EQ(Slurp(victim), "precious");
+  // A directory, and a FIFO (refused without opening it: a blocked run would end by timeout).
+  fs::create_directory(dir_ / "adir");
+  ExpectUnusable(run_to(dir_ / "adir"), "adir: exists and is a directory");
+  ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  ExpectUnusable(run_to(dir_ / "fifo"), "fifo: exists and is a FIFO", "", "timeout 20");
+  // Device nodes: renamed over, they were replaced by regular files (as root: --out /dev/null), and
+  // --out /dev/full exited 0. As root the test uses null and full devices of its own, since a
+  // regression would otherwise damage /dev; other users cannot replace /dev's nodes anyway.
+  for (const auto& [name, minor] : {std::pair{"null", 3u}, std::pair{"full", 7u}}) {
+    fs::path dev = fs::path("/dev") / name;
+    if (::geteuid() == 0) {
+      dev = dir_ / name;
+      ASSERT_EQ(::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, minor)), 0) << dev;
+    }
+    ExpectUnusable(run_to(dev), fmt::format("{}: exists and is a character device", dev.string()));
+    struct stat st;
+    ASSERT_EQ(::lstat(dev.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << dev;
+  }
+  // A write that fails half-way (RLIMIT_FSIZE at 1 KiB, SIGXFSZ ignored: EFBIG, as a full disk
+  // gives ENOSPC) leaves the previous OUT as it was and no temporary file.
+  const fs::path big = MakeCase("big", "mb1ic1ih16oc1kh2sh2");  // 32x32 float64 output: 8 KiB
+  const std::string before = Slurp(out);
+  ExpectUnusable(fmt::format("run --case {} --out {}", big.string(), out.string()),
+                 "y.npy: write failed: File too large", "trap '' XFSZ; ulimit -f 2");
+  EXPECT_EQ(Slurp(out), before);
   for (const auto& e : fs::recursive_directory_iterator(dir_)) {
     EXPECT_THAT(e.path().filename().string(), Not(HasSubstr(".tmp."))) << e.path();
   }
@@ -847,7 +1160,11 @@ TEST_F(Cli, BenchBadInputIsExitCode2WithOneLine) {
   std::ofstream(layers) << "too many words here\n";
   ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt:1: expected 'name problem'");
   std::ofstream(layers) << "# only a comment\n";
-  ExpectUnusable(fmt::format("bench --layers {}", layers), "no layers");
+  ExpectUnusable(fmt::format("bench --layers {}", layers), "layers.txt: no problems in the file");
+  // The same reader as verify --problems: regular files only.
+  ExpectUnusable(fmt::format("bench --layers {}", dir_.string()),
+                 "not a regular file (it is a directory)");
+  ExpectUnusable("bench --layers /dev/zero", "/dev/zero: not a regular file", "", "timeout 20");
   ExpectUnusable(fmt::format("bench --layers {}", (dir_ / "nope.txt").string()),
                  "nope.txt: no such file");
   ExpectUnusable("bench", "give --layers FILE or --problem STR");

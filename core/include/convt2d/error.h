@@ -2,8 +2,10 @@
 /// \file
 /// The one error type of convt2d. Every rejected parameter, shape, file or string raises it.
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace convt2d {
 
@@ -20,5 +22,10 @@ class Error : public std::runtime_error {
  private:
   std::string subject_;
 };
+
+/// `s` as messages quote input: control characters escaped (\n, \t, \xHH) and the result at most
+/// `max` characters long (cut with "..."), so that a message stays one short line whatever the
+/// input held.
+std::string excerpt(std::string_view s, size_t max = 40);
 
 }  // namespace convt2d

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "convt2d/files.h"
 #include "convt2d/tensor.h"
 
 namespace convt2d {
@@ -24,7 +25,9 @@ namespace convt2d {
 AnyTensor parse_npy(std::span<const uint8_t> bytes, const std::string& name,
                     int64_t max_bytes = INT64_MAX, bool uint16_is_bfloat16 = false);
 
-/// Reads a .npy file. Errors name the path.
+/// Reads a .npy file with read_regular_file (files.h): a FIFO or device is "not a regular file",
+/// and a file beyond `max_bytes` of data plus 1 MiB of header is rejected unread. Errors name the
+/// path.
 AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes = INT64_MAX,
                    bool uint16_is_bfloat16 = false);
 
@@ -32,12 +35,8 @@ AnyTensor read_npy(const std::filesystem::path& path, int64_t max_bytes = INT64_
 /// (bfloat16 as '<u2').
 std::vector<uint8_t> serialize_npy(const AnyTensor& t);
 
-/// Writes `bytes` to `path` atomically: to a temporary file in the same directory, then renamed
-/// over `path`. Error naming the path on failure (the temporary file is removed).
-void write_bytes_atomically(const std::filesystem::path& path, std::span<const uint8_t> bytes);
-
-/// Writes `t` to `path` atomically: the data goes to a temporary file in the same directory that
-/// is then renamed over `path`, so a reader never sees a partly written file.
+/// Writes `t` to `path` with write_bytes_atomically (files.h): a reader never sees a partly
+/// written file, and a `path` that exists as anything but a regular file is an Error.
 void write_npy(const std::filesystem::path& path, const AnyTensor& t);
 
 }  // namespace convt2d
