@@ -50,6 +50,18 @@ void direct_kernel(const TileArgs& a) {
   const float* partner = a.partner;
   float* y = a.y;
   for (int64_t r = 0; r < rows; ++r) {
+    if (r > 0) {
+      // The next row of the run, stepped to before it is used (never past the last row: that
+      // pointer could lie outside its buffer). Only the pointers this variant uses: the others
+      // may be null.
+      x += a.x_row_step;
+      if constexpr (Zip) {
+        partner += a.out_row_step;
+        y += a.y_row_step;
+      } else {
+        out += a.out_row_step;
+      }
+    }
     typename V::type acc[kSets][MR][NV];
     _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
@@ -98,14 +110,6 @@ void direct_kernel(const TileArgs& a) {
           V::store(out + m * a.out_stride + kL * v, res);
         }
       }
-    }
-    x += a.x_row_step;
-    // Only the pointers this variant uses: the others may be null.
-    if constexpr (Zip) {
-      partner += a.out_row_step;
-      y += a.y_row_step;
-    } else {
-      out += a.out_row_step;
     }
   }
 }

@@ -668,7 +668,9 @@ void execute_direct(const PackedWeights::Impl& pl, const Tensor<float>& x, const
                 a.rows = nrows;
                 a.x_row_step = wp;
                 a.out_row_step = rstride;
-                a.y_row_step = sh * ow;
+                // A run of several rows has them sh apart inside the output, so sh·ow fits; a
+                // single row never steps (sh·ow may then exceed int64: a stride of 2^62).
+                a.y_row_step = nrows > 1 ? sh * ow : 0;
                 const int nv_max = kDirectNv[mr];
                 // The odd phase of stride 2 interleaves with the even one in its stores.
                 const bool zip_tile = zip && ai == 1;
