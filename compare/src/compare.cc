@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "convt2d/backward.h"
 #include "convt2d/bounds.h"
 
 namespace convt2d {
@@ -109,7 +110,7 @@ class Overflow {
   Overflow(const Truth& t, DType claimed, const Arithmetic& a)
       : t_(t),
         a_(a),
-        known_(!t.positive.data.empty() && !t.taps_rows.empty() && !t.taps_cols.empty()),
+        known_(!t.positive.data.empty() && t.taps.size() == t.positive.data.size()),
         // The lowest threshold of the formats involved: the accumulator's and the output's.
         threshold_(std::min(overflow_threshold(a.accumulation),
                             overflow_threshold(precision_of(claimed)))),
@@ -127,12 +128,9 @@ class Overflow {
     return known_ &&
            (t_.largest_positive.data[i] >= certain_ || t_.largest_negative.data[i] >= certain_);
   }
-  OverflowRules rules(size_t i, const Shape& shape) const {
+  OverflowRules rules(size_t i) const {
     OverflowRules r;
-    const int64_t ow = static_cast<int64_t>(i) % shape[3];
-    const int64_t oh = static_cast<int64_t>(i) / shape[3] % shape[2];
-    const int64_t k = t_.channels_per_group * t_.taps_rows[static_cast<size_t>(oh)] *
-                      t_.taps_cols[static_cast<size_t>(ow)];
+    const int64_t k = t_.taps[i];
     r.plus = intermediate_limit(k, t_.positive.data[i], a_) >= threshold_;
     r.minus = intermediate_limit(k, t_.negative.data[i], a_) >= threshold_;
     return r;
@@ -186,10 +184,9 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       } else if (!e_finite) {
         // The same infinity, or NaN where the finite terms of the other sign can overflow before
         // they meet it (inf - inf).
-        ok =
-            a == ed || (std::isnan(a) && overflow.known() && overflow.rules(k, shape).accepts(-ed));
+        ok = a == ed || (std::isnan(a) && overflow.known() && overflow.rules(k).accepts(-ed));
       } else if (overflow.known()) {
-        ok = overflow.rules(k, shape).accepts(a);
+        ok = overflow.rules(k).accepts(a);
       } else {
         // Without the term sums: the final result may overflow to the infinity of its sign.
         ok = std::isinf(a) && std::signbit(a) == std::signbit(ed) &&
@@ -251,18 +248,11 @@ int64_t first_vacuous_rounding(double u) {
 
 // Elements whose bound is vacuous: rounding_growth(K + 1 + x) >= 1 for the claimed accumulation.
 int64_t count_vacuous(const Truth& t, const Arithmetic& a) {
-  if (t.taps_rows.empty() || t.taps_cols.empty() || t.expected.shape.size() != 4) return 0;
+  if (t.taps.empty()) return 0;
   const int64_t first = first_vacuous_rounding(a.accumulation.u);
   if (first == std::numeric_limits<int64_t>::max()) return 0;
-  // K = channels * rows[oh] * cols[ow]: count the (oh, ow) with K > 0 and K + 1 + x >= first.
-  int64_t count = 0;
-  for (int64_t tr : t.taps_rows) {
-    for (int64_t tc : t.taps_cols) {
-      const int64_t k = t.channels_per_group * tr * tc;
-      if (k > 0 && k + 1 + a.extra_roundings >= first) ++count;
-    }
-  }
-  return count * t.expected.shape[0] * t.expected.shape[1];
+  return std::count_if(t.taps.begin(), t.taps.end(),
+                       [&](int64_t k) { return k > 0 && k + 1 + a.extra_roundings >= first; });
 }
 
 std::string idx_str(const Shape& s) {
@@ -276,29 +266,37 @@ std::string expected_str(const ElementReport& e) {
 
 }  // namespace
 
+namespace {
+
+// The case's operands as tensors of T, for the literal loops and the bounds.
+template <class T>
+PassInputs<T> pass_inputs(const Case& c) {
+  const Operands o = c.operands();
+  const auto as = [](const AnyTensor* t) { return t ? &std::get<Tensor<T>>(*t) : nullptr; };
+  return {c.pass, as(o.x), as(o.w), as(o.b), as(o.dy)};
+}
+
+}  // namespace
+
 Truth compute_truth(const Case& c) {
   Truth t;
+  t.pass = c.pass;
   std::visit(
-      [&](const auto& x) {
-        using Tn = std::decay_t<decltype(x)>;
-        using T = typename Tn::value_type;
-        const Tn& w = std::get<Tn>(c.w);
-        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        if constexpr (std::is_same_v<T, double>) {
-          t.expected = conv_transpose2d<T, Exact>(c.problem.params, x, w, b);
-        } else {
-          ExactResult r = conv_transpose2d_exact<T>(c.problem.params, x, w, b);
-          t.expected = std::move(r.value);
-          t.expected_hi = std::move(r.hi);
-          t.expected_lo = std::move(r.lo);
-        }
-        ProductSums ps = product_sums(c.problem.params, x, w);
-        if (b != nullptr) {
+      [&](const auto& any) {
+        using T = typename std::decay_t<decltype(any)>::value_type;
+        const PassInputs<T> in = pass_inputs<T>(c);
+        ExactResult r =
+            conv_transpose2d_pass_exact<T>(c.pass, c.problem.params, in.x, in.w, in.b, in.dy);
+        t.expected = std::move(r.value);
+        t.expected_hi = std::move(r.hi);
+        t.expected_lo = std::move(r.lo);
+        ProductSums ps = product_sums(c.problem.params, in);
+        if (in.b != nullptr) {
           // The bias is one more term, of its own sign.
           const int64_t plane = ps.positive.shape[2] * ps.positive.shape[3];
           for (size_t i = 0; i < ps.positive.data.size(); ++i) {
             const int64_t ch = static_cast<int64_t>(i) / plane % ps.positive.shape[1];
-            const double bias = static_cast<double>(b->data[static_cast<size_t>(ch)]);
+            const double bias = static_cast<double>(in.b->data[static_cast<size_t>(ch)]);
             if (std::isinf(bias)) continue;  // like an infinite product: not part of the sums
             long double& sum = bias > 0 ? ps.positive.data[i] : ps.negative.data[i];
             sum =
@@ -309,42 +307,21 @@ Truth compute_truth(const Case& c) {
         t.negative = std::move(ps.negative);
         t.largest_positive = std::move(ps.largest_positive);
         t.largest_negative = std::move(ps.largest_negative);
+        t.taps = std::move(ps.taps);
       },
       c.x);
-  if (t.expected_hi.size() != t.expected.size()) {
-    // float64 data: the pairs from the 640-bit values.
-    t.expected_hi = Tensor<double>(t.expected.shape);
-    t.expected_lo = Tensor<double>(t.expected.shape);
-    for (size_t i = 0; i < t.expected.data.size(); ++i) {
-      const Exact& e = t.expected.data[i];
-      const double hi = static_cast<double>(e);
-      double lo = std::numeric_limits<double>::quiet_NaN();
-      if (std::isfinite(hi)) {
-        const Exact rest = e - Exact(hi);
-        const double l = static_cast<double>(rest);
-        if (Exact(l) == rest) lo = l;
-      }
-      t.expected_hi.data[i] = hi;
-      t.expected_lo.data[i] = lo;
-    }
-  }
   t.abs_expected = Tensor<double>(t.expected.shape);
   for (size_t i = 0; i < t.expected.data.size(); ++i) {
     t.abs_expected.data[i] = std::fabs(t.expected_hi.data[i]);
   }
-  t.taps_rows = taps_per_row(c.problem);
-  t.taps_cols = taps_per_col(c.problem);
-  t.channels_per_group = c.problem.params.in_channels / c.problem.params.groups;
   return t;
 }
 
 Tensor<double> case_bound(const Case& c, const Arithmetic& a) {
   return std::visit(
-      [&](const auto& x) {
-        using Tn = std::decay_t<decltype(x)>;
-        const Tn& w = std::get<Tn>(c.w);
-        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        return certified_bound(c.problem.params, x, w, b, a);
+      [&](const auto& any) {
+        using T = typename std::decay_t<decltype(any)>::value_type;
+        return certified_bound(c.problem.params, pass_inputs<T>(c), a);
       },
       c.x);
 }
@@ -358,11 +335,9 @@ Tensor<double> case_bound(const Case& c, Precision acc, double output_u) {
 
 Tensor<double> case_band(const Case& c, const Truth& t, const Arithmetic& a, double lambda) {
   return std::visit(
-      [&](const auto& x) {
-        using Tn = std::decay_t<decltype(x)>;
-        const Tn& w = std::get<Tn>(c.w);
-        const Tn* b = c.b ? &std::get<Tn>(*c.b) : nullptr;
-        return suspicious_band(c.problem.params, x, w, b, t.abs_expected, a, lambda);
+      [&](const auto& any) {
+        using T = typename std::decay_t<decltype(any)>::value_type;
+        return suspicious_band(c.problem.params, pass_inputs<T>(c), t.abs_expected, a, lambda);
       },
       c.x);
 }
@@ -377,6 +352,7 @@ Report compare_outputs(const Truth& truth, const AnyTensor& candidate, const Ten
                        const Tensor<double>* band, DType claimed, const Arithmetic& a) {
   Report r;
   r.claimed = claimed;
+  r.pass = truth.pass;
   r.expected_shape = truth.expected.shape;
   r.actual_shape = shape_of(candidate);
   r.shape_ok = r.expected_shape == r.actual_shape;
@@ -439,9 +415,10 @@ std::string format_report(const Report& r) {
   if (r.worst) {
     const ElementReport& w = *r.worst;
     s += fmt::format(
-        "worst element (n, c, h, w) = {}: expected {}, actual {:.17g}, |err| {:.3g}, "
+        "worst element {} = {}: expected {}, actual {:.17g}, |err| {:.3g}, "
         "bound {:.3g}, {:.3g} ulp\n",
-        idx_str(w.index), expected_str(w), w.actual, w.abs_err, w.bound, w.ulps);
+        index_names(r.pass, w.index.size()), idx_str(w.index), expected_str(w), w.actual, w.abs_err,
+        w.bound, w.ulps);
   }
   s += fmt::format("elements over the bound: {}\n", r.over_bound);
   s += fmt::format("NaN/Inf mismatches: {}\n", r.nonfinite_mismatches);

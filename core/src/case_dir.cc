@@ -67,7 +67,7 @@ bool is_known_key(std::string_view key) {
   for (std::string_view k :
        {"in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
         "dilation", "groups", "bias", "conv_mode", "compute_mode", "output_padding_rule",
-        "input_shape", "output_shape", "dtype"}) {
+        "input_shape", "output_shape", "dtype", "pass"}) {
     if (key == k) return true;
   }
   return false;
@@ -253,7 +253,9 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
   const auto conv_mode = optional_string("conv_mode");
   const auto compute_mode = optional_string("compute_mode");
   const auto rule = optional_string("output_padding_rule");
+  const auto pass = optional_string("pass");
   try {
+    if (pass) spec.pass = parse_pass(*pass);
     if (conv_mode) p.conv_mode = parse_conv_mode(*conv_mode);
     if (compute_mode) p.compute_mode = parse_compute_mode(*compute_mode);
     if (rule) p.output_padding_rule = parse_output_padding_rule(*rule);
@@ -270,7 +272,8 @@ CaseSpec parse_case_json(std::string_view text, const std::string& name) {
 }
 
 std::string case_json(const Params& p, const std::optional<Shape>& input_shape,
-                      const std::optional<Shape>& output_shape, const std::optional<DType>& dtype) {
+                      const std::optional<Shape>& output_shape, const std::optional<DType>& dtype,
+                      Pass pass) {
   json j = {{"in_channels", p.in_channels},
             {"out_channels", p.out_channels},
             {"kernel_size", pair_json(p.kernel_size)},
@@ -288,6 +291,7 @@ std::string case_json(const Params& p, const std::optional<Shape>& input_shape,
   if (input_shape) j["input_shape"] = *input_shape;
   if (output_shape) j["output_shape"] = *output_shape;
   if (dtype) j["dtype"] = std::string(to_string(*dtype));
+  if (pass != Pass::kForward) j["pass"] = std::string(to_string(pass));
   return j.dump(2) + "\n";
 }
 
@@ -300,6 +304,34 @@ void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std:
   }
 }
 
+Operands Case::operands() const {
+  Operands o;
+  if (reads_x(pass)) o.x = &x;
+  if (reads_w(pass)) o.w = &w;
+  if (b) o.b = &*b;
+  if (dy) o.dy = &*dy;
+  return o;
+}
+
+namespace {
+
+// An empty tensor of dtype t: what a case holds for an array its pass does not read.
+AnyTensor empty_of(DType t) {
+  switch (t) {
+    case DType::kFloat64:
+      return Tensor<double>();
+    case DType::kFloat16:
+      return Tensor<float16>();
+    case DType::kBFloat16:
+      return Tensor<bfloat16>();
+    case DType::kFloat32:
+      break;
+  }
+  return Tensor<float>();
+}
+
+}  // namespace
+
 Case read_case(const fs::path& dir, int64_t max_bytes) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -309,33 +341,74 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
   const fs::path json_path = dir / "case.json";
   const CaseSpec spec = parse_case_json(read_text(json_path), json_path.string());
   const Params& p = spec.params;
+  const Pass pass = spec.pass;
   const bool bf16 = spec.dtype == DType::kBFloat16;
-  Case c{Problem{}, read_npy(dir / "x.npy", max_bytes, bf16),
-         read_npy(dir / "w.npy", max_bytes, bf16), std::nullopt};
-  if (p.bias) c.b = read_npy(dir / "b.npy", max_bytes, bf16);
-  const DType dt = dtype_of(c.x);
-  if (spec.dtype && dt != *spec.dtype) {
-    throw Error("dtype", fmt::format("{}: x.npy holds {} but case.json declares \"dtype\": \"{}\"",
-                                     dir.string(), to_string(dt), to_string(*spec.dtype)));
+  // The arrays the pass reads, in this order; the first one read sets the case's dtype.
+  std::vector<std::pair<const char*, AnyTensor>> arrays;
+  for (const auto& [file, wanted] :
+       {std::pair{"x.npy", reads_x(pass)}, std::pair{"w.npy", reads_w(pass)},
+        std::pair{"b.npy", pass == Pass::kForward && p.bias},
+        std::pair{"dy.npy", reads_dy(pass)}}) {
+    if (wanted) arrays.emplace_back(file, read_npy(dir / file, max_bytes, bf16));
   }
-  // Name the array that differs (w.npy, else b.npy), not every one.
-  for (const auto& [file, t] :
-       {std::pair{"w.npy", &c.w}, std::pair{"b.npy", c.b ? &*c.b : nullptr}}) {
-    if (t != nullptr && dtype_of(*t) != dt) {
-      throw Error("dtype", fmt::format("{}: {} holds {} but x.npy holds {}: all arrays of a case "
+  const DType dt = dtype_of(arrays.front().second);
+  if (spec.dtype && dt != *spec.dtype) {
+    throw Error("dtype", fmt::format("{}: {} holds {} but case.json declares \"dtype\": \"{}\"",
+                                     dir.string(), arrays.front().first, to_string(dt),
+                                     to_string(*spec.dtype)));
+  }
+  // Name the array that differs, not every one.
+  for (const auto& [file, t] : arrays) {
+    if (dtype_of(t) != dt) {
+      throw Error("dtype", fmt::format("{}: {} holds {} but {} holds {}: all arrays of a case "
                                        "must have one dtype",
-                                       dir.string(), file, to_string(dtype_of(*t)), to_string(dt)));
+                                       dir.string(), file, to_string(dtype_of(t)),
+                                       arrays.front().first, to_string(dt)));
     }
   }
-  const Shape& xs = shape_of(c.x);
-  if (spec.input_shape && *spec.input_shape != xs) {
-    throw Error("input_shape",
-                fmt::format("{}: input_shape {} disagrees with x.npy's shape {}",
-                            json_path.string(), format_shape(*spec.input_shape), format_shape(xs)));
+  Case c{Problem{}, empty_of(dt), empty_of(dt), std::nullopt, pass, std::nullopt};
+  for (auto& [file, t] : arrays) {
+    const std::string_view f = file;
+    AnyTensor& slot = f == "x.npy"   ? c.x
+                      : f == "w.npy" ? c.w
+                      : f == "b.npy" ? c.b.emplace()
+                                     : c.dy.emplace();
+    slot = std::move(t);
   }
-  const Shape bs = c.b ? shape_of(*c.b) : Shape{};
   try {
-    c.problem = problem_from_shapes(p, xs, shape_of(c.w), c.b ? &bs : nullptr);
+    if (reads_x(pass)) {
+      const Shape& xs = shape_of(c.x);
+      if (spec.input_shape && *spec.input_shape != xs) {
+        throw Error("input_shape", fmt::format("input_shape {} disagrees with x.npy's shape {}",
+                                               format_shape(*spec.input_shape), format_shape(xs)));
+      }
+      Params q = p;
+      q.bias = pass == Pass::kForward && p.bias;
+      const Shape ws = reads_w(pass) ? shape_of(c.w) : weight_shape(p);
+      const Shape bs = c.b ? shape_of(*c.b) : Shape{};
+      c.problem = problem_from_shapes(q, xs, ws, c.b ? &bs : nullptr);
+      c.problem.params.bias = p.bias;
+    } else {
+      c.problem = problem_from_output(p, shape_of(*c.dy));
+      if (reads_w(pass) && shape_of(c.w) != weight_shape(p)) {
+        throw Error("weight",
+                    fmt::format("weight: shape {} does not match the parameters, which "
+                                "require {}",
+                                format_shape(shape_of(c.w)), format_shape(weight_shape(p))));
+      }
+      if (spec.input_shape && *spec.input_shape != input_shape(c.problem)) {
+        throw Error("input_shape",
+                    fmt::format("input_shape {} disagrees with dy.npy's shape {}, "
+                                "the output of an input {}",
+                                format_shape(*spec.input_shape), format_shape(shape_of(*c.dy)),
+                                format_shape(input_shape(c.problem))));
+      }
+    }
+    if (c.dy && shape_of(*c.dy) != output_shape(c.problem)) {
+      throw Error(
+          "dy", fmt::format("dy: dy.npy's shape {} is not the output shape {}",
+                            format_shape(shape_of(*c.dy)), format_shape(output_shape(c.problem))));
+    }
   } catch (const Error& e) {
     throw Error(e.subject(), fmt::format("{}: {}", dir.string(), e.what()));
   }
@@ -350,21 +423,31 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
   return c;
 }
 
-Case make_case(const Problem& pr, DType dtype, Regime regime, uint64_t seed) {
+Case make_case(const Problem& pr, DType dtype, Regime regime, uint64_t seed, Pass pass) {
+  check_pass(pr, pass);
   const auto build = [&](const auto& d) {
-    return Case{pr, d.x, d.w, pr.params.bias ? std::optional<AnyTensor>(d.b) : std::nullopt};
+    using T = typename std::decay_t<decltype(d.x)>::value_type;
+    Case c{pr,
+           reads_x(pass) ? AnyTensor(d.x) : AnyTensor(Tensor<T>()),
+           reads_w(pass) ? AnyTensor(d.w) : AnyTensor(Tensor<T>()),
+           std::nullopt,
+           pass,
+           std::nullopt};
+    if (pass == Pass::kForward && pr.params.bias) c.b = d.b;
+    if (reads_dy(pass)) c.dy = d.dy;
+    return c;
   };
   switch (dtype) {
     case DType::kFloat32:
-      return build(make_data<float>(pr, regime, seed));
+      return build(make_data<float>(pr, regime, seed, pass));
     case DType::kFloat64:
-      return build(make_data<double>(pr, regime, seed));
+      return build(make_data<double>(pr, regime, seed, pass));
     case DType::kFloat16:
-      return build(make_data<float16>(pr, regime, seed));
+      return build(make_data<float16>(pr, regime, seed, pass));
     case DType::kBFloat16:
       break;
   }
-  return build(make_data<bfloat16>(pr, regime, seed));
+  return build(make_data<bfloat16>(pr, regime, seed, pass));
 }
 
 void write_case(const fs::path& dir, const Params& params, const AnyTensor& x, const AnyTensor& w,
@@ -383,6 +466,26 @@ void write_case(const fs::path& dir, const Params& params, const AnyTensor& x, c
   write_npy(dir / "x.npy", x);
   write_npy(dir / "w.npy", w);
   if (params.bias && b) write_npy(dir / "b.npy", *b);
+}
+
+void write_case(const fs::path& dir, const Case& c) {
+  if (c.pass == Pass::kForward) {
+    write_case(dir, c.problem.params, c.x, c.w, c.b ? &*c.b : nullptr);
+    return;
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    throw Error("--out",
+                fmt::format("{}: cannot create directory: {}", dir.string(), ec.message()));
+  }
+  const std::string text = case_json(c.problem.params, input_shape(c.problem),
+                                     output_shape(c.problem), c.dtype(), c.pass);
+  write_bytes_atomically(dir / "case.json",
+                         std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  if (reads_x(c.pass)) write_npy(dir / "x.npy", c.x);
+  if (reads_w(c.pass)) write_npy(dir / "w.npy", c.w);
+  write_npy(dir / "dy.npy", *c.dy);
 }
 
 }  // namespace convt2d

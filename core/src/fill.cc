@@ -101,10 +101,12 @@ Regime parse_regime(std::string_view s) {
 
 namespace {
 
-double max_taps(const Problem& pr) {
-  const Params& p = pr.params;
-  return static_cast<double>(p.in_channels / p.groups) * static_cast<double>(p.kernel_size.h) *
-         static_cast<double>(p.kernel_size.w);
+// Large values of both signs, ±[512, 1024): the cancellation regime's dy.
+template <class T>
+void fill_large_mixed(Stream& s, Tensor<T>& t) {
+  for (T& v : t.data) {
+    v = static_cast<T>(std::copysign(512.0 + 512.0 * std::fabs(s.real()), s.real()));
+  }
 }
 
 // Twice the largest partial sum of integer data of range r, against 2^bits.
@@ -114,41 +116,62 @@ bool fits(double r, double k, int significand_bits) {
 
 }  // namespace
 
-int64_t integer_range(const Problem& pr, int significand_bits) {
-  const double k = max_taps(pr);
+double max_taps(const Problem& pr, Pass pass) {
+  const Params& p = pr.params;
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double taps = d(p.kernel_size.h) * d(p.kernel_size.w);
+  switch (pass) {
+    case Pass::kBwdData:
+      return d(p.out_channels / p.groups) * taps;
+    case Pass::kBwdWeights:
+      return d(pr.mb) * d(pr.ih) * d(pr.iw);
+    case Pass::kBwdBias: {
+      const Pair o = output_size(pr);
+      return d(pr.mb) * d(o.h) * d(o.w);
+    }
+    case Pass::kForward:
+      break;
+  }
+  return d(p.in_channels / p.groups) * taps;
+}
+
+int64_t integer_range(const Problem& pr, int significand_bits, Pass pass) {
+  const double k = max_taps(pr, pass);
   int64_t r = 8;
   while (r > 1 && !fits(static_cast<double>(r), k, significand_bits)) --r;
   return r;
 }
 
-bool integer_exact(const Problem& pr, int significand_bits) {
-  return fits(static_cast<double>(integer_range(pr, significand_bits)), max_taps(pr),
+bool integer_exact(const Problem& pr, int significand_bits, Pass pass) {
+  return fits(static_cast<double>(integer_range(pr, significand_bits, pass)), max_taps(pr, pass),
               significand_bits);
 }
 
 template <class T>
-ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
+ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed, Pass pass) {
   validate(pr);
   const Params& p = pr.params;
   ProblemData<T> d;
   d.x = Tensor<T>(input_shape(pr));
   d.w = Tensor<T>(weight_shape(p));
   if (p.bias) d.b = Tensor<T>(bias_shape(p));
+  if (reads_dy(pass)) d.dy = Tensor<T>(output_shape(pr));
   Stream s(seed);
   switch (regime) {
     case Regime::kInteger: {
-      const int64_t r = integer_range(pr, significand_bits_v<T>);
-      for (auto* t : {&d.x, &d.w, &d.b})
+      const int64_t r = integer_range(pr, significand_bits_v<T>, pass);
+      for (auto* t : {&d.x, &d.w, &d.b, &d.dy})
         for (T& v : t->data) v = static_cast<T>(s.integer(r));
       break;
     }
     case Regime::kReal:
-      for (auto* t : {&d.x, &d.w, &d.b})
+      for (auto* t : {&d.x, &d.w, &d.b, &d.dy})
         for (T& v : t->data) v = static_cast<T>(s.real());
       break;
     case Regime::kCancellation: {
       if constexpr (is_half_v<T>) {
         fill_half_cancellation(pr, s, d);
+        fill_large_mixed(s, d.dy);
         break;
       }
       // x ~ +-[512, 1024); channel pairs (2i, 2i+1) of a group get x nearly equal (relative
@@ -174,6 +197,7 @@ ProblemData<T> make_data(const Problem& pr, Regime regime, uint64_t seed) {
                                : static_cast<T>(s.real() * 1024.0);
         }
       for (T& v : d.b.data) v = static_cast<T>(s.real());
+      fill_large_mixed(s, d.dy);
       break;
     }
   }
@@ -229,9 +253,9 @@ template Tensor<float> make_tensor<float>(const Shape&, Regime, uint64_t, int64_
 template Tensor<double> make_tensor<double>(const Shape&, Regime, uint64_t, int64_t);
 template Tensor<float16> make_tensor<float16>(const Shape&, Regime, uint64_t, int64_t);
 template Tensor<bfloat16> make_tensor<bfloat16>(const Shape&, Regime, uint64_t, int64_t);
-template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t);
-template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t);
-template ProblemData<float16> make_data<float16>(const Problem&, Regime, uint64_t);
-template ProblemData<bfloat16> make_data<bfloat16>(const Problem&, Regime, uint64_t);
+template ProblemData<float> make_data<float>(const Problem&, Regime, uint64_t, Pass);
+template ProblemData<double> make_data<double>(const Problem&, Regime, uint64_t, Pass);
+template ProblemData<float16> make_data<float16>(const Problem&, Regime, uint64_t, Pass);
+template ProblemData<bfloat16> make_data<bfloat16>(const Problem&, Regime, uint64_t, Pass);
 
 }  // namespace convt2d

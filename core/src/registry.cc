@@ -10,33 +10,52 @@
 namespace convt2d {
 
 void Registry::add(Implementation impl) {
-  if (find(impl.name) != nullptr) {
-    throw Error("implementation",
-                fmt::format("implementation '{}' is already registered", impl.name));
+  if (find(impl.name, impl.pass) != nullptr) {
+    throw Error("implementation", fmt::format("implementation '{}' of the {} pass is already "
+                                              "registered",
+                                              impl.name, to_string(impl.pass)));
   }
-  if (!impl.run) {
-    throw Error("implementation", fmt::format("implementation '{}' has no function", impl.name));
+  if (!impl.run_pass && (impl.pass != Pass::kForward || !impl.run)) {
+    throw Error("implementation", fmt::format("implementation '{}' has no function for the {} pass",
+                                              impl.name, to_string(impl.pass)));
   }
   impls_.push_back(std::move(impl));
 }
 
-const Implementation* Registry::find(const std::string& name) const {
+const Implementation* Registry::find(const std::string& name, Pass pass) const {
   for (const auto& i : impls_) {
-    if (i.name == name) return &i;
+    if (i.name == name && i.pass == pass) return &i;
   }
   return nullptr;
 }
 
-const Implementation& Registry::get(const std::string& name) const {
-  if (const auto* i = find(name)) return *i;
-  throw Error("--impl", fmt::format("--impl: unknown implementation '{}' (known: {})", name,
-                                    fmt::join(names(), ", ")));
+const Implementation& Registry::get(const std::string& name, Pass pass) const {
+  if (const auto* i = find(name, pass)) return *i;
+  throw Error("--impl",
+              fmt::format("--impl: unknown implementation '{}' of the {} pass "
+                          "(known: {})",
+                          excerpt(name, 40), to_string(pass), fmt::join(names(pass), ", ")));
 }
 
-std::vector<std::string> Registry::names() const {
+std::vector<std::string> Registry::names(Pass pass) const {
   std::vector<std::string> r;
-  for (const auto& i : impls_) r.push_back(i.name);
+  for (const auto& i : impls_) {
+    if (i.pass == pass) r.push_back(i.name);
+  }
   return r;
+}
+
+AnyTensor invoke(const Implementation& impl, const Params& params, const Operands& operands) {
+  if (impl.run_pass) return impl.run_pass(params, operands);
+  const auto need = [&](const AnyTensor* t, const char* name) -> const AnyTensor& {
+    if (t == nullptr) {
+      throw Error(name, fmt::format("{}: implementation '{}' of the {} pass reads {}, but none "
+                                    "was given",
+                                    name, impl.name, to_string(impl.pass), name));
+    }
+    return *t;
+  };
+  return impl.run(params, need(operands.x, "input"), need(operands.w, "weight"), operands.b);
 }
 
 }  // namespace convt2d

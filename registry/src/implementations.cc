@@ -3,6 +3,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "convt2d/backward.h"
 #include "convt2d/checked.h"
 #include "convt2d/reference.h"
 #ifdef CONVT2D_HAVE_OPTIMIZED
@@ -29,46 +30,81 @@ Inputs<T> inputs(const std::string& name, const AnyTensor& x, const AnyTensor& w
           b ? &tensor_as<T>(*b, name + " bias") : nullptr};
 }
 
+// The operands of a pass, as tensors of T; an Error naming the implementation and the dtypes
+// when one holds another dtype.
+template <class T>
+struct Typed {
+  const Tensor<T>* x = nullptr;
+  const Tensor<T>* w = nullptr;
+  const Tensor<T>* b = nullptr;
+  const Tensor<T>* dy = nullptr;
+};
+template <class T>
+Typed<T> typed(const std::string& name, const Operands& o) {
+  const auto as = [&](const AnyTensor* t, const char* what) {
+    return t ? &tensor_as<T>(*t, name + " " + what) : nullptr;
+  };
+  return {as(o.x, "input x"), as(o.w, "weight"), as(o.b, "bias"), as(o.dy, "dy")};
+}
+
 // The working memory of a reference instantiation: its result in the accumulator type, before it
 // is rounded to the output (for Exact: the fixed-point sums and their 640-bit values, at most
 // kExactBytesPerElement per element), and 1 KiB for shapes and validation messages.
 template <class Acc>
-int64_t accumulator_bytes(const Problem& pr) {
-  const int64_t per_element =
-      std::is_same_v<Acc, Exact> ? kExactBytesPerElement : static_cast<int64_t>(sizeof(Acc));
-  const int64_t bytes = checked_mul(element_count(output_shape(pr), "output"), per_element,
-                                    "working memory: accumulators");
-  return checked_add(bytes, 1024, "working memory: accumulators");
+std::function<int64_t(const Problem&)> accumulator_bytes(Pass pass) {
+  return [pass](const Problem& pr) {
+    const int64_t per_element =
+        std::is_same_v<Acc, Exact> ? kExactBytesPerElement : static_cast<int64_t>(sizeof(Acc));
+    const int64_t bytes = checked_mul(element_count(result_shape(pr, pass), "result"), per_element,
+                                      "working memory: accumulators");
+    return checked_add(bytes, 1024, "working memory: accumulators");
+  };
 }
 
-// Wraps a reference instantiation: T in, Acc accumulator, Out out.
+// " (bwd_data)" and the like: descriptions name the backward passes.
+std::string pass_note(Pass pass) {
+  return pass == Pass::kForward ? "" : " (" + std::string(to_string(pass)) + ")";
+}
+
+// Wraps a reference instantiation: T in, Acc accumulator, Out out; the forward pass through
+// `run`, a backward pass through `run_pass`.
 template <class T, class Acc, class Out>
 Implementation reference_impl(std::string name, std::string description, Precision acc,
-                              double output_u, bool exact = false) {
+                              double output_u, bool exact = false, Pass pass = Pass::kForward) {
   Implementation impl;
   impl.name = std::move(name);
-  impl.description = std::move(description);
+  impl.description = std::move(description) + pass_note(pass);
+  impl.pass = pass;
   impl.input = dtype_v<T>;
   impl.output = dtype_v<Out>;
   impl.accumulation = acc;
   impl.output_u = output_u;
   impl.exact = exact;
-  impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                                const AnyTensor* b) -> AnyTensor {
-    const Inputs<T> in = inputs<T>(name, x, w, b);
-    return round_to<Out>(conv_transpose2d<T, Acc>(p, in.x, in.w, in.b));
-  };
-  impl.working_bytes = accumulator_bytes<Acc>;
+  if (pass == Pass::kForward) {
+    impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                  const AnyTensor* b) -> AnyTensor {
+      const Inputs<T> in = inputs<T>(name, x, w, b);
+      return round_to<Out>(conv_transpose2d<T, Acc>(p, in.x, in.w, in.b));
+    };
+  } else {
+    impl.run_pass = [name = impl.name, pass](const Params& p, const Operands& o) -> AnyTensor {
+      const Typed<T> t = typed<T>(name, o);
+      return round_to<Out>(conv_transpose2d_pass<T, Acc>(pass, p, t.x, t.w, t.b, t.dy));
+    };
+  }
+  impl.working_bytes = accumulator_bytes<Acc>(pass);
   return impl;
 }
 
 // A float16/bfloat16 reference in MegEngine's order: accumulate in Acc (T: the `default`
-// compute_mode; float: `float32`), round to T, add the bias in T.
+// compute_mode; float: `float32`), round to T, add the bias in T (the forward pass).
 template <class T, class Acc>
-Implementation half_reference_impl(std::string name, std::string description) {
+Implementation half_reference_impl(std::string name, std::string description,
+                                   Pass pass = Pass::kForward) {
   Implementation impl;
   impl.name = std::move(name);
-  impl.description = std::move(description);
+  impl.description = std::move(description) + pass_note(pass);
+  impl.pass = pass;
   impl.input = impl.output = dtype_v<T>;
   if constexpr (std::is_same_v<Acc, T>) {
     // Every product and sum rounded to T, the bias added last: the standard bound in T, tighter
@@ -77,12 +113,19 @@ Implementation half_reference_impl(std::string name, std::string description) {
   } else {
     set_arithmetic(impl, claimed_arithmetic(dtype_v<T>, ComputeMode::kFloat32));
   }
-  impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                                const AnyTensor* b) -> AnyTensor {
-    const Inputs<T> in = inputs<T>(name, x, w, b);
-    return conv_transpose2d_rounded<T, Acc>(p, in.x, in.w, in.b);
-  };
-  impl.working_bytes = accumulator_bytes<Acc>;
+  if (pass == Pass::kForward) {
+    impl.run = [name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                  const AnyTensor* b) -> AnyTensor {
+      const Inputs<T> in = inputs<T>(name, x, w, b);
+      return conv_transpose2d_rounded<T, Acc>(p, in.x, in.w, in.b);
+    };
+  } else {
+    impl.run_pass = [name = impl.name, pass](const Params& p, const Operands& o) -> AnyTensor {
+      const Typed<T> t = typed<T>(name, o);
+      return conv_transpose2d_pass_rounded<T, Acc>(pass, p, t.x, t.w, t.b, t.dy);
+    };
+  }
+  impl.working_bytes = accumulator_bytes<Acc>(pass);
   return impl;
 }
 
@@ -176,52 +219,57 @@ Implementation optimized_half_impl(std::string name, optimized::Isa isa) {
 
 }  // namespace
 
-Registry builtin_registry() {
-  Registry r;
+// The literal references of one pass (registry order: the forward pass's first).
+void add_references(Registry& r, Pass pass) {
   r.add(reference_impl<float, long double, double>(
       "reference", "literal loops, float32 in, long double accumulator, float64 out",
-      kLongDoublePrecision, 0x1p-53));
+      kLongDoublePrecision, 0x1p-53, false, pass));
   r.add(reference_impl<float, float, float>(
       "reference-f32", "literal loops, float32 in, float32 accumulator, float32 out",
-      kFloat32Precision, 0.0));
+      kFloat32Precision, 0.0, false, pass));
   r.add(reference_impl<float, double, double>(
       "reference-double", "literal loops, float32 in, double accumulator, float64 out",
-      kFloat64Precision, 0.0));
+      kFloat64Precision, 0.0, false, pass));
   r.add(reference_impl<float, Exact, double>(
       "reference-mp", "literal loops, float32 in, exact 640-bit accumulator, float64 out",
-      kExactPrecision, 0x1p-53, /*exact=*/true));
+      kExactPrecision, 0x1p-53, /*exact=*/true, pass));
   // float64 inputs: a sum of products can lie below double's normal range, where the rounding
   // to the float64 output has an absolute error up to 2^-1075 (float32 and half inputs: every
   // nonzero sum is a multiple of 2^-298 at least, far above it).
   Implementation f64 = reference_impl<double, long double, double>(
       "reference-f64", "literal loops, float64 in, long double accumulator, float64 out",
-      kLongDoublePrecision, 0x1p-53);
+      kLongDoublePrecision, 0x1p-53, false, pass);
   f64.output_eta = 0x1p-1074;
   r.add(std::move(f64));
   Implementation f64_mp = reference_impl<double, Exact, double>(
       "reference-f64-mp", "literal loops, float64 in, 640-bit accumulator, float64 out",
-      kExactPrecision, 0x1p-53, /*exact=*/true);
+      kExactPrecision, 0x1p-53, /*exact=*/true, pass);
   f64_mp.output_eta = 0x1p-1074;
   r.add(std::move(f64_mp));
   // float16 and bfloat16 in MegEngine's two compute modes, and their exact results.
   r.add(half_reference_impl<float16, float16>(
       "reference-f16",
-      "literal loops, float16 in and out, float16 accumulator (compute_mode default)"));
+      "literal loops, float16 in and out, float16 accumulator (compute_mode default)", pass));
   r.add(half_reference_impl<float16, float>(
       "reference-f16-f32acc",
-      "literal loops, float16 in and out, float32 accumulator (compute_mode float32)"));
+      "literal loops, float16 in and out, float32 accumulator (compute_mode float32)", pass));
   r.add(reference_impl<float16, Exact, double>(
       "reference-f16-mp", "literal loops, float16 in, exact 640-bit accumulator, float64 out",
-      kExactPrecision, 0x1p-53, /*exact=*/true));
+      kExactPrecision, 0x1p-53, /*exact=*/true, pass));
   r.add(half_reference_impl<bfloat16, bfloat16>(
       "reference-bf16",
-      "literal loops, bfloat16 in and out, bfloat16 accumulator (compute_mode default)"));
+      "literal loops, bfloat16 in and out, bfloat16 accumulator (compute_mode default)", pass));
   r.add(half_reference_impl<bfloat16, float>(
       "reference-bf16-f32acc",
-      "literal loops, bfloat16 in and out, float32 accumulator (compute_mode float32)"));
+      "literal loops, bfloat16 in and out, float32 accumulator (compute_mode float32)", pass));
   r.add(reference_impl<bfloat16, Exact, double>(
       "reference-bf16-mp", "literal loops, bfloat16 in, exact 640-bit accumulator, float64 out",
-      kExactPrecision, 0x1p-53, /*exact=*/true));
+      kExactPrecision, 0x1p-53, /*exact=*/true, pass));
+}
+
+Registry builtin_registry() {
+  Registry r;
+  add_references(r, Pass::kForward);
 #ifdef CONVT2D_HAVE_OPTIMIZED
   // The best ISA this CPU runs, then each lower one it runs, so that every consumer of the
   // registry (verify, properties, the differential fuzzer) exercises every kernel set.
@@ -239,6 +287,8 @@ Registry builtin_registry() {
     }
   }
 #endif
+  // The backward passes (convt2d/backward.h) of the references, under the same names.
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights, Pass::kBwdBias}) add_references(r, pass);
   return r;
 }
 

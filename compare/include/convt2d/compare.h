@@ -17,6 +17,7 @@ namespace convt2d {
 /// The truth for one case: the exact result (640-bit; exact for float32, float16 and bfloat16
 /// inputs), |y|, and what decides where a correct result may or must overflow.
 struct Truth {
+  Pass pass = Pass::kForward;  ///< what the result is (it names the report's index)
   Tensor<Exact> expected;
   Tensor<double> abs_expected;
   /// Per element (long double: float64 products can exceed double's range): upper bounds on the
@@ -25,10 +26,9 @@ struct Truth {
   /// the claimed arithmetic they decide which of +inf, -inf and NaN a correct implementation may
   /// return, and where every correct result must overflow (compare_outputs). Empty when unknown.
   Tensor<long double> positive, negative, largest_positive, largest_negative;
-  /// Taps per output row and column (taps_per_row/col) and input channels per group: the K of
-  /// every element, which the overflow rules read. Empty when unknown.
-  std::vector<int64_t> taps_rows, taps_cols;
-  int64_t channels_per_group = 0;
+  /// K of every element, the number of products it sums (ProductSums::taps), which the overflow
+  /// rules read. Empty when unknown.
+  std::vector<int64_t> taps;
   /// The exact result as a pair of doubles where that is exact: expected = hi + lo, hi the
   /// nearest double. lo is NaN where no such pair exists (then compare_outputs works in 640-bit
   /// arithmetic). Both empty when not computed (the same: every element in 640-bit arithmetic).
@@ -37,14 +37,15 @@ struct Truth {
   Tensor<double> expected_hi, expected_lo;
 };
 
-/// Computes the exact result of a case (640-bit accumulation of any input dtype) with its
-/// per-element term sums and tap counts.
+/// Computes the exact result of a case, whatever its pass (fixed point for float32, float16 and
+/// bfloat16 data, 640 bits for float64), with its per-element term sums and tap counts.
 Truth compute_truth(const Case& c);
 
 /// Bytes compute_truth holds per output element: the exact reference's (kExactBytesPerElement),
-/// |y| and the four long double term sums. What a memory cap on the oracle must count.
+/// |y|, the four long double term sums and K. What a memory cap on the oracle must count.
 inline constexpr int64_t kTruthBytesPerElement =
-    kExactBytesPerElement + static_cast<int64_t>(sizeof(double) + 4 * sizeof(long double));
+    kExactBytesPerElement +
+    static_cast<int64_t>(sizeof(double) + 4 * sizeof(long double) + sizeof(int64_t));
 
 // precision_of(DType) and claimed_arithmetic(DType, ComputeMode): convt2d/registry.h.
 
@@ -64,7 +65,7 @@ inline constexpr double kDefaultLambda = 8.0;
 
 /// One output element, located and measured.
 struct ElementReport {
-  Shape index;          ///< (n, c, h, w)
+  Shape index;          ///< in the result's shape: index_names(pass, rank) names its parts
   double expected = 0;  ///< exact value, rounded to double for display
   double actual = 0;
   double abs_err = 0;
@@ -76,6 +77,7 @@ struct ElementReport {
 
 /// The verdict and its evidence.
 struct Report {
+  Pass pass = Pass::kForward;  ///< the truth's pass
   bool shape_ok = true;
   Shape expected_shape, actual_shape;
   DType claimed = DType::kFloat32;  ///< the precision the bound assumed

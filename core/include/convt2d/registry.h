@@ -10,9 +10,20 @@
 #include <vector>
 
 #include "convt2d/error_bounds.h"
+#include "convt2d/pass.h"
 #include "convt2d/tensor.h"
 
 namespace convt2d {
+
+/// The tensors of one computation, by role. A pass reads the ones it needs (reads_x, reads_w,
+/// reads_dy in convt2d/pass.h; b for the forward pass when params.bias): forward x, w, b;
+/// bwd_data dy, w; bwd_weights x, dy; bwd_bias dy. The others may be null.
+struct Operands {
+  const AnyTensor* x = nullptr;
+  const AnyTensor* w = nullptr;
+  const AnyTensor* b = nullptr;
+  const AnyTensor* dy = nullptr;
+};
 
 /// An implementation made ready for one parameter set, weights and bias (weights packed,
 /// primitives created): what `bench` times. load() and store() move data between NCHW tensors and
@@ -26,15 +37,19 @@ struct Prepared {
   std::function<AnyTensor()> store;
 };
 
-/// One implementation: a name, what it reads and writes, and the arithmetic it claims.
+/// One implementation: a name, the pass it computes, what it reads and writes, and the arithmetic
+/// it claims.
 struct Implementation {
-  /// Unique, stable, used on the command line: "reference", "reference-f32", "optimized", ...
+  /// Stable, used on the command line: "reference", "reference-f32", "optimized", ... Unique per
+  /// pass: the backward passes of an implementation carry its forward pass's name.
   std::string name;
   /// One line for `convt2d verify` and `--help`.
   std::string description;
-  /// dtype of x, w and b.
+  /// What it computes (convt2d/pass.h).
+  Pass pass = Pass::kForward;
+  /// dtype of the tensors it reads (x, w, b, dy).
   DType input = DType::kFloat32;
-  /// dtype of the returned y.
+  /// dtype of the returned result.
   DType output = DType::kFloat32;
   /// The accumulation precision it claims; its certified bound uses this.
   Precision accumulation = kFloat32Precision;
@@ -56,11 +71,14 @@ struct Implementation {
   /// True for the multiprecision references the oracle itself uses as the truth (exact for
   /// float32 inputs); `verify` does not judge them against themselves.
   bool exact = false;
-  /// Computes y = ConvTranspose2d(x, w, b). `b` is null when params.bias is false. x, w, b hold
-  /// `input`; the result holds `output`. Throws Error on invalid parameters or shapes.
+  /// The forward pass: y = ConvTranspose2d(x, w, b). `b` is null when params.bias is false. x, w,
+  /// b hold `input`; the result holds `output`. Throws Error on invalid parameters or shapes.
   std::function<AnyTensor(const Params&, const AnyTensor& x, const AnyTensor& w,
                           const AnyTensor* b)>
       run;
+  /// Any pass (required for the backward passes; a forward implementation may set this instead
+  /// of `run`): the result from the operands the pass reads. Throws Error like `run`.
+  std::function<AnyTensor(const Params&, const Operands&)> run_pass;
   /// Optional: prepares repeated runs with `threads` threads (<= 0: the default). When empty,
   /// prepared() builds a Prepared around `run`.
   std::function<Prepared(const Params&, const AnyTensor& w, const AnyTensor* b, int threads)>
@@ -94,22 +112,29 @@ Arithmetic arithmetic_of(const Implementation& impl);
 /// `set_arithmetic(impl, claimed_arithmetic(DType::kFloat16, ComputeMode::kFloat32))`.
 void set_arithmetic(Implementation& impl, const Arithmetic& a);
 
+/// Runs `impl` on the operands of its pass: impl.run_pass when set, else impl.run with x, w and b.
+/// Error naming a missing operand. What every consumer of the registry calls.
+AnyTensor invoke(const Implementation& impl, const Params& params, const Operands& operands);
+
 /// impl.prepare(...) when set, else a Prepared whose execute() calls impl.run (load() keeps a
-/// copy of x; threads is ignored).
+/// copy of x; threads is ignored). Forward implementations only.
 Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& w,
                   const AnyTensor* b, int threads);
 
-/// An ordered list of implementations, looked up by name.
+/// An ordered list of implementations, looked up by name and pass.
 class Registry {
  public:
-  /// Adds `impl`; Error if the name is taken or run is empty.
+  /// Adds `impl`; Error if (name, pass) is taken, or it has no function for its pass (a backward
+  /// pass needs run_pass, the forward pass run or run_pass).
   void add(Implementation impl);
-  /// The implementation called `name`; Error naming `--impl` and listing the known names.
-  const Implementation& get(const std::string& name) const;
+  /// The implementation of `pass` called `name`; Error naming `--impl` and listing the names
+  /// known for that pass.
+  const Implementation& get(const std::string& name, Pass pass = Pass::kForward) const;
   /// Null when absent.
-  const Implementation* find(const std::string& name) const;
+  const Implementation* find(const std::string& name, Pass pass = Pass::kForward) const;
   const std::vector<Implementation>& all() const { return impls_; }
-  std::vector<std::string> names() const;
+  /// The names of the implementations of `pass`, in order.
+  std::vector<std::string> names(Pass pass = Pass::kForward) const;
 
  private:
   std::vector<Implementation> impls_;

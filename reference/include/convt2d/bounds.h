@@ -3,10 +3,24 @@
 /// Per-element certified error bounds for concrete data (formula: convt2d/error_bounds.h,
 /// derivation: docs/error-bounds.md).
 
+#include <vector>
+
 #include "convt2d/error_bounds.h"
+#include "convt2d/pass.h"
 #include "convt2d/tensor.h"
 
 namespace convt2d {
+
+/// The operands of one pass as tensors of T: those it reads (reads_x, reads_w, reads_dy; b for
+/// the forward pass when params.bias), the others null.
+template <class T>
+struct PassInputs {
+  Pass pass = Pass::kForward;
+  const Tensor<T>* x = nullptr;
+  const Tensor<T>* w = nullptr;
+  const Tensor<T>* b = nullptr;
+  const Tensor<T>* dy = nullptr;
+};
 
 /// For every output element, the certified bound on |y_hat - y| for an implementation with
 /// arithmetic `a` that computes ConvTranspose2d(x, w, b):
@@ -36,18 +50,33 @@ Tensor<double> certified_bound(const Params& params, const Tensor<T>& x, const T
 template <class T>
 Tensor<double> abs_products_upper(const Params& params, const Tensor<T>& x, const Tensor<T>& w);
 
-/// What the overflow rules (docs/error-bounds.md#overflow) need to know about the products w*x
-/// that land on each output element, split by sign, in long double (whose range holds every sum
-/// of float64 products): upper bounds on the sums of the magnitudes of the positive and of the
-/// negative products, and lower bounds on the largest magnitude of each sign (0 when there is
-/// none). The bias is not included; infinite products (of infinite inputs) are left out, and a
-/// NaN product makes both sums infinite. Shapes (N, OC, Hout, Wout).
+/// What the bounds and the overflow rules (docs/error-bounds.md#overflow) need to know about the
+/// products that each element of a pass's result sums (w*x forward, w*dy for bwd_data, x*dy for
+/// bwd_weights, the dy values themselves for bwd_bias), split by sign, in long double (whose
+/// range holds every sum of float64 products): upper bounds on the sums of the magnitudes of the
+/// positive and of the negative products, lower bounds on the largest magnitude of each sign (0
+/// when there is none), and K, their number. The bias is not included; infinite products (of
+/// infinite inputs) are left out of the sums, and a NaN product makes both sums infinite. Shapes:
+/// the pass's result (result_shape); taps in its element order.
 struct ProductSums {
   Tensor<long double> positive, negative;
   Tensor<long double> largest_positive, largest_negative;
+  std::vector<int64_t> taps;
 };
 template <class T>
+ProductSums product_sums(const Params& params, const PassInputs<T>& in);
+/// The forward pass's.
+template <class T>
 ProductSums product_sums(const Params& params, const Tensor<T>& x, const Tensor<T>& w);
+
+/// certified_bound (below) for any pass: the same formula with K the element's number of products
+/// and, for the backward passes, no bias.
+template <class T>
+Tensor<double> certified_bound(const Params& params, const PassInputs<T>& in, const Arithmetic& a);
+/// suspicious_band (below) for any pass.
+template <class T>
+Tensor<double> suspicious_band(const Params& params, const PassInputs<T>& in,
+                               const Tensor<double>& abs_y, const Arithmetic& a, double lambda);
 
 /// The "suspicious" band of `convt2d check` (docs/oracle.md): for every output element,
 ///   lambda * sqrt(K+1) * u * (|b| + sum|w*x|) + u * |y|
@@ -73,6 +102,11 @@ Tensor<double> suspicious_band(const Params& params, const Tensor<T>& x, const T
   extern template Tensor<double> abs_products_upper<T>(const Params&, const Tensor<T>&,           \
                                                        const Tensor<T>&);                         \
   extern template ProductSums product_sums<T>(const Params&, const Tensor<T>&, const Tensor<T>&); \
+  extern template ProductSums product_sums<T>(const Params&, const PassInputs<T>&);               \
+  extern template Tensor<double> certified_bound<T>(const Params&, const PassInputs<T>&,          \
+                                                    const Arithmetic&);                           \
+  extern template Tensor<double> suspicious_band<T>(                                              \
+      const Params&, const PassInputs<T>&, const Tensor<double>&, const Arithmetic&, double);     \
   extern template Tensor<double> certified_bound<T>(                                              \
       const Params&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>*, const Arithmetic&);    \
   extern template Tensor<double> certified_bound<T>(                                              \
