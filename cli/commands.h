@@ -15,7 +15,8 @@
 namespace convt2d::cli {
 
 struct RunOptions {
-  std::string case_dir, out, out_dtype;
+  /// pass: must be the case's when given (empty: the case's).
+  std::string case_dir, out, out_dtype, pass;
   /// Empty: default_implementation() for the case's dtype and compute_mode.
   std::string impl;
   int64_t max_bytes = kDefaultMaxBytes;
@@ -25,7 +26,7 @@ int run(const RunOptions& o);
 struct CheckOptions {
   /// dtype: the claimed precision (empty: the case's dtype, and then a candidate of another
   /// dtype is an Error); compute_mode: the claimed mode (empty: the case's).
-  std::string case_dir, candidate, dtype, compute_mode;
+  std::string case_dir, candidate, dtype, compute_mode, pass;
   bool json = false;
   double lambda = 8.0;
   int64_t max_bytes = kDefaultMaxBytes;
@@ -33,7 +34,8 @@ struct CheckOptions {
 int check(const CheckOptions& o);
 
 struct GenOptions {
-  std::string problem, out, regime = "real", dtype = "float32", compute_mode = "default";
+  std::string problem, out, regime = "real", dtype = "float32", compute_mode = "default",
+                            pass = "forward";
   int64_t random = 0;
   uint64_t seed = 1;
   int64_t max_bytes = kDefaultMaxBytes;
@@ -41,7 +43,8 @@ struct GenOptions {
 int gen(const GenOptions& o);
 
 struct VerifyOptions {
-  std::string problems_file;
+  /// pass: the one pass to verify (empty: all four).
+  std::string problems_file, pass;
   int64_t random = 0;
   uint64_t seed = 1;
   double max_macs = 2e6;
@@ -82,9 +85,12 @@ Problem nth_random_problem(uint64_t seed, int64_t i);
 /// Error when one of a problem's tensors (input, weight, output, as float64) exceeds max_bytes.
 /// Call before allocating anything for it.
 void check_problem_bytes(const Problem& pr, int64_t max_bytes);
-/// The same, and also when the exact truth (kTruthBytesPerElement per output element) exceeds it:
-/// for everything that computes the truth (gen, check, verify).
-void check_truth_bytes(const Problem& pr, int64_t max_bytes);
+/// The same, and also when the exact truth of `pass` (kTruthBytesPerElement per element of its
+/// result) exceeds it: for everything that computes the truth (gen, check, verify).
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass = Pass::kForward);
+
+/// The pass a command works on: the case's, which `flag` (--pass), when given, must equal.
+Pass case_pass(const std::string& flag, const Case& c);
 
 /// impl.working_bytes(pr), 0 where the implementation declares none.
 int64_t working_bytes(const Implementation& impl, const Problem& pr);

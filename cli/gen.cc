@@ -31,7 +31,8 @@ void check_replaceable(const fs::path& dir) {
   for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     const bool ours = name == "case.json" || name == "x.npy" || name == "w.npy" ||
-                      name == "b.npy" || name == "expected.npy" || name == "bound.npy";
+                      name == "b.npy" || name == "dy.npy" || name == "expected.npy" ||
+                      name == "bound.npy";
     if (!ours || !e.is_regular_file() || e.is_symlink()) {
       throw Error("--out", fmt::format("{}: exists and holds {} '{}', which gen does not write: "
                                        "refusing to replace it (remove it or choose another --out)",
@@ -46,6 +47,7 @@ int gen(const GenOptions& o) {
   const Regime regime = parse_regime(o.regime);
   const DType dtype = parse_dtype(o.dtype, "--dtype");
   const ComputeMode mode = parse_compute_mode(o.compute_mode);
+  const Pass pass = parse_pass(o.pass, "--pass");
   const Arithmetic arithmetic = claimed_arithmetic(dtype, mode);
   const std::string bound_for =
       is_half(dtype) ? fmt::format("{}, compute_mode {}", to_string(dtype), to_string(mode))
@@ -56,6 +58,9 @@ int gen(const GenOptions& o) {
   const auto nth = [&](int64_t i) {
     Problem pr = o.problem.empty() ? nth_random_problem(o.seed, i) : single;
     pr.params.compute_mode = mode;
+    // The bias gradient needs a bias: random problems get one (a given problem without one is
+    // an error, below).
+    if (pass == Pass::kBwdBias && o.problem.empty()) pr.params.bias = true;
     return pr;
   };
   // Every size check before the first file is written: a rejected run leaves nothing behind.
@@ -68,7 +73,8 @@ int gen(const GenOptions& o) {
   };
   for (int64_t i = 0; i < count; ++i) {
     const Problem pr = nth(i);
-    check_truth_bytes(pr, o.max_bytes);
+    check_truth_bytes(pr, o.max_bytes, pass);
+    check_pass(pr, pass);
     check_replaceable(out / name_of(i, pr));
   }
   if (const std::string kind = file_kind(out / "manifest.json");
@@ -88,11 +94,11 @@ int gen(const GenOptions& o) {
     const Problem pr = nth(i);
     const std::string name = name_of(i, pr);
     const uint64_t data_seed = o.seed + static_cast<uint64_t>(i);
-    const Case c = make_case(pr, dtype, regime, data_seed);
+    const Case c = make_case(pr, dtype, regime, data_seed, pass);
     // Written under a temporary name and renamed into place whole: a failure half-way (a full
     // disk, out of memory) leaves no partial case directory.
     StagedDirectory staged(out / name);
-    write_case(staged.path(), pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
+    write_case(staged.path(), c);
     const Truth truth = compute_truth(c);
     Tensor<double> expected(truth.expected.shape);
     for (size_t k = 0; k < expected.data.size(); ++k) {
@@ -115,11 +121,13 @@ int gen(const GenOptions& o) {
                      {"regime", std::string(to_string(regime))},
                      {"seed", data_seed},
                      {"dtype", std::string(to_string(dtype))},
+                     {"pass", std::string(to_string(pass))},
                      {"compute_mode", std::string(to_string(mode))},
                      {"bound_for", bound_for},
                      {"input_shape", input_shape(pr)},
                      {"weight_shape", weight_shape(pr.params)},
-                     {"output_shape", output_shape(pr)}});
+                     {"output_shape", output_shape(pr)},
+                     {"result_shape", result_shape(pr, pass)}});
   }
   const nlohmann::json manifest = {
       {"generator", "convt2d gen"},

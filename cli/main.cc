@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--case", run.case_dir, "case directory (case.json, x.npy, w.npy, b.npy)")
       ->required();
   run_cmd->add_option("--out", run.out, "output .npy file")->required();
+  run_cmd->add_option("--pass", run.pass,
+                      "forward, bwd_data, bwd_weights or bwd_bias: the case's pass (default: what "
+                      "its case.json says)");
   run_cmd->add_option("--impl", run.impl,
                       fmt::format("implementation, one of: {} (default: reference for a float32 "
                                   "case, reference-f64 for float64, reference-f16 or "
@@ -85,6 +88,9 @@ int main(int argc, char** argv) {
       "check", "judge a backend's output against the exact result and the certified bound");
   check_cmd->add_option("--case", check.case_dir, "case directory")->required();
   check_cmd->add_option("--candidate", check.candidate, "the backend's output (.npy)")->required();
+  check_cmd->add_option("--pass", check.pass,
+                        "forward, bwd_data, bwd_weights or bwd_bias: the case's pass (default: "
+                        "what its case.json says)");
   check_cmd->add_option("--dtype", check.dtype,
                         "precision the backend claims: float32, float64, float16 or bfloat16 "
                         "(default: the case's dtype; a candidate file of another dtype needs "
@@ -137,6 +143,9 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--dtype", gen.dtype,
                       "dtype of the case: float32 (default), float64, float16 or bfloat16 "
                       "(stored as uint16, declared in case.json)");
+  gen_cmd->add_option("--pass", gen.pass,
+                      "forward (default), bwd_data (writes dy.npy, w.npy), bwd_weights (x.npy, "
+                      "dy.npy) or bwd_bias (dy.npy)");
   gen_cmd->add_option("--compute-mode", gen.compute_mode,
                       "compute_mode written to case.json and assumed by bound.npy: default "
                       "(default) or float32; only float16/bfloat16 bounds depend on it");
@@ -146,6 +155,9 @@ int main(int argc, char** argv) {
   convt2d::cli::VerifyOptions verify;
   auto* verify_cmd = app.add_subcommand(
       "verify", "every implementation against the exact reference, adjointness and bounds");
+  verify_cmd->add_option("--pass", verify.pass,
+                         "verify only this pass: forward, bwd_data, bwd_weights or bwd_bias "
+                         "(default: all four)");
   verify_cmd->add_option("--problems", verify.problems_file,
                          "file of 'name problem' lines (default: the built-in set)");
   add_integer(verify_cmd, "--random", verify.random, "add N random problems", int64_t{0},

@@ -1,6 +1,9 @@
 // `run` and `check`, plus the helpers the other subcommands share.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "commands.h"
 #include "convt2d/checked.h"
 #include "convt2d/compare.h"
@@ -17,18 +20,19 @@ void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
   check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
 }
 
-void check_truth_bytes(const Problem& pr, int64_t max_bytes) {
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass) {
   check_problem_bytes(pr, max_bytes);
+  const Shape result = result_shape(pr, pass);
   // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
   // element, the truth its magnitude and term sums.
-  const int64_t exact_bytes = checked_mul(element_count(output_shape(pr), "output"),
-                                          kTruthBytesPerElement, "exact result bytes");
+  const int64_t exact_bytes =
+      checked_mul(element_count(result, "result"), kTruthBytesPerElement, "exact result bytes");
   if (exact_bytes > max_bytes) {
-    throw Error(
-        "--max-bytes",
-        fmt::format("exact result: output {} needs {} bytes at {} bytes per exact "
-                    "element, more than --max-bytes {}",
-                    format_shape(output_shape(pr)), exact_bytes, kTruthBytesPerElement, max_bytes));
+    throw Error("--max-bytes",
+                fmt::format("exact result: {} {} needs {} bytes at {} bytes per exact "
+                            "element, more than --max-bytes {}",
+                            pass == Pass::kForward ? "output" : to_string(pass),
+                            format_shape(result), exact_bytes, kTruthBytesPerElement, max_bytes));
   }
 }
 
@@ -72,18 +76,39 @@ std::string default_implementation(DType dtype, ComputeMode mode) {
   return "reference";
 }
 
+Pass case_pass(const std::string& flag, const Case& c) {
+  if (flag.empty()) return c.pass;
+  const Pass p = parse_pass(flag, "--pass");
+  if (p != c.pass) {
+    throw Error("--pass", fmt::format("--pass {}: the case is a {} case (case.json's \"pass\"; "
+                                      "gen --pass writes a case for each pass)",
+                                      to_string(p), to_string(c.pass)));
+  }
+  return p;
+}
+
 int run(const RunOptions& o) {
   const Registry registry = builtin_registry();
-  if (!o.impl.empty()) registry.get(o.impl);  // an unknown name fails before any file is read
+  // An unknown name fails before any file is read (of the pass --pass names, or of any pass).
+  if (!o.impl.empty()) {
+    if (!o.pass.empty()) {
+      registry.get(o.impl, parse_pass(o.pass, "--pass"));
+    } else if (std::none_of(std::begin(kAllPasses), std::end(kAllPasses),
+                            [&](Pass p) { return registry.find(o.impl, p) != nullptr; })) {
+      registry.get(o.impl);
+    }
+  }
   if (!o.out_dtype.empty()) parse_dtype(o.out_dtype, "--out-dtype");
   const Case c = read_case(o.case_dir, o.max_bytes);
+  const Pass pass = case_pass(o.pass, c);
   check_problem_bytes(c.problem, o.max_bytes);
   const Implementation& impl = registry.get(
-      o.impl.empty() ? default_implementation(c.dtype(), c.problem.params.compute_mode) : o.impl);
+      o.impl.empty() ? default_implementation(c.dtype(), c.problem.params.compute_mode) : o.impl,
+      pass);
   if (c.dtype() != impl.input) {
     std::vector<std::string> fitting;
     for (const Implementation& i : registry.all()) {
-      if (i.input == c.dtype()) fitting.push_back(i.name);
+      if (i.input == c.dtype() && i.pass == pass) fitting.push_back(i.name);
     }
     throw Error("--impl", fmt::format("--impl {} takes {} inputs, but the case holds {} (use one "
                                       "of: {})",
@@ -93,7 +118,7 @@ int run(const RunOptions& o) {
   const DType out_dtype =
       o.out_dtype.empty() ? impl.output : parse_dtype(o.out_dtype, "--out-dtype");
   check_working_bytes(impl, c.problem, o.max_bytes);
-  AnyTensor y = impl.run(c.problem.params, c.x, c.w, c.b ? &*c.b : nullptr);
+  AnyTensor y = invoke(impl, c.problem.params, c.operands());
   if (dtype_of(y) != out_dtype) {
     // Through double: exact from every output dtype, then rounded once to the requested one.
     const Tensor<double> yd = std::visit([](const auto& t) { return tensor_cast<double>(t); }, y);
@@ -125,7 +150,8 @@ int check(const CheckOptions& o) {
     throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", o.lambda));
   }
   const Case c = read_case(o.case_dir, o.max_bytes);
-  check_truth_bytes(c.problem, o.max_bytes);
+  case_pass(o.pass, c);
+  check_truth_bytes(c.problem, o.max_bytes, c.pass);
   // A uint16 candidate is bfloat16 storage when the claim or the case says bfloat16.
   const bool bf16 =
       (!o.dtype.empty() && claimed_flag == DType::kBFloat16) || c.dtype() == DType::kBFloat16;

@@ -28,7 +28,7 @@ struct Tally {
   int passed = 0, failed = 0, skipped = 0;
   void row(const std::string& problem, const std::string& check, const std::string& regime,
            const char* verdict, const std::string& ratio, double ms, const std::string& note = "") {
-    fmt::print("{:<16} {:<21} {:<13} {:>12} {:>10.1f}  {}{}\n", problem, check, regime, ratio, ms,
+    fmt::print("{:<16} {:<33} {:<13} {:>12} {:>10.1f}  {}{}\n", problem, check, regime, ratio, ms,
                verdict, note.empty() ? "" : "  " + note);
     std::fflush(stdout);
     const std::string_view v = verdict;
@@ -121,8 +121,10 @@ int verify(const VerifyOptions& o) {
                             total, o.max_macs, fewest));
   }
   const Registry registry = builtin_registry();
+  std::vector<Pass> passes(std::begin(kAllPasses), std::end(kAllPasses));
+  if (!o.pass.empty()) passes = {parse_pass(o.pass, "--pass")};
   Tally t;
-  fmt::print("{:<16} {:<21} {:<13} {:>12} {:>10}  {}\n", "problem", "check", "regime", "err/bound",
+  fmt::print("{:<16} {:<33} {:<13} {:>12} {:>10}  {}\n", "problem", "check", "regime", "err/bound",
              "ms", "result");
   const auto total0 = Clock::now();
   for (int64_t i = 0; i < total; ++i) {
@@ -134,63 +136,70 @@ int verify(const VerifyOptions& o) {
                         format_problem(pr)));
       continue;
     }
-    check_truth_bytes(pr, o.max_bytes);
+    for (Pass pass : passes) check_truth_bytes(pr, o.max_bytes, pass);
     for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
       const std::string rname(to_string(regime));
-      // Each implementation is judged on data of its own input dtype; a dtype's case and its
-      // truth are built only when some implementation reads that dtype.
-      std::optional<std::pair<Case, Truth>> cases[4];
-      const auto case_for = [&](DType dt) -> const std::pair<Case, Truth>& {
-        auto& slot = cases[static_cast<size_t>(dt)];
-        if (!slot) {
-          Case c = make_case(pr, dt, regime, o.seed);
-          Truth truth = compute_truth(c);
-          slot = std::pair{std::move(c), std::move(truth)};
+      for (Pass pass : passes) {
+        if (pass == Pass::kBwdBias && !pr.params.bias) continue;  // no bias, no bias gradient
+        // Each implementation is judged on data of its own input dtype; a dtype's case and its
+        // truth are built only when some implementation reads that dtype.
+        std::optional<std::pair<Case, Truth>> cases[4];
+        const auto case_for = [&](DType dt) -> const std::pair<Case, Truth>& {
+          auto& slot = cases[static_cast<size_t>(dt)];
+          if (!slot) {
+            Case c = make_case(pr, dt, regime, o.seed, pass);
+            Truth truth = compute_truth(c);
+            slot = std::pair{std::move(c), std::move(truth)};
+          }
+          return *slot;
+        };
+        for (const Implementation& impl : registry.all()) {
+          if (impl.exact || impl.pass != pass) continue;  // the truth itself; another pass
+          const std::string check =
+              pass == Pass::kForward ? impl.name : impl.name + " " + std::string(to_string(pass));
+          // An implementation whose working memory exceeds the cap is not run (nor judged).
+          try {
+            check_working_bytes(impl, pr, o.max_bytes);
+          } catch (const Error& e) {
+            t.row(np.name, check, rname, "SKIPPED", "-", 0.0, e.what());
+            continue;
+          }
+          const auto& [c, truth] = case_for(impl.input);
+          const auto t0 = Clock::now();
+          AnyTensor y;
+          try {
+            y = invoke(impl, pr.params, c.operands());
+          } catch (const Error& e) {
+            t.row(np.name, check, rname, "FAILED", "-", ms_since(t0), e.what());
+            continue;
+          }
+          // Integer data whose partial sums are all exact in the input dtype (fill.h): the bound is
+          // zero (bit-equality). Beyond that range (a bfloat16 problem with 127 taps or more) the
+          // certified bound judges it like real data.
+          const bool exact =
+              regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input), pass);
+          const Tensor<double> bound =
+              exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(impl));
+          const Report r =
+              compare_outputs(truth, y, bound, nullptr, impl.output, arithmetic_of(impl));
+          std::string note;
+          if (!r.shape_ok) {
+            note = fmt::format("shape mismatch: expected {}, got {}",
+                               format_shape(r.expected_shape), format_shape(r.actual_shape));
+          } else if (r.nonfinite_mismatches > 0) {
+            note = fmt::format("{} NaN/Inf mismatch(es), first at ({})", r.nonfinite_mismatches,
+                               fmt::join(r.first_nonfinite->index, ", "));
+          } else if (!r.passed() && r.worst) {
+            note = fmt::format("worst at ({}): expected {:.9g}, got {:.9g}",
+                               fmt::join(r.worst->index, ", "), r.worst->expected, r.worst->actual);
+          }
+          t.row(np.name, check, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(exact, r),
+                ms_since(t0), note);
         }
-        return *slot;
-      };
-      for (const Implementation& impl : registry.all()) {
-        if (impl.exact) continue;  // the truth itself
-        // An implementation whose working memory exceeds the cap is not run (nor judged).
-        try {
-          check_working_bytes(impl, pr, o.max_bytes);
-        } catch (const Error& e) {
-          t.row(np.name, impl.name, rname, "SKIPPED", "-", 0.0, e.what());
-          continue;
-        }
-        const auto& [c, truth] = case_for(impl.input);
-        const auto t0 = Clock::now();
-        AnyTensor y;
-        try {
-          y = impl.run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
-        } catch (const Error& e) {
-          t.row(np.name, impl.name, rname, "FAILED", "-", ms_since(t0), e.what());
-          continue;
-        }
-        // Integer data whose partial sums are all exact in the input dtype (fill.h): the bound is
-        // zero (bit-equality). Beyond that range (a bfloat16 problem with 127 taps or more) the
-        // certified bound judges it like real data.
-        const bool exact =
-            regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input));
-        const Tensor<double> bound =
-            exact ? Tensor<double>(truth.expected.shape) : case_bound(c, arithmetic_of(impl));
-        const Report r =
-            compare_outputs(truth, y, bound, nullptr, impl.output, arithmetic_of(impl));
-        std::string note;
-        if (!r.shape_ok) {
-          note = fmt::format("shape mismatch: expected {}, got {}", format_shape(r.expected_shape),
-                             format_shape(r.actual_shape));
-        } else if (r.nonfinite_mismatches > 0) {
-          note = fmt::format("{} NaN/Inf mismatch(es), first at ({})", r.nonfinite_mismatches,
-                             fmt::join(r.first_nonfinite->index, ", "));
-        } else if (!r.passed() && r.worst) {
-          note = fmt::format("worst at ({}): expected {:.9g}, got {:.9g}",
-                             fmt::join(r.worst->index, ", "), r.worst->expected, r.worst->actual);
-        }
-        t.row(np.name, impl.name, rname, r.passed() ? "PASSED" : "FAILED", ratio_text(exact, r),
-              ms_since(t0), note);
       }
-      adjoint_row(np.name, pr, regime, o.seed, t);
+      if (std::find(passes.begin(), passes.end(), Pass::kForward) != passes.end()) {
+        adjoint_row(np.name, pr, regime, o.seed, t);
+      }
     }
   }
   fmt::print("time: {:.1f} s for {} problem(s)\n", ms_since(total0) / 1000, total);

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "convt2d/backward.h"
 #include "convt2d/bounds.h"
 #include "convt2d/case_dir.h"
 #include "convt2d/compare.h"
@@ -1263,6 +1264,95 @@ TEST_F(Cli, OverflowIsAcceptedOnlyTowardsTheSignThatCanOverflow) {
                                      (dir_ / "y.npy").string()));
     EXPECT_EQ(r.code, code) << v << "\n" << r.out;
   }
+}
+
+TEST_F(Cli, BackwardCasesGenRunAndCheck) {
+  const std::string problem = "mb2ic4ih3oc6kh3sh2ph1g2";
+  const Problem pr = parse_problem(problem);
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights, Pass::kBwdBias}) {
+    const std::string name(to_string(pass));
+    const fs::path out = dir_ / name;
+    ASSERT_EQ(Run(fmt::format("gen --problem {} --pass {} --seed 5 --out {}", problem, name,
+                              out.string()))
+                  .code,
+              0);
+    const auto manifest = nlohmann::json::parse(Slurp(out / "manifest.json"));
+    EXPECT_EQ(manifest["cases"][0]["pass"], name);
+    const fs::path c = out / ("000-" + problem);
+    // Exactly the operands the pass reads, beside dy, the expected result and its bound.
+    EXPECT_TRUE(fs::exists(c / "dy.npy"));
+    EXPECT_EQ(fs::exists(c / "x.npy"), pass == Pass::kBwdWeights);
+    EXPECT_EQ(fs::exists(c / "w.npy"), pass == Pass::kBwdData);
+    EXPECT_FALSE(fs::exists(c / "b.npy"));
+    // expected.npy is the pass's exact result, computed here from the files gen wrote.
+    const auto dy = std::get<Tensor<float>>(read_npy(c / "dy.npy"));
+    Tensor<Exact> exact;
+    if (pass == Pass::kBwdData) {
+      exact = conv_transpose2d_bwd_data<float, Exact>(
+          pr.params, dy, std::get<Tensor<float>>(read_npy(c / "w.npy")));
+    } else if (pass == Pass::kBwdWeights) {
+      exact = conv_transpose2d_bwd_weights<float, Exact>(
+          pr.params, std::get<Tensor<float>>(read_npy(c / "x.npy")), dy);
+    } else {
+      exact = conv_transpose2d_bwd_bias<float, Exact>(pr.params, dy);
+    }
+    const auto expected = std::get<Tensor<double>>(read_npy(c / "expected.npy"));
+    ASSERT_EQ(expected.shape, result_shape(pr, pass)) << name;
+    ASSERT_EQ(expected.shape, exact.shape) << name;
+    for (size_t i = 0; i < exact.data.size(); ++i) {
+      EXPECT_EQ(expected.data[i], static_cast<double>(exact.data[i])) << name << " " << i;
+    }
+    // The float32 reference of the pass passes check; the same result with one element moved
+    // past its bound fails and is located in the pass's own index names.
+    ASSERT_EQ(Run(fmt::format("run --case {} --pass {} --impl reference-f32 --out {}", c.string(),
+                              name, (dir_ / "y.npy").string()))
+                  .code,
+              0);
+    Result r = Run(fmt::format("check --case {} --pass {} --candidate {}", c.string(), name,
+                               (dir_ / "y.npy").string()));
+    EXPECT_EQ(r.code, 0) << name << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(format_shape(result_shape(pr, pass))));
+    auto y = std::get<Tensor<float>>(read_npy(dir_ / "y.npy"));
+    const auto bound = std::get<Tensor<double>>(read_npy(c / "bound.npy"));
+    const size_t k = y.data.size() - 1;
+    y.data[k] = static_cast<float>(expected.data[k] + 2 * bound.data[k] + 1e-3);
+    write_npy(dir_ / "bad.npy", y);
+    r = Run(fmt::format("check --case {} --candidate {}", c.string(), (dir_ / "bad.npy").string()));
+    EXPECT_EQ(r.code, 1) << name << r.out;
+    EXPECT_THAT(r.out, HasSubstr("elements over the bound: 1\n")) << name;
+    EXPECT_THAT(r.out,
+                HasSubstr(fmt::format("worst element {} =", index_names(pass, y.shape.size()))))
+        << name << r.out;
+    // A --pass that is not the case's is refused, so is a forward implementation name absent
+    // from the pass.
+    ExpectUnusable(fmt::format("check --case {} --pass forward --candidate {}", c.string(),
+                               (dir_ / "y.npy").string()),
+                   "--pass forward: the case is a " + name + " case");
+    ExpectUnusable(fmt::format("run --case {} --impl optimized-gemm --out {}", c.string(),
+                               (dir_ / "z.npy").string()),
+                   "unknown implementation 'optimized-gemm' of the " + name + " pass");
+  }
+  // bwd_bias of a layer without bias is not a case.
+  ExpectUnusable(fmt::format("gen --problem mb1ic2ih3oc2kh3bias0 --pass bwd_bias --out {}",
+                             (dir_ / "nb").string()),
+                 "bias");
+}
+
+TEST_F(Cli, VerifyRunsEachPassOrTheOneNamed) {
+  std::ofstream(dir_ / "p.txt") << "small mb2ic4ih3oc6kh3sh2ph1g2\n";
+  Result r = Run(fmt::format("verify --problems {}", (dir_ / "p.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* row : {"reference-f32 bwd_data", "reference-f32 bwd_weights",
+                          "reference-f32 bwd_bias", "adjoint"}) {
+    EXPECT_THAT(r.out, HasSubstr(row));
+  }
+  r = Run(fmt::format("verify --problems {} --pass bwd_weights", (dir_ / "p.txt").string()));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("reference-f32 bwd_weights"));
+  EXPECT_THAT(r.out, Not(HasSubstr("bwd_data")));
+  EXPECT_THAT(r.out, Not(HasSubstr("optimized ")));  // no forward rows
+  ExpectUnusable(fmt::format("verify --problems {} --pass backward", (dir_ / "p.txt").string()),
+                 "backward");
 }
 
 }  // namespace
