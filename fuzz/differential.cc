@@ -163,8 +163,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool nonfinite = plant <= 1;
   const int64_t weight_size = element_count(weight_shape(pr.params));
   const int64_t plant_size = plant == 0 ? input_size(pr) : plant == 1 ? weight_size : 0;
-  const uint64_t special_at = plant_size > 0 ? in.u64() % static_cast<uint64_t>(plant_size) : 0;
+  const uint64_t special_raw = plant_size > 0 ? in.u64() : 0;
   const double special = plant_size > 0 ? std::array{INFINITY, -INFINITY, NAN}[in.byte() % 3] : 0;
+  // The pass, read last so that shorter inputs (every seed before the backward passes) stay
+  // forward: mostly forward, whose kernels are the most intricate, else one of the backward
+  // passes (bwd_bias only for a layer with a bias).
+  const uint8_t pass_byte = in.byte() % 8;
+  Pass pass = pass_byte < 5 ? Pass::kForward : kAllPasses[pass_byte - 4];
+  if (pass == Pass::kBwdBias && !pr.params.bias) pass = Pass::kForward;
   // One case and exact truth per input dtype (float32, float16, bfloat16), each with its data
   // generated in that dtype and the same special value planted at the same place.
   std::optional<std::pair<Case, Truth>> cases[4];
@@ -188,29 +194,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       finding(pr, impl.name + ": working_bytes " + std::to_string(impl.working_bytes(pr)) +
                       " exceeds the real work's " + std::to_string(real_work_bytes(pr)));
     }
-    if (impl.input == DType::kFloat64 || impl.exact) continue;
+    if (impl.input == DType::kFloat64 || impl.exact || impl.pass != pass) continue;
     auto& slot = cases[static_cast<size_t>(impl.input)];
     if (!slot) {
-      Case c = make_case(pr, impl.input, regime, seed);
+      Case c = make_case(pr, impl.input, regime, seed, pass);
       if (plant_size > 0) {
+        // In the input or the weights, or where the pass reads neither, in dy.
+        AnyTensor& target =
+            plant == 0 ? (reads_x(pass) ? c.x : *c.dy) : (reads_w(pass) ? c.w : *c.dy);
         std::visit(
             [&](auto& t) {
               using T = typename std::decay_t<decltype(t)>::value_type;
-              t.data[special_at] = T(special);
+              if (!t.data.empty()) t.data[special_raw % t.data.size()] = T(special);
             },
-            plant == 0 ? c.x : c.w);
+            target);
       }
       Truth truth = compute_truth(c);
       slot = std::pair{std::move(c), std::move(truth)};
     }
     const auto& [c, truth] = *slot;
-    const AnyTensor y = impl.run(pr.params, c.x, c.w, c.b ? &*c.b : nullptr);
+    const AnyTensor y = invoke(impl, pr.params, c.operands());
     // Integer data is exact where every partial sum fits the input dtype (fill.h).
     const bool exact =
-        regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input));
+        regime == Regime::kInteger && integer_exact(pr, significand_bits(impl.input), pass);
     const Tensor<double>& bound = exact ? no_error(truth) : bound_of(c, arithmetic_of(impl));
     const Report r = compare_outputs(truth, y, bound, nullptr, impl.output, arithmetic_of(impl));
-    if (!r.passed()) finding(pr, impl.name + ":\n" + format_report(r));
+    if (!r.passed()) {
+      finding(pr, impl.name + " (" + std::string(to_string(pass)) + "):\n" + format_report(r));
+    }
   }
   const auto d = make_data<float>(pr, regime, seed);
   if (!nonfinite && regime != Regime::kCancellation) {

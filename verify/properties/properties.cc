@@ -49,11 +49,11 @@ const Registry& suite_registry() {
   return mutable_registry();
 }
 
-std::vector<const Implementation*> implementations_under_test() {
+std::vector<const Implementation*> implementations_under_test(Pass pass) {
   const char* only = std::getenv("CONVT2D_IMPL");
   std::vector<const Implementation*> r;
   for (const Implementation& impl : suite_registry().all()) {
-    if (impl.input == DType::kFloat64 || impl.exact) continue;
+    if (impl.input == DType::kFloat64 || impl.exact || impl.pass != pass) continue;
     if (only != nullptr && *only != '\0' && impl.name != only) continue;
     r.push_back(&impl);
   }

@@ -35,10 +35,10 @@ void register_implementation(Implementation impl);
 /// builtin_registry() plus everything registered.
 const Registry& suite_registry();
 
-/// The implementations the implementation-specific properties check: the non-exact entries of
-/// suite_registry() with float32, float16 or bfloat16 inputs, restricted to the one named by
-/// CONVT2D_IMPL when it is set.
-std::vector<const Implementation*> implementations_under_test();
+/// The implementations of `pass` the implementation-specific properties check: the non-exact
+/// entries of suite_registry() with float32, float16 or bfloat16 inputs, restricted to the one
+/// named by CONVT2D_IMPL when it is set.
+std::vector<const Implementation*> implementations_under_test(Pass pass = Pass::kForward);
 
 /// Runs every property under GoogleTest (gtest flags such as --gtest_filter apply). Each property
 /// runs 300 cases unless RC_PARAMS sets max_success (`RC_PARAMS="max_success=10000"` for a long
