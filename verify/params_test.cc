@@ -9,6 +9,9 @@
 #include <limits>
 
 #include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/pass.h"
+#include "convt2d/tensor.h"
 
 namespace convt2d {
 namespace {
@@ -300,6 +303,31 @@ TEST(ProblemFromShapes, RejectsMismatches) {
 TEST(Macs, CountsUsefulMultiplyAdds) {
   // 2 * 8 * (6/2) * 3*3 * 5*4
   EXPECT_DOUBLE_EQ(macs(MakeProblem(2, 8, 5, 4, 6, 3, 2, 1, 0, 1, 2)), 2.0 * 8 * 3 * 9 * 20);
+}
+
+// An unknown value of a named setting is quoted in part: the message stays one short line
+// whatever the value's length (the parser fuzzer found a 400-byte conv_mode message).
+TEST(Params, UnknownSettingValuesAreQuotedShortly) {
+  const std::string huge(10000, 'x');
+  const std::function<void()> parsers[] = {
+      [&] { parse_conv_mode(huge); },
+      [&] { parse_compute_mode(huge); },
+      [&] { parse_output_padding_rule(huge); },
+      [&] { parse_regime(huge); },
+      [&] { parse_pass(huge); },
+      [&] { parse_dtype(huge); },
+  };
+  for (const auto& parse : parsers) {
+    try {
+      parse();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_LT(msg.size(), 200u) << msg.substr(0, 300);
+      EXPECT_THAT(msg, HasSubstr("xxxxxxxxxx"));  // still shows the start of the value
+      EXPECT_EQ(msg.find('\n'), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

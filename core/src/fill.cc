@@ -96,7 +96,7 @@ Regime parse_regime(std::string_view s) {
   if (s == "cancellation") return Regime::kCancellation;
   throw Error("--regime", fmt::format("--regime: unknown regime '{}' (expected integer, real or "
                                       "cancellation)",
-                                      s));
+                                      excerpt(s)));
 }
 
 namespace {

@@ -49,14 +49,15 @@ ConvMode parse_conv_mode(std::string_view s) {
   if (s == "cross_correlation") return ConvMode::kCrossCorrelation;
   throw Error("conv_mode", fmt::format("conv_mode: unknown value '{}' (only 'cross_correlation' "
                                        "exists)",
-                                       s));
+                                       excerpt(s)));
 }
 
 ComputeMode parse_compute_mode(std::string_view s) {
   if (s == "default") return ComputeMode::kDefault;
   if (s == "float32") return ComputeMode::kFloat32;
   throw Error("compute_mode",
-              fmt::format("compute_mode: unknown value '{}' (expected 'default' or 'float32')", s));
+              fmt::format("compute_mode: unknown value '{}' (expected 'default' or 'float32')",
+                          excerpt(s)));
 }
 
 OutputPaddingRule parse_output_padding_rule(std::string_view s) {
@@ -65,7 +66,7 @@ OutputPaddingRule parse_output_padding_rule(std::string_view s) {
   throw Error("output_padding_rule",
               fmt::format("output_padding_rule: unknown value '{}' (expected 'megengine' or "
                           "'pytorch')",
-                          s));
+                          excerpt(s)));
 }
 
 std::string_view to_string(ConvMode) {

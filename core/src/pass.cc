@@ -41,7 +41,7 @@ Pass parse_pass(std::string_view s, std::string_view what) {
   throw Error(std::string(what),
               fmt::format("{}: unknown pass '{}' (expected forward, bwd_data, bwd_weights or "
                           "bwd_bias)",
-                          what, s.substr(0, 40)));
+                          what, excerpt(s)));
 }
 
 Shape result_shape(const Problem& pr, Pass pass) {

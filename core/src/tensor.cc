@@ -26,7 +26,7 @@ DType parse_dtype(std::string_view s, std::string_view what) {
   }
   throw Error(std::string(what),
               fmt::format("{}: unknown dtype '{}' (expected float32, float64, float16 or bfloat16)",
-                          what, s));
+                          what, excerpt(s)));
 }
 
 int64_t dtype_size(DType t) {
