@@ -29,6 +29,7 @@
 #include "convt2d/property_suite.h"
 #include "convt2d/reference.h"
 #include "generators.h"
+#include "support.h"
 
 namespace convt2d {
 namespace testing {
@@ -64,96 +65,12 @@ std::vector<const Implementation*> implementations_under_test(Pass pass) {
 
 namespace {
 
+using namespace props;
 using testing::implementations_under_test;
 
 // ---- helpers --------------------------------------------------------------------------------
 
-// Shortest round-trip text of a double (std::to_string prints 6 decimals: 1e-9 shows as 0).
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-// The coverage labels of the issue, reported by RapidCheck at the end of each property.
-void tag(const Problem& pr) {
-  const Params& p = pr.params;
-  RC_CLASSIFY(p.stride.h > p.kernel_size.h || p.stride.w > p.kernel_size.w, "stride > kernel");
-  RC_CLASSIFY(p.groups > 1, "groups > 1");
-  RC_CLASSIFY(p.groups > 1 && p.in_channels == p.groups && p.out_channels == p.groups, "depthwise");
-  RC_CLASSIFY(p.output_padding.h > 0 || p.output_padding.w > 0, "output_padding > 0");
-  RC_CLASSIFY(p.padding.h > p.dilation.h * (p.kernel_size.h - 1) ||
-                  p.padding.w > p.dilation.w * (p.kernel_size.w - 1),
-              "padding > dilation*(k-1)");
-  RC_CLASSIFY(pr.ih == 1 && pr.iw == 1, "1x1 input");
-  RC_CLASSIFY(pr.mb == 0, "N = 0");
-  RC_CLASSIFY(pr.ih != pr.iw || p.kernel_size.h != p.kernel_size.w || p.stride.h != p.stride.w ||
-                  p.padding.h != p.padding.w || p.dilation.h != p.dilation.w ||
-                  p.output_padding.h != p.output_padding.w,
-              "asymmetric h/w");
-}
-
-// A float tensor as `dtype`; the values must be representable (data_for makes sure), else the
-// property fails rather than run on rounded data.
-AnyTensor as_dtype(const Tensor<float>& t, DType dtype) {
-  const auto exact = [&](const auto& h) -> AnyTensor {
-    if (tensor_cast<float>(h) != t) {
-      RC_FAIL("test data not representable in " + std::string(to_string(dtype)));
-    }
-    return h;
-  };
-  switch (dtype) {
-    case DType::kFloat16:
-      return exact(tensor_cast<float16>(t));
-    case DType::kBFloat16:
-      return exact(tensor_cast<bfloat16>(t));
-    case DType::kFloat64:
-      return tensor_cast<double>(t);
-    case DType::kFloat32:
-      break;
-  }
-  return t;
-}
-
-// The regime's data for an implementation, generated in its input dtype (so the integer range
-// keeps every partial sum exact in that dtype, fill.h) and held as float, exactly.
-ProblemData<float> data_for(const Implementation& impl, const Problem& pr, Regime regime,
-                            uint64_t seed) {
-  const auto widen = [](const auto& d) {
-    return ProblemData<float>{tensor_cast<float>(d.x), tensor_cast<float>(d.w),
-                              tensor_cast<float>(d.b)};
-  };
-  switch (impl.input) {
-    case DType::kFloat16:
-      return widen(make_data<float16>(pr, regime, seed));
-    case DType::kBFloat16:
-      return widen(make_data<bfloat16>(pr, regime, seed));
-    default:
-      return make_data<float>(pr, regime, seed);
-  }
-}
-
-// On failure: fail with the problem string and, when CONVT2D_DUMP_DIR is set, write the case
-// (x, w, b and case.json) to $CONVT2D_DUMP_DIR/<Suite.Property>, which the CLI replays
-// (`convt2d run --case ...`, `convt2d check`). Shrinking calls this for every smaller failing
-// case; each overwrites the directory, so the last one written is the shrunk counterexample.
-// Data of a half implementation is generated in its own dtype and held here as float (exactly);
-// `dtype` is the dtype the dump is written in.
-[[noreturn]] void fail_case(const Problem& pr, const ProblemData<float>& d, const std::string& what,
-                            DType dtype = DType::kFloat32) {
-  std::string where;
-  if (const char* dir = std::getenv("CONVT2D_DUMP_DIR"); dir != nullptr && *dir != '\0') {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::filesystem::path path =
-        std::filesystem::path(dir) /
-        (info ? std::string(info->test_suite_name()) + "." + info->name() : "case");
-    std::filesystem::remove_all(path);
-    const AnyTensor x = as_dtype(d.x, dtype), w = as_dtype(d.w, dtype), b = as_dtype(d.b, dtype);
-    write_case(path, pr.params, x, w, pr.params.bias ? &b : nullptr);
-    where = " (case written to " + path.string() + ")";
-  }
-  RC_FAIL(what + " for problem " + format_problem(pr) + where);
-}
+// Shared helpers (num, tag, as_dtype, data_for, fail_case): support.h.
 
 // Runs an implementation on float data converted (exactly) to its input dtype; the result as
 // double (exact for every output dtype). Fails when the output shape is not the one the
@@ -767,9 +684,13 @@ RC_GTEST_PROP(Registry, EveryImplementationMatchesTheExactReference, (const Prob
 class ListImplementations : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::cout << "implementations under test:";
-    for (const Implementation* impl : implementations_under_test()) std::cout << " " << impl->name;
-    std::cout << "\n";
+    for (Pass pass : kAllPasses) {
+      std::cout << "implementations under test (" << to_string(pass) << "):";
+      for (const Implementation* impl : implementations_under_test(pass)) {
+        std::cout << " " << impl->name;
+      }
+      std::cout << "\n";
+    }
   }
 };
 
@@ -785,7 +706,9 @@ int testing::run_property_suite(int argc, char** argv) {
   }
   ::testing::InitGoogleTest(&argc, argv);
   // A misspelt CONVT2D_IMPL must not turn properties 4-10 into loops over nothing.
-  if (implementations_under_test().empty()) {
+  bool any = false;
+  for (Pass pass : kAllPasses) any = any || !implementations_under_test(pass).empty();
+  if (!any) {
     const char* only = std::getenv("CONVT2D_IMPL");
     std::cerr << "convt2d property suite: no implementation under test"
               << (only && *only ? std::string(" named '") + only + "'" : std::string())
