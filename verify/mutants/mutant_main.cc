@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     std::cout << mutants::mutant_description() << "\n";
     return 0;
   }
+  // All four passes of the copy under one name; the mutant breaks one of them.
   Implementation impl;
   impl.name = "mutant";
   impl.description = mutants::mutant_description();
@@ -22,6 +23,25 @@ int main(int argc, char** argv) {
     return mutants::conv_transpose2d_mutant(p, std::get<Tensor<float>>(x),
                                             std::get<Tensor<float>>(w),
                                             b ? &std::get<Tensor<float>>(*b) : nullptr);
+  };
+  testing::register_implementation(impl);
+  const auto f32 = [](const AnyTensor* t) -> const Tensor<float>& {
+    return std::get<Tensor<float>>(*t);
+  };
+  impl.run = nullptr;
+  impl.pass = Pass::kBwdData;
+  impl.run_pass = [f32](const Params& p, const Operands& o) -> AnyTensor {
+    return mutants::bwd_data_mutant(p, f32(o.dy), f32(o.w));
+  };
+  testing::register_implementation(impl);
+  impl.pass = Pass::kBwdWeights;
+  impl.run_pass = [f32](const Params& p, const Operands& o) -> AnyTensor {
+    return mutants::bwd_weights_mutant(p, f32(o.x), f32(o.dy));
+  };
+  testing::register_implementation(impl);
+  impl.pass = Pass::kBwdBias;
+  impl.run_pass = [f32](const Params& p, const Operands& o) -> AnyTensor {
+    return mutants::bwd_bias_mutant(p, f32(o.dy));
   };
   testing::register_implementation(impl);
   setenv("CONVT2D_IMPL", "mutant", 0);  // only the mutant, unless the caller says otherwise

@@ -64,8 +64,10 @@ const char* mutant_description() {
       return "output_padding in W ignored when output_padding in H is 0";
     case 16:
       return "kernel plane read transposed (w[fw][fh] in column-major order)";
-    default:
-      return "unknown";
+    default: {
+      const char* d = backward_mutant_description();
+      return d != nullptr ? d : "unknown";
+    }
   }
 }
 
