@@ -9,11 +9,16 @@
 ///     mine.run = [](const convt2d::Params& p, const convt2d::AnyTensor& x,
 ///                   const convt2d::AnyTensor& w, const convt2d::AnyTensor* b) { ... };
 ///     convt2d::testing::register_implementation(mine);
+///     mine.run = nullptr;                   // its input gradient, under the same name:
+///     mine.pass = convt2d::Pass::kBwdData;  // dx from operands.dy and operands.w
+///     mine.run_pass = [](const convt2d::Params& p, const convt2d::Operands& o) { ... };
+///     convt2d::testing::register_implementation(mine);
 ///     return convt2d::testing::run_property_suite(argc, argv);
 ///   }
 ///
 /// Properties 1-3 check convt2d's own definitions; properties 4-10 (and the float-accumulated
-/// adjoint property) run against every implementation under test: the registered non-exact
+/// adjoint property) run against every forward implementation under test, the Backward
+/// properties against every implementation of each backward pass (docs/backward.md): the registered non-exact
 /// implementations with float32, float16 or bfloat16 inputs, built-in and yours, each on data
 /// generated in its own input dtype and judged with the arithmetic it claims (a float16 kernel
 /// with a float32 accumulator: `set_arithmetic(mine, claimed_arithmetic(DType::kFloat16,
