@@ -404,6 +404,7 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
                                 format_shape(input_shape(c.problem))));
       }
     }
+    check_pass(c.problem, pass);  // as gen does: no bias gradient of a layer without a bias
     if (c.dy && shape_of(*c.dy) != output_shape(c.problem)) {
       throw Error(
           "dy", fmt::format("dy: dy.npy's shape {} is not the output shape {}",

@@ -1332,7 +1332,14 @@ TEST_F(Cli, BackwardCasesGenRunAndCheck) {
                                (dir_ / "z.npy").string()),
                    "unknown implementation 'optimized-gemm' of the " + name + " pass");
   }
-  // bwd_bias of a layer without bias is not a case.
+  // bwd_bias of a layer without bias is not a case, neither written nor read.
+  const fs::path db_case = dir_ / "bwd_bias" / ("000-" + problem);
+  std::string json = Slurp(db_case / "case.json");
+  json.replace(json.find("\"bias\": true"), 12, "\"bias\": false");
+  std::ofstream(db_case / "case.json") << json;
+  ExpectUnusable(fmt::format("check --case {} --candidate {}", db_case.string(),
+                             (dir_ / "y.npy").string()),
+                 "the bwd_bias pass needs a layer with a bias");
   ExpectUnusable(fmt::format("gen --problem mb1ic2ih3oc2kh3bias0 --pass bwd_bias --out {}",
                              (dir_ / "nb").string()),
                  "bias");
