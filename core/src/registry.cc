@@ -134,4 +134,44 @@ Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& 
   return r;
 }
 
+Prepared prepared(const Implementation& impl, const Params& p, const Operands& operands,
+                  int threads) {
+  const auto need = [&](const AnyTensor* t, const char* name, bool read) {
+    if (read && t == nullptr) {
+      throw Error(name, fmt::format("{}: implementation '{}' of the {} pass reads {}, but none "
+                                    "was given",
+                                    name, impl.name, to_string(impl.pass), name));
+    }
+  };
+  need(operands.x, "input", reads_x(impl.pass));
+  need(operands.w, "weight", reads_w(impl.pass));
+  need(operands.dy, "dy", reads_dy(impl.pass));
+  if (impl.prepare_pass) return impl.prepare_pass(p, operands, threads);
+  if (impl.pass == Pass::kForward && (impl.prepare || impl.run)) {
+    Prepared r = prepared(impl, p, *operands.w, operands.b, threads);
+    r.load(*operands.x);
+    return r;
+  }
+  // Copies of the operands the pass reads, and the last result, in state the callables share.
+  struct State {
+    std::optional<AnyTensor> x, w, b, dy;
+    AnyTensor result;
+  };
+  auto s = std::make_shared<State>();
+  const auto keep = [](std::optional<AnyTensor>& to, const AnyTensor* t, bool read) {
+    if (read && t != nullptr) to = *t;
+  };
+  keep(s->x, operands.x, reads_x(impl.pass));
+  keep(s->w, operands.w, reads_w(impl.pass));
+  keep(s->b, operands.b, impl.pass == Pass::kForward);
+  keep(s->dy, operands.dy, reads_dy(impl.pass));
+  Prepared r;
+  r.execute = [s, impl, p] {
+    const auto ptr = [](std::optional<AnyTensor>& t) { return t ? &*t : nullptr; };
+    s->result = invoke(impl, p, Operands{ptr(s->x), ptr(s->w), ptr(s->b), ptr(s->dy)});
+  };
+  r.store = [s] { return s->result; };
+  return r;
+}
+
 }  // namespace convt2d

@@ -2,6 +2,7 @@
 // driver calls it only after detected_isa() has found them on the CPU.
 #include <immintrin.h>
 
+#include "bwd_kernels_impl.h"
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
@@ -46,12 +47,23 @@ struct Avx2 {
   static type load_partial(const float* p, int64_t n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store_partial(float* p, type v, int64_t n) { _mm256_maskstore_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
+  static float hsum(type v) {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+  }
 };
 
 }  // namespace
 
 const KernelTable& avx2_kernels() {
   static const KernelTable t = make_table<Avx2, 4, 4, 16>("avx2");
+  return t;
+}
+
+const BwdKernelTable& avx2_bwd_kernels() {
+  // 16 registers: bwd_data 4 × 3 vectors (12 accumulators), bwd_weights 3 × 3.
+  static const BwdKernelTable t = make_bwd_table<Avx2, 4, 12, 3, 3>("avx2");
   return t;
 }
 

@@ -6,9 +6,12 @@
 // GCC 12's own avx512fintrin.h trips -Wmaybe-uninitialized in _mm512_cvtps_ph / _mm512_cvtph_ps
 // (its undefined "passthrough" operand); nothing of ours is uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same for _mm512_reduce_add_ps (its extract of the upper half).
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 
+#include "bwd_kernels_impl.h"
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
@@ -50,6 +53,7 @@ struct Avx512 {
   static type load_partial(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static void store_partial(float* p, type v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
+  static float hsum(type v) { return _mm512_reduce_add_ps(v); }
 };
 
 void pack_small_kernel(const SmallPackArgs& p) {
@@ -98,6 +102,13 @@ const KernelTable& avx512_kernels() {
     k.pack_small = &pack_small_kernel;
     return k;
   }();
+  return t;
+}
+
+const BwdKernelTable& avx512_bwd_kernels() {
+  // bwd_data: 8 × 3 vectors (24 accumulators, the input vectors and a weight in 32 registers);
+  // bwd_weights: 4 × 6 (24 accumulators, 4 x vectors, one dy vector).
+  static const BwdKernelTable t = make_bwd_table<Avx512, 8, 24, 4, 6>("avx512");
   return t;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "bwd_kernels_impl.h"
 #include "kernels_impl.h"
 
 namespace convt2d::optimized {
@@ -61,12 +62,22 @@ struct Lanes8 {
     for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;
   }
+  static float hsum(const type& v) {
+    float s = 0.0f;
+    for (float e : v.v) s += e;
+    return s;
+  }
 };
 
 }  // namespace
 
 const KernelTable& scalar_kernels() {
   static const KernelTable t = make_table<Lanes8, 4, 4, 16>("scalar");
+  return t;
+}
+
+const BwdKernelTable& scalar_bwd_kernels() {
+  static const BwdKernelTable t = make_bwd_table<Lanes8, 4, 12, 3, 3>("scalar");
   return t;
 }
 

@@ -5,11 +5,13 @@
 
 #include "convt2d/backward.h"
 #include "convt2d/checked.h"
+#include "convt2d/error.h"
 #include "convt2d/reference.h"
 #ifdef CONVT2D_HAVE_OPTIMIZED
 #include <memory>
 
 #include "convt2d/optimized.h"
+#include "convt2d/optimized_backward.h"
 #endif
 
 namespace convt2d {
@@ -215,6 +217,82 @@ Implementation optimized_half_impl(std::string name, optimized::Isa isa) {
   impl.working_bytes = [isa](const Problem& pr) { return optimized::working_bytes_half(pr, isa); };
   return impl;
 }
+
+// The operand `t` of a backward pass as float32, or an Error naming it when it is missing.
+const Tensor<float>& operand(const AnyTensor* t, const char* role, const std::string& name,
+                             Pass pass) {
+  if (t == nullptr) {
+    throw Error(role, std::string(role) + ": implementation '" + name + "' of the " +
+                          std::string(to_string(pass)) + " pass reads " + role +
+                          ", but none was given");
+  }
+  return tensor_as<float>(*t, name + " " + role);
+}
+
+// The optimized backward kernels (convt2d/optimized_backward.h) of `pass` for one ISA.
+Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pass) {
+  Implementation impl;
+  impl.name = std::move(name);
+  impl.pass = pass;
+  impl.description = "column-phase register-tiled kernels, " + optimized::to_string(isa) +
+                     ", float32 in, float32 accumulator, float32 out" + pass_note(pass);
+  impl.input = impl.output = DType::kFloat32;
+  set_arithmetic(impl, claimed_arithmetic(DType::kFloat32, ComputeMode::kDefault));
+  if (pass == Pass::kBwdData) {
+    impl.run_pass = [isa, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
+      return optimized::conv_transpose2d_bwd_data(p, operand(o.dy, "dy", name, Pass::kBwdData),
+                                                  operand(o.w, "weight", name, Pass::kBwdData), 0,
+                                                  isa);
+    };
+    impl.working_bytes = [isa](const Problem& pr) {
+      return optimized::bwd_data_working_bytes(pr, isa);
+    };
+    // The weights packed and dx allocated once, untimed; execute() is the kernels alone.
+    impl.prepare_pass = [isa, name = impl.name](const Params& p, const Operands& o,
+                                                int threads) -> Prepared {
+      struct State {
+        optimized::BwdDataWeights packed;
+        Tensor<float> dy, dx;
+      };
+      auto s = std::make_shared<State>(
+          State{optimized::pack_bwd_data(p, operand(o.w, "weight", name, Pass::kBwdData), isa),
+                operand(o.dy, "dy", name, Pass::kBwdData),
+                {}});
+      s->dx = Tensor<float>(input_shape(problem_from_output(p, s->dy.shape)));
+      Prepared r;
+      r.execute = [s, threads] { optimized::run_bwd_data_into(s->packed, s->dy, s->dx, threads); };
+      r.store = [s]() -> AnyTensor { return s->dx; };
+      return r;
+    };
+  } else {
+    impl.run_pass = [isa, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
+      return optimized::conv_transpose2d_bwd_weights(
+          p, operand(o.x, "input", name, Pass::kBwdWeights),
+          operand(o.dy, "dy", name, Pass::kBwdWeights), 0, isa);
+    };
+    impl.working_bytes = [isa](const Problem& pr) {
+      return optimized::bwd_weights_working_bytes(pr, isa);
+    };
+    // dw allocated once; execute() is the kernels (and dy's column-phase copy for sw > 1).
+    impl.prepare_pass = [isa, name = impl.name](const Params& p, const Operands& o,
+                                                int threads) -> Prepared {
+      struct State {
+        Params p;
+        Tensor<float> x, dy, dw;
+      };
+      auto s = std::make_shared<State>(State{p, operand(o.x, "input", name, Pass::kBwdWeights),
+                                             operand(o.dy, "dy", name, Pass::kBwdWeights),
+                                             Tensor<float>(weight_shape(p))});
+      Prepared r;
+      r.execute = [s, threads, isa] {
+        optimized::bwd_weights_into(s->p, s->x, s->dy, s->dw, threads, isa);
+      };
+      r.store = [s]() -> AnyTensor { return s->dw; };
+      return r;
+    };
+  }
+  return impl;
+}
 #endif
 
 }  // namespace
@@ -289,6 +367,17 @@ Registry builtin_registry() {
 #endif
   // The backward passes (convt2d/backward.h) of the references, under the same names.
   for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights, Pass::kBwdBias}) add_references(r, pass);
+#ifdef CONVT2D_HAVE_OPTIMIZED
+  // The optimized backward kernels under the forward entries' names, with the same ISA rule.
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights}) {
+    r.add(optimized_bwd_impl("optimized", best, pass));
+    for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
+      if (isa < best && optimized::cpu_supports(isa)) {
+        r.add(optimized_bwd_impl("optimized-" + optimized::to_string(isa), isa, pass));
+      }
+    }
+  }
+#endif
   return r;
 }
 

@@ -83,6 +83,13 @@ struct Implementation {
   /// prepared() builds a Prepared around `run`.
   std::function<Prepared(const Params&, const AnyTensor& w, const AnyTensor* b, int threads)>
       prepare;
+  /// Optional: prepares repeated runs of its pass (any pass) on `operands`, the ones the pass
+  /// reads, with `threads` threads (<= 0: the default). Everything done once (weights packed,
+  /// primitives made, operands copied or reordered into the implementation's layouts) happens
+  /// here, untimed; execute() computes the result from them and store() returns it as an NCHW
+  /// (or weight-shaped) tensor; load() is not set. When empty, prepared(impl, p, operands,
+  /// threads) builds one from `prepare` (forward) or around run_pass.
+  std::function<Prepared(const Params&, const Operands& operands, int threads)> prepare_pass;
   /// Optional: an upper bound on the bytes one `run` on `problem`'s shapes allocates beyond x, w,
   /// b and the returned y (accumulators, packed weights, padded copies, per-thread buffers), for
   /// any data. Throws Error naming the quantity when the count overflows int64. The CLI holds it
@@ -120,6 +127,13 @@ AnyTensor invoke(const Implementation& impl, const Params& params, const Operand
 /// copy of x; threads is ignored). Forward implementations only.
 Prepared prepared(const Implementation& impl, const Params& p, const AnyTensor& w,
                   const AnyTensor* b, int threads);
+
+/// A Prepared for `impl`'s pass with its operands already in place, ready to execute(): the
+/// pass-neutral form of the above. impl.prepare_pass when set; for the forward pass otherwise
+/// prepared(impl, p, *w, b, threads) followed by load(*x); else one whose execute() calls
+/// invoke() on copies of the operands. Error naming an operand the pass reads that is missing.
+Prepared prepared(const Implementation& impl, const Params& p, const Operands& operands,
+                  int threads);
 
 /// An ordered list of implementations, looked up by name and pass.
 class Registry {

@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// The optimized float32 backward passes of ConvTranspose2d (definitions: convt2d/backward.h):
+/// bwd_data dx = the strided, dilated Conv2d of dy with the weights, and bwd_weights dw = the
+/// correlation of x with dy, on the same ISAs as the forward kernels (convt2d/optimized.h).
+///
+/// Both read dy through its column phases: dy's columns j·sw + rx, for the phases rx some tap
+/// reaches, are copied once into rows of their own, so that a tap's dy columns for consecutive
+/// input columns iw are consecutive floats whatever the stride. bwd_data then runs register tiles
+/// of input channels × columns of one dx row (tap rows outside dy are left out, columns outside
+/// read zeros of the copy); bwd_weights runs tiles of input × output channels of one tap that sum
+/// over the pixels of the definition only, blocked in rows of the batch for the cache.
+///
+/// Sums are float32 in an order of the kernels' choosing; NaN and infinity propagate as in a plain
+/// sum over the definition's terms (weights that are not all finite send bwd_data down a loop
+/// over exactly those terms, so that no padding zero meets an infinite weight).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "convt2d/optimized.h"
+
+namespace convt2d::optimized {
+
+/// The weights of one parameter set packed for bwd_data on one ISA; immutable, shareable.
+class BwdDataWeights {
+ public:
+  const Params& params() const;
+  Isa isa() const;
+  /// The full tile's kernel, e.g. "convt2d_bwd_data_f32_8x48__avx512" (the column tiles of a
+  /// given input width may use fewer vectors).
+  std::string kernel_names() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+  explicit BwdDataWeights(std::shared_ptr<const Impl> impl);
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// Validates `p` and `w`'s shape and packs w for `isa` (Error if the CPU lacks it).
+BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa = detected_isa());
+
+/// dx = bwd_data(dy, packed weights) into a caller-owned dx of shape (N, IC, H, W), H and W
+/// solved from dy (problem_from_output); every element is written. `threads` <= 0: OpenMP's
+/// default, fewer for small problems. Error naming dy or dx on a shape mismatch.
+void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
+                       int threads = 0);
+
+/// One-shot bwd_data: dx, shape (N, IC, H, W).
+Tensor<float> conv_transpose2d_bwd_data(const Params& p, const Tensor<float>& dy,
+                                        const Tensor<float>& w, int threads = 0,
+                                        Isa isa = detected_isa());
+
+/// dw = bwd_weights(x, dy) into a caller-owned dw of weight_shape(p) (overwritten). Error naming
+/// x, dy or dw when the shapes disagree.
+void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<float>& dy,
+                      Tensor<float>& dw, int threads = 0, Isa isa = detected_isa());
+
+/// One-shot bwd_weights: dw, shape weight_shape(p).
+Tensor<float> conv_transpose2d_bwd_weights(const Params& p, const Tensor<float>& x,
+                                           const Tensor<float>& dy, int threads = 0,
+                                           Isa isa = detected_isa());
+
+/// The full tile's kernel of bwd_weights on `isa`, e.g. "convt2d_bwd_weights_f32_4x6__avx512".
+std::string bwd_weights_kernel_names(Isa isa = detected_isa());
+
+/// Upper bounds on the bytes one conv_transpose2d_bwd_data / conv_transpose2d_bwd_weights call
+/// on pr's shapes allocates beyond its operands and result, for any data: the packed weights,
+/// the column-phase copy of dy (one image and group at a time for bwd_data, padded by one tile
+/// on each side; the whole dy for bwd_weights when sw > 1, none when sw = 1), and per-thread tap
+/// and row lists. Never proportional to padding or dilation alone. Validates pr; Error naming the
+/// quantity on int64 overflow.
+int64_t bwd_data_working_bytes(const Problem& pr, Isa isa = detected_isa(), int threads = 0);
+int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa = detected_isa(), int threads = 0);
+
+}  // namespace convt2d::optimized

@@ -1,0 +1,487 @@
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "aligned.h"
+#include "bwd_kernels.h"
+#include "convt2d/checked.h"
+#include "convt2d/error.h"
+#include "convt2d/optimized_backward.h"
+#include "convt2d/pass.h"
+
+namespace convt2d::optimized {
+namespace {
+
+const BwdKernelTable& table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_bwd_kernels();
+    case Isa::kAvx2:
+      return avx2_bwd_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_bwd_kernels();
+}
+
+// One tap column fw that reaches dy: its dy column for input column iw is column j = iw + a of
+// phase `slot` (dy columns j·sw + rx), and it exists for iw in [lo, hi).
+struct ColTap {
+  int64_t fw, slot, a, lo, hi;
+};
+
+// The column phases of dy that some tap reaches (slot -> rx, len columns each) and the taps.
+struct ColPhases {
+  std::vector<int64_t> rx, len;
+  int64_t jmax = 0;
+  std::vector<ColTap> taps;
+  int64_t slots() const { return static_cast<int64_t>(rx.size()); }
+};
+
+ColPhases col_phases(const Params& p, int64_t w, int64_t wout) {
+  ColPhases c;
+  const int64_t sw = p.stride.w;
+  for (int64_t fw = 0; fw < p.kernel_size.w; ++fw) {
+    // Both terms are parts of the validated output size, so neither this nor the bounds below
+    // overflow.
+    const int64_t q = fw * p.dilation.w - p.padding.w;
+    int64_t rx = q % sw;
+    if (rx < 0) rx += sw;
+    if (rx >= wout) continue;  // a phase without columns
+    const int64_t len = (wout - rx - 1) / sw + 1;
+    const int64_t a = (q - rx) / sw;
+    const int64_t lo = std::max<int64_t>(0, -a), hi = std::min<int64_t>(w, len - a);
+    if (lo >= hi) continue;  // every column of this tap lies outside dy
+    const auto it = std::find(c.rx.begin(), c.rx.end(), rx);
+    const int64_t slot = it - c.rx.begin();
+    if (it == c.rx.end()) {
+      c.rx.push_back(rx);
+      c.len.push_back(len);
+      c.jmax = std::max(c.jmax, len);
+    }
+    c.taps.push_back({fw, slot, a, lo, hi});
+  }
+  return c;
+}
+
+// Copies dy rows (an image's channels) into column-phase rows of `stride` floats: slot s's
+// column j at pad + j, zeros in [0, pad) and after its last column.
+void split_phases(const float* src, int64_t wout, int64_t sw, const ColPhases& cp, int64_t pad,
+                  int64_t stride, float* dst) {
+  for (int64_t s = 0; s < cp.slots(); ++s, dst += stride) {
+    const int64_t rx = cp.rx[static_cast<size_t>(s)], len = cp.len[static_cast<size_t>(s)];
+    std::fill(dst, dst + pad, 0.0f);
+    const float* in = src + rx;
+    if (sw == 1) {
+      std::copy(in, in + len, dst + pad);
+    } else {
+      for (int64_t j = 0; j < len; ++j) dst[pad + j] = in[j * sw];
+    }
+    std::fill(dst + pad + len, dst + stride, 0.0f);
+    (void)wout;
+  }
+}
+
+// Threads for `macs` multiply-adds when the caller leaves it to us: one per ~8·10^6 (a thread
+// team's wake-up costs more than a smaller share saves).
+int choose_threads(int threads, double macs) {
+  if (threads > 0) return threads;
+  const double useful = std::max(1.0, std::floor(macs / 8e6));
+  return static_cast<int>(std::min<double>(omp_get_max_threads(), useful));
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+
+// The bwd_data tiling of a problem: mr channels × nv vectors of columns (T floats), the phase
+// rows padded by T on each side.
+struct DataLayout {
+  ColPhases cp;
+  int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1;
+};
+
+DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
+  const Params& p = pr.params;
+  const Pair out = output_size(pr);
+  DataLayout d;
+  d.cp = col_phases(p, pr.iw, out.w);
+  d.mr = std::min<int64_t>(k.data_mr, p.in_channels / p.groups);
+  d.nvec = ceil_div(pr.iw, k.lanes);
+  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
+  // Balanced: the fewest tiles of at most nv_max vectors, all about as wide.
+  d.nv = ceil_div(d.nvec, ceil_div(d.nvec, nv_max));
+  d.tile = d.nv * k.lanes;
+  d.row = checked_add(d.cp.jmax, 2 * d.tile, "bwd_data: dy phase row");
+  return d;
+}
+
+constexpr int64_t kBookkeepingBytes = 1024;
+
+int64_t bytes_of(int64_t floats, const char* what) {
+  return checked_mul(floats, static_cast<int64_t>(sizeof(float)), what);
+}
+
+// bwd_data over exactly the definition's terms, for weights that are not all finite: a padding
+// zero must not meet an infinite weight (0·Inf is NaN where the definition has no term).
+void bwd_data_by_definition(const Params& p, const Problem& pr, const float* w,
+                            const Tensor<float>& dy, Tensor<float>& dx, int nt) {
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, h = pr.ih, wd = pr.iw;
+  const int64_t hout = dy.shape[2], wout = dy.shape[3];
+  const int64_t planes = pr.mb * p.in_channels;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t nc = 0; nc < planes; ++nc) {
+    const int64_t n = nc / p.in_channels, c = nc % p.in_channels, g = c / icg;
+    const float* wc = w + c * ocg * kh * kw;
+    for (int64_t ih = 0; ih < h; ++ih) {
+      for (int64_t iw = 0; iw < wd; ++iw) {
+        float s = 0.0f;
+        for (int64_t o = 0; o < ocg; ++o) {
+          const float* plane = dy.ptr() + (n * p.out_channels + g * ocg + o) * hout * wout;
+          for (int64_t fh = 0; fh < kh; ++fh) {
+            const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+            if (oh < 0 || oh >= hout) continue;
+            for (int64_t fw = 0; fw < kw; ++fw) {
+              const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
+              if (ow < 0 || ow >= wout) continue;
+              s += wc[(o * kh + fh) * kw + fw] * plane[oh * wout + ow];
+            }
+          }
+        }
+        dx.ptr()[((n * p.in_channels + c) * h + ih) * wd + iw] = s;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+struct BwdDataWeights::Impl {
+  Params p;
+  Isa isa = Isa::kScalar;
+  const BwdKernelTable* k = nullptr;
+  int64_t mr = 1;
+  // Per group and block of mr input channels (the last block may be narrower, mb): [tap][o][mb].
+  AlignedVector<float> packed;
+  bool finite = true;
+  // The weights as given, for the definition's loop when they are not all finite.
+  std::vector<float> raw;
+};
+
+BwdDataWeights::BwdDataWeights(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+const Params& BwdDataWeights::params() const {
+  return impl_->p;
+}
+Isa BwdDataWeights::isa() const {
+  return impl_->isa;
+}
+std::string BwdDataWeights::kernel_names() const {
+  const Impl& pl = *impl_;
+  const int mr = static_cast<int>(pl.mr);
+  const int nv = static_cast<int>(std::clamp<int64_t>(pl.k->data_acc / mr, 1, kMaxBwdDataNv));
+  return pl.k->data_name[mr][nv];
+}
+
+BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
+  require_isa(isa);
+  const Shape ws = weight_shape(p);  // validates p
+  if (w.shape != ws) {
+    throw Error("weight", fmt::format("weight: shape {} does not match the parameters' {}",
+                                      format_shape(w.shape), format_shape(ws)));
+  }
+  auto pl = std::make_shared<BwdDataWeights::Impl>();
+  pl->p = p;
+  pl->isa = isa;
+  pl->k = &table_for(isa);
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t taps = p.kernel_size.h * p.kernel_size.w;  // parts of the validated weight size
+  pl->mr = std::min<int64_t>(pl->k->data_mr, icg);
+  pl->finite = std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); });
+  if (!pl->finite) {
+    pl->raw = w.data;
+    return BwdDataWeights(std::move(pl));
+  }
+  pl->packed.resize(w.data.size());
+  const float* src = w.ptr();
+  for (int64_t g = 0; g < g_count; ++g) {
+    for (int64_t c0 = 0; c0 < icg; c0 += pl->mr) {
+      const int64_t mb = std::min(pl->mr, icg - c0);
+      const int64_t base = (g * icg + c0) * ocg * taps;
+      float* dst = pl->packed.data() + base;
+      for (int64_t t = 0; t < taps; ++t) {
+        for (int64_t o = 0; o < ocg; ++o) {
+          for (int64_t m = 0; m < mb; ++m) {
+            // w is (IC, OC/G, kh, kw) in memory.
+            dst[(t * ocg + o) * mb + m] = src[base + (m * ocg + o) * taps + t];
+          }
+        }
+      }
+    }
+  }
+  return BwdDataWeights(std::move(pl));
+}
+
+void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
+                       int threads) {
+  const BwdDataWeights::Impl& pl = packed.impl();
+  const Params& p = pl.p;
+  const Problem pr = problem_from_output(p, dy.shape);  // validates dy
+  const Shape xs = input_shape(pr);
+  if (dx.shape != xs) {
+    throw Error("dx", fmt::format("dx: shape {} does not match the expected {}",
+                                  format_shape(dx.shape), format_shape(xs)));
+  }
+  if (pr.mb == 0) return;
+  const int nt = choose_threads(threads, macs(pr));
+  if (!pl.finite) {
+    bwd_data_by_definition(p, pr, pl.raw.data(), dy, dx, nt);
+    return;
+  }
+  const BwdKernelTable& k = *pl.k;
+  const DataLayout d = data_layout(pr, k);
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
+  const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
+  const int64_t slots = d.cp.slots(), row = d.row;
+  const int64_t chan =
+      checked_mul(checked_mul(hout, slots, "bwd_data: dy copy"), row, "bwd_data: dy copy");
+  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(ocg, chan, "bwd_data: dy copy")));
+  const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
+  const int64_t max_taps = kh * static_cast<int64_t>(d.cp.taps.size());
+  for (int64_t n = 0; n < pr.mb; ++n) {
+    for (int64_t g = 0; g < g_count; ++g) {
+      const float* dyg = dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout;
+      float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * h * w;
+      // Taps' rows reach every dy row of the group unless none reaches a column phase.
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      {
+#pragma omp for schedule(static)
+        for (int64_t oh = 0; oh < ocg * hout; ++oh) {
+          split_phases(dyg + oh * wout, wout, p.stride.w, d.cp, d.tile, row,
+                       dyp.data() + oh * slots * row);
+        }
+        std::vector<int64_t> dyoff(static_cast<size_t>(max_taps));
+        std::vector<const float*> wtap(static_cast<size_t>(max_taps));
+        // Consecutive items share a channel block's weights.
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t item = 0; item < ncb * h; ++item) {
+          const int64_t cb = item / h, ih = item % h, c0 = cb * d.mr;
+          const int64_t mb = std::min(d.mr, icg - c0);
+          const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
+          for (int64_t ti = 0; ti < ntiles; ++ti) {
+            const int64_t iw0 = ti * d.tile, cols = std::min(d.tile, w - iw0);
+            int64_t nt_taps = 0;
+            for (int64_t fh = 0; fh < kh; ++fh) {
+              const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+              if (oh < 0 || oh >= hout) continue;
+              for (const ColTap& ct : d.cp.taps) {
+                if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
+                dyoff[static_cast<size_t>(nt_taps)] =
+                    (oh * slots + ct.slot) * row + d.tile + iw0 + ct.a;
+                wtap[static_cast<size_t>(nt_taps)] = wblock + (fh * kw + ct.fw) * ocg * mb;
+                ++nt_taps;
+              }
+            }
+            BwdDataArgs a;
+            a.dy = dyp.data();
+            a.dyoff = dyoff.data();
+            a.wtap = wtap.data();
+            a.ntaps = nt_taps;
+            a.ocg = ocg;
+            a.chan_stride = chan;
+            a.dx = dxg + (c0 * h + ih) * w + iw0;
+            a.dx_stride = h * w;
+            a.n = cols;
+            const int64_t nvt = std::min(d.nv, d.nvec - ti * d.nv);
+            k.data[mb][nvt](a);
+          }
+        }
+      }
+    }
+  }
+}
+
+Tensor<float> conv_transpose2d_bwd_data(const Params& p, const Tensor<float>& dy,
+                                        const Tensor<float>& w, int threads, Isa isa) {
+  const BwdDataWeights packed = pack_bwd_data(p, w, isa);
+  Tensor<float> dx(input_shape(problem_from_output(p, dy.shape)));
+  run_bwd_data_into(packed, dy, dx, threads);
+  return dx;
+}
+
+int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
+  validate(pr);
+  const Params& p = pr.params;
+  const DataLayout d = data_layout(pr, table_for(isa));
+  const Pair out = output_size(pr);
+  const int64_t wsize = element_count(weight_shape(p));
+  const char* what = "bwd_data working memory";
+  // Packed weights, or the raw copy when they are not all finite: one weight tensor either way.
+  int64_t bytes = bytes_of(wsize, what);
+  const int64_t ocg = p.out_channels / p.groups;
+  const int64_t dyp =
+      checked_mul(checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.row, what);
+  bytes = checked_add(bytes, bytes_of(dyp, what), what);
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const int64_t lists = checked_mul(
+      checked_mul(p.kernel_size.h, static_cast<int64_t>(d.cp.taps.size()), what), 16, what);
+  bytes = checked_add(bytes, checked_mul(lists, nt, what), what);
+  return checked_add(bytes, kBookkeepingBytes, what);
+}
+
+namespace {
+
+// Rows of the batch (n, ih) per block of the pixel sum: x's and dy's rows of a block should stay
+// in the L2 cache while every tile of every tap passes over them, and each tile should sum at
+// least ~2048 products per accumulator between two reductions.
+int64_t rows_per_block(const Problem& pr) {
+  const Params& p = pr.params;
+  const double per_row = static_cast<double>(pr.iw) *
+                         (static_cast<double>(p.in_channels / p.groups) +
+                          static_cast<double>(p.out_channels / p.groups) *
+                              static_cast<double>(p.stride.h) * static_cast<double>(p.stride.w));
+  const double floats = 128.0 * 1024;
+  const double rows =
+      std::max(floats / std::max(per_row, 1.0), 2048.0 / static_cast<double>(pr.iw));
+  const double all = static_cast<double>(pr.mb) * static_cast<double>(pr.ih);
+  return static_cast<int64_t>(std::clamp(std::ceil(rows), 1.0, std::max(all, 1.0)));
+}
+
+}  // namespace
+
+void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<float>& dy,
+                      Tensor<float>& dw, int threads, Isa isa) {
+  require_isa(isa);
+  const Shape ws = weight_shape(p);  // validates p
+  if (x.shape.size() != 4 || x.shape[1] != p.in_channels) {
+    throw Error("x", fmt::format("x: expected a 4-D (N, {}, H, W) tensor, got shape {}",
+                                 p.in_channels, format_shape(x.shape)));
+  }
+  const Problem pr{x.shape[0], x.shape[2], x.shape[3], p};
+  const Shape ys = output_shape(pr);  // validates pr
+  if (dy.shape != ys) {
+    throw Error("dy", fmt::format("dy: shape {} does not match the expected {}",
+                                  format_shape(dy.shape), format_shape(ys)));
+  }
+  if (dw.shape != ws) {
+    throw Error("dw", fmt::format("dw: shape {} does not match the expected {}",
+                                  format_shape(dw.shape), format_shape(ws)));
+  }
+  std::fill(dw.data.begin(), dw.data.end(), 0.0f);
+  if (pr.mb == 0) return;
+  const BwdKernelTable& k = table_for(isa);
+  const int nt = choose_threads(threads, macs(pr));
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
+  const int64_t h = pr.ih, w = pr.iw, hout = ys[2], wout = ys[3], sw = p.stride.w;
+  const ColPhases cp = col_phases(p, w, wout);
+  const int64_t slots = cp.slots();
+  // dy read in place for stride 1 in W; else its column phases, unpadded.
+  const char* what = "bwd_weights: dy copy";
+  AlignedVector<float> dyp;
+  const float* dsrc = dy.ptr();
+  int64_t row = wout, chan = hout * wout;
+  if (sw > 1 && slots > 0) {
+    row = checked_mul(slots, cp.jmax, what);
+    chan = checked_mul(hout, row, what);
+    dyp.resize(
+        static_cast<size_t>(checked_mul(checked_mul(pr.mb, p.out_channels, what), chan, what)));
+    const int64_t planes = pr.mb * p.out_channels * hout;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < planes; ++r) {
+      split_phases(dy.ptr() + r * wout, wout, sw, cp, 0, cp.jmax, dyp.data() + r * row);
+    }
+    dsrc = dyp.data();
+  }
+  const int64_t img = p.out_channels * chan;
+  const int64_t mr = std::min<int64_t>(k.weights_mr, icg),
+                nr = std::min<int64_t>(k.weights_nr, ocg);
+  const int64_t nib = ceil_div(icg, mr), nob = ceil_div(ocg, nr);
+  const int64_t ncol = static_cast<int64_t>(cp.taps.size());
+  const int64_t items = g_count * kh * ncol * nob * nib;
+  const int64_t all_rows = pr.mb * h, block = rows_per_block(pr);
+  for (int64_t r0 = 0; r0 < all_rows; r0 += block) {
+    const int64_t r1 = std::min(all_rows, r0 + block);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      std::vector<int64_t> xoff(static_cast<size_t>(r1 - r0)), dyoff(static_cast<size_t>(r1 - r0));
+      // Consecutive items share the tap and output channels (dy rows) and walk the input
+      // channels (x rows), which the block keeps in the cache.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        int64_t rest = item;
+        const int64_t ib = rest % nib;
+        rest /= nib;
+        const int64_t ob = rest % nob;
+        rest /= nob;
+        const ColTap& ct = cp.taps[static_cast<size_t>(rest % ncol)];
+        rest /= ncol;
+        const int64_t fh = rest % kh, g = rest / kh;
+        int64_t nrows = 0;
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t n = r / h, ih = r % h;
+          const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+          if (oh < 0 || oh >= hout) continue;
+          xoff[static_cast<size_t>(nrows)] = n * p.in_channels * h * w + ih * w + ct.lo;
+          dyoff[static_cast<size_t>(nrows)] = n * img + oh * row + ct.slot * cp.jmax + ct.lo + ct.a;
+          ++nrows;
+        }
+        if (nrows == 0) continue;
+        const int64_t i0 = ib * mr, o0 = ob * nr;
+        const int64_t mb = std::min(mr, icg - i0), nb = std::min(nr, ocg - o0);
+        BwdWeightsArgs a;
+        a.x = x.ptr() + (g * icg + i0) * h * w;
+        a.dy = dsrc + (g * ocg + o0) * chan;
+        a.xoff = xoff.data();
+        a.dyoff = dyoff.data();
+        a.nrows = nrows;
+        a.len = ct.hi - ct.lo;
+        a.x_cs = h * w;
+        a.dy_cs = chan;
+        a.dw = dw.ptr() + ((g * icg + i0) * ocg + o0) * taps + fh * kw + ct.fw;
+        a.ldi = ocg * taps;
+        a.ldo = taps;
+        k.weights[mb][nb](a);
+      }
+    }
+  }
+}
+
+Tensor<float> conv_transpose2d_bwd_weights(const Params& p, const Tensor<float>& x,
+                                           const Tensor<float>& dy, int threads, Isa isa) {
+  Tensor<float> dw(weight_shape(p));
+  bwd_weights_into(p, x, dy, dw, threads, isa);
+  return dw;
+}
+
+std::string bwd_weights_kernel_names(Isa isa) {
+  const BwdKernelTable& k = table_for(isa);
+  return k.weights_name[k.weights_mr][k.weights_nr];
+}
+
+int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
+  validate(pr);
+  (void)isa;
+  const Params& p = pr.params;
+  const Pair out = output_size(pr);
+  const char* what = "bwd_weights working memory";
+  int64_t bytes = kBookkeepingBytes;
+  if (p.stride.w > 1) {
+    const ColPhases cp = col_phases(p, pr.iw, out.w);
+    const int64_t copy =
+        checked_mul(checked_mul(checked_mul(checked_mul(pr.mb, p.out_channels, what), out.h, what),
+                                cp.slots(), what),
+                    cp.jmax, what);
+    bytes = checked_add(bytes, bytes_of(copy, what), what);
+  }
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  bytes =
+      checked_add(bytes, checked_mul(checked_mul(rows_per_block(pr), 16, what), nt, what), what);
+  return bytes;
+}
+
+}  // namespace convt2d::optimized

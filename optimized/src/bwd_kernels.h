@@ -1,0 +1,73 @@
+#pragma once
+// Micro-kernel interface of the backward passes, shared by the ISA files and the driver
+// (backward.cc).
+
+#include <cstdint>
+
+namespace convt2d::optimized {
+
+/// One bwd_data register tile: mr input channels × nv vectors of consecutive columns of one dx
+/// row. acc starts at 0, then for every tap t and every output channel o of the group:
+///   acc[m][j] += w_t[o·mr + m] · dy[dyoff[t] + o·chan_stride + j],
+/// and dx[m·dx_stride + j] = acc[m][j] for j < n. The caller lists only taps whose dy columns
+/// meet the tile; the reads a partly outside tap makes are zeros of the padded dy.
+struct BwdDataArgs {
+  const float* dy;
+  const int64_t* dyoff;
+  const float* const* wtap;
+  int64_t ntaps;
+  int64_t ocg;          ///< output channels per group (the reduction per tap)
+  int64_t chan_stride;  ///< floats between two output channels' planes of the padded dy
+  float* dx;
+  int64_t dx_stride;  ///< floats between two input channels of dx
+  int64_t n;          ///< columns to store, <= nv·lanes
+};
+
+using BwdDataKernel = void (*)(const BwdDataArgs&);
+
+/// One bwd_weights register tile: mr input channels × nr output channels of one tap, summed over
+/// `nrows` pixel rows of `len` floats each:
+///   dw[m·ldi + r·ldo] += Σ_rows Σ_k<len x[xoff[row] + m·x_cs + k] · dy[dyoff[row] + r·dy_cs + k].
+/// Only the pixels of the definition are read (the tail with masked loads), so a non-finite
+/// input never meets a padding zero.
+struct BwdWeightsArgs {
+  const float* x;
+  const float* dy;
+  const int64_t* xoff;
+  const int64_t* dyoff;
+  int64_t nrows;
+  int64_t len;
+  int64_t x_cs;
+  int64_t dy_cs;
+  float* dw;
+  int64_t ldi;
+  int64_t ldo;
+};
+
+using BwdWeightsKernel = void (*)(const BwdWeightsArgs&);
+
+inline constexpr int kMaxBwdDataMr = 8;
+inline constexpr int kMaxBwdDataNv = 4;
+inline constexpr int kMaxBwdWeightsMr = 4;
+inline constexpr int kMaxBwdWeightsNr = 6;
+
+/// The backward kernels of one ISA. Names say pass, type, tile and ISA:
+/// "convt2d_bwd_data_f32_8x48__avx512" (8 channels × 48 columns),
+/// "convt2d_bwd_weights_f32_4x6__avx512" (4 input × 6 output channels).
+struct BwdKernelTable {
+  int lanes = 8;
+  int data_mr = 4;    ///< the full bwd_data channel tile
+  int data_acc = 12;  ///< the most accumulators a bwd_data tile may hold (mr·nv)
+  int weights_mr = 3;
+  int weights_nr = 3;
+  BwdDataKernel data[kMaxBwdDataMr + 1][kMaxBwdDataNv + 1] = {};
+  const char* data_name[kMaxBwdDataMr + 1][kMaxBwdDataNv + 1] = {};
+  BwdWeightsKernel weights[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
+  const char* weights_name[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
+};
+
+const BwdKernelTable& scalar_bwd_kernels();
+const BwdKernelTable& avx2_bwd_kernels();
+const BwdKernelTable& avx512_bwd_kernels();
+
+}  // namespace convt2d::optimized

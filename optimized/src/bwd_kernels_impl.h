@@ -1,0 +1,160 @@
+#pragma once
+// The backward micro-kernel bodies over the vector abstraction V of kernels_impl.h (which must
+// also provide V::hsum, the sum of a vector's lanes), instantiated per ISA in the file compiled
+// with that ISA's flags. Include only from such a file.
+
+#include <string>
+#include <utility>
+
+#include "bwd_kernels.h"
+
+namespace convt2d::optimized {
+
+template <class V, int MR, int NV>
+void bwd_data_kernel(const BwdDataArgs& a) {
+  constexpr int kL = V::kLanes;
+  // Fewer than 8 accumulators cannot hide the FMA latency: even and odd output channels then go
+  // to two accumulator sets, summed at the end.
+  constexpr int kSets = MR * NV < 8 ? 2 : 1;
+  const int64_t ntaps = a.ntaps, ocg = a.ocg, cs = a.chan_stride;
+  typename V::type acc[kSets][MR][NV];
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      acc[0][m][v] = V::zero();
+      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
+    }
+  }
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const float* dp = a.dy + a.dyoff[t];
+    const float* wp = a.wtap[t];
+    const auto step = [&](int s) {
+      typename V::type dv[NV];
+      // Loaded once into a register (GCC would fold the load into each of the MR FMAs).
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        dv[v] = MR > 1 ? V::pin(V::load(dp + kL * v)) : V::load(dp + kL * v);
+      }
+      _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+        const auto wv = V::broadcast(wp + m);
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+          acc[s][m][v] = V::fma(wv, dv[v], acc[s][m][v]);
+        }
+      }
+      dp += cs;
+      wp += MR;
+    };
+    int64_t o = 0;
+    if constexpr (kSets == 2) {
+      for (; o + 2 <= ocg; o += 2) {
+        step(0);
+        step(1);
+      }
+    }
+    for (; o < ocg; ++o) step(0);
+  }
+  const int64_t n = a.n;
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    float* out = a.dx + m * a.dx_stride;
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      auto r = acc[0][m][v];
+      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
+      const int64_t left = n - kL * v;
+      if (left >= kL) {
+        V::store(out + kL * v, r);
+      } else if (left > 0) {
+        V::store_partial(out + kL * v, r, left);
+      }
+    }
+  }
+}
+
+template <class V, int MR, int NR>
+void bwd_weights_kernel(const BwdWeightsArgs& a) {
+  constexpr int kL = V::kLanes;
+  typename V::type acc[MR][NR];
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) acc[m][r] = V::zero();
+  }
+  const int64_t len = a.len, xcs = a.x_cs, dcs = a.dy_cs, full = len - len % kL;
+  const auto step = [&](const float* xp, const float* dp, auto load) {
+    typename V::type xv[MR];
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) xv[m] = V::pin(load(xp + m * xcs));
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) {
+      const auto dv = load(dp + r * dcs);
+      _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+        acc[m][r] = V::fma(xv[m], dv, acc[m][r]);
+      }
+    }
+  };
+  for (int64_t row = 0; row < a.nrows; ++row) {
+    const float* xp = a.x + a.xoff[row];
+    const float* dp = a.dy + a.dyoff[row];
+    for (int64_t k = 0; k < full; k += kL) {
+      step(xp + k, dp + k, [](const float* p) { return V::load(p); });
+    }
+    // The tail: masked loads read zeros past the row on both sides (0·0 adds nothing).
+    if (const int64_t rem = len - full; rem > 0) {
+      step(xp + full, dp + full, [rem](const float* p) { return V::load_partial(p, rem); });
+    }
+  }
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) {
+      a.dw[m * a.ldi + r * a.ldo] += V::hsum(acc[m][r]);
+    }
+  }
+}
+
+// Names are built once per instantiation and live as long as the program.
+template <class V, int MR, int NV>
+const char* bwd_data_name(const char* isa) {
+  static const std::string name = "convt2d_bwd_data_f32_" + std::to_string(MR) + "x" +
+                                  std::to_string(V::kLanes * NV) + "__" + isa;
+  return name.c_str();
+}
+
+template <class V, int MR, int NR>
+const char* bwd_weights_name(const char* isa) {
+  static const std::string name =
+      "convt2d_bwd_weights_f32_" + std::to_string(MR) + "x" + std::to_string(NR) + "__" + isa;
+  return name.c_str();
+}
+
+template <class V, int MR, int... NVs>
+void fill_bwd_data(BwdKernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  ((t.data[MR][NVs + 1] = &bwd_data_kernel<V, MR, NVs + 1>,
+    t.data_name[MR][NVs + 1] = bwd_data_name<V, MR, NVs + 1>(isa)),
+   ...);
+}
+
+template <class V, int MR, int... NRs>
+void fill_bwd_weights(BwdKernelTable& t, const char* isa, std::integer_sequence<int, NRs...>) {
+  ((t.weights[MR][NRs + 1] = &bwd_weights_kernel<V, MR, NRs + 1>,
+    t.weights_name[MR][NRs + 1] = bwd_weights_name<V, MR, NRs + 1>(isa)),
+   ...);
+}
+
+template <class V, int... MRs>
+void fill_bwd_rows(BwdKernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  (fill_bwd_data<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kMaxBwdDataNv>{}), ...);
+}
+
+template <class V, int... MRs>
+void fill_bwd_weights_rows(BwdKernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  (fill_bwd_weights<V, MRs + 1>(t, isa, std::make_integer_sequence<int, kMaxBwdWeightsNr>{}), ...);
+}
+
+/// The table of one ISA: bwd_data tiles up to DataMr channels with at most DataAcc accumulators,
+/// bwd_weights tiles WMr × WNr (every smaller one for the remainders).
+template <class V, int DataMr, int DataAcc, int WMr, int WNr>
+BwdKernelTable make_bwd_table(const char* isa) {
+  BwdKernelTable t;
+  t.lanes = V::kLanes;
+  t.data_mr = DataMr;
+  t.data_acc = DataAcc;
+  t.weights_mr = WMr;
+  t.weights_nr = WNr;
+  fill_bwd_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdDataMr>{});
+  fill_bwd_weights_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdWeightsMr>{});
+  return t;
+}
+
+}  // namespace convt2d::optimized

@@ -1,0 +1,339 @@
+// The optimized backward passes (bwd_data, bwd_weights) against the exact reference, per ISA (an
+// ISA this CPU lacks is skipped): bit-equal on integer data, within the certified float32 bound
+// on real and cancellation data, NaN/Inf where a plain sum over the definition puts them.
+#include "convt2d/backward.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "convt2d/compare.h"
+#include "convt2d/error.h"
+#include "convt2d/fill.h"
+#include "convt2d/optimized_backward.h"
+
+namespace convt2d {
+namespace {
+
+using optimized::Isa;
+
+constexpr Pass kBwdPasses[] = {Pass::kBwdData, Pass::kBwdWeights};
+
+class BwdIsaTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!optimized::cpu_supports(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks " << optimized::to_string(GetParam());
+    }
+  }
+};
+
+std::string isa_name(const ::testing::TestParamInfo<Isa>& i) {
+  return optimized::to_string(i.param);
+}
+
+Tensor<float> run_pass(Pass pass, const Params& p, const ProblemData<float>& d, Isa isa,
+                       int threads) {
+  return pass == Pass::kBwdData
+             ? optimized::conv_transpose2d_bwd_data(p, d.dy, d.w, threads, isa)
+             : optimized::conv_transpose2d_bwd_weights(p, d.x, d.dy, threads, isa);
+}
+
+// Judges the pass's result r against the exact one with the compare module; `exact`: a zero
+// bound (integer data, whose float32 sums are exact).
+::testing::AssertionResult judged(Pass pass, const Problem& pr, const ProblemData<float>& d,
+                                  const Tensor<float>& r, bool exact) {
+  Case c{pr, d.x, d.w, std::nullopt, pass, AnyTensor(d.dy)};
+  const Truth truth = compute_truth(c);
+  const Arithmetic a{kFloat32Precision};
+  const Tensor<double> bound = exact ? Tensor<double>(result_shape(pr, pass)) : case_bound(c, a);
+  const Report rep = compare_outputs(truth, r, bound, nullptr, DType::kFloat32, a);
+  if (rep.passed()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << to_string(pass) << " " << format_problem(pr) << "\n"
+                                       << format_report(rep);
+}
+
+/// Builder for one problem, XNNPACK style: BwdTester().stride(2).groups(4).Test(isa) runs both
+/// backward passes on it.
+class BwdTester {
+ public:
+  BwdTester& batch(int64_t n) { return set(pr_.mb, n); }
+  BwdTester& input(int64_t h, int64_t w) { return set(pr_.ih, h), set(pr_.iw, w); }
+  BwdTester& channels(int64_t ic, int64_t oc) {
+    pr_.params.in_channels = ic;
+    pr_.params.out_channels = oc;
+    return *this;
+  }
+  BwdTester& kernel(Pair k) { return set(pr_.params.kernel_size, k); }
+  BwdTester& stride(Pair s) { return set(pr_.params.stride, s); }
+  BwdTester& padding(Pair p) { return set(pr_.params.padding, p); }
+  BwdTester& output_padding(Pair p) { return set(pr_.params.output_padding, p); }
+  BwdTester& dilation(Pair d) { return set(pr_.params.dilation, d); }
+  BwdTester& groups(int64_t g) { return set(pr_.params.groups, g); }
+  BwdTester& threads(int t) { return set(threads_, t); }
+
+  /// Integer data must match the reference bit for bit; real and cancellation data must lie
+  /// within the certified float32 bound.
+  void Test(Isa isa) const {
+    Problem pr = pr_;
+    pr.params.bias = false;
+    validate(pr);
+    for (Pass pass : kBwdPasses) {
+      for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
+        const auto d = make_data<float>(pr, regime, 11, pass);
+        const Tensor<float> r = run_pass(pass, pr.params, d, isa, threads_);
+        EXPECT_TRUE(judged(pass, pr, d, r, regime == Regime::kInteger)) << to_string(regime);
+      }
+    }
+  }
+
+ private:
+  template <class T, class V>
+  BwdTester& set(T& field, V v) {
+    field = static_cast<T>(v);
+    return *this;
+  }
+  Problem pr_ = [] {
+    Problem p;
+    p.mb = 1;
+    p.ih = p.iw = 5;
+    p.params.in_channels = p.params.out_channels = 4;
+    p.params.kernel_size = 3;
+    return p;
+  }();
+  int threads_ = 0;
+};
+
+TEST_P(BwdIsaTest, OneByOneKernel) {
+  BwdTester().kernel(1).Test(GetParam());
+}
+TEST_P(BwdIsaTest, Strides1To4) {
+  for (int64_t s = 1; s <= 4; ++s) {
+    BwdTester().stride(s).kernel(4).padding(1).input(7, 9).Test(GetParam());
+    BwdTester().stride({s, 5 - s}).kernel({3, 2}).input(6, 5).Test(GetParam());
+  }
+}
+TEST_P(BwdIsaTest, StrideLargerThanKernel) {
+  BwdTester().kernel(2).stride(3).channels(3, 10).Test(GetParam());
+  BwdTester().kernel({1, 2}).stride({4, 3}).channels(2, 9).Test(GetParam());
+}
+TEST_P(BwdIsaTest, Dilation) {
+  BwdTester().dilation(2).padding(2).input(9, 11).Test(GetParam());
+  BwdTester().dilation({3, 2}).stride(2).kernel({2, 3}).Test(GetParam());
+}
+TEST_P(BwdIsaTest, PaddingLargerThanKernel) {
+  BwdTester().kernel(2).padding(3).stride(3).input(6, 7).Test(GetParam());
+  BwdTester().kernel(3).padding({4, 1}).dilation(3).input(5, 6).Test(GetParam());
+}
+TEST_P(BwdIsaTest, OutputPadding) {
+  BwdTester().stride(2).output_padding(1).padding(1).Test(GetParam());
+  BwdTester().stride({3, 4}).output_padding({2, 3}).kernel(4).Test(GetParam());
+}
+TEST_P(BwdIsaTest, Groups) {
+  BwdTester().channels(8, 12).groups(4).stride(2).Test(GetParam());
+  BwdTester().channels(6, 4).groups(2).kernel({2, 3}).Test(GetParam());
+}
+TEST_P(BwdIsaTest, Depthwise) {
+  BwdTester().channels(16, 16).groups(16).kernel(4).stride(2).padding(1).input(8, 20).Test(
+      GetParam());
+  BwdTester().channels(5, 10).groups(5).kernel(3).Test(GetParam());
+}
+TEST_P(BwdIsaTest, OneByOneInput) {
+  BwdTester().input(1, 1).kernel(4).stride(2).padding(1).Test(GetParam());
+  BwdTester().input(1, 1).kernel(1).channels(9, 7).Test(GetParam());
+}
+TEST_P(BwdIsaTest, RemainderTiles) {
+  // Channel counts around the tiles (8, 4, 3 and 6 wide) and widths around the vectors.
+  for (int64_t c : {1, 3, 5, 7, 9, 13, 17}) {
+    BwdTester().channels(c, 20 - c).input(3, 37).kernel(3).padding(1).Test(GetParam());
+  }
+  for (int64_t w : {15, 16, 17, 33, 47, 48, 49, 64, 65, 97}) {
+    BwdTester().channels(10, 7).input(2, w).kernel(2).stride(2).Test(GetParam());
+  }
+}
+TEST_P(BwdIsaTest, Batch) {
+  BwdTester().batch(3).channels(6, 5).stride(2).kernel(3).Test(GetParam());
+}
+TEST_P(BwdIsaTest, LongPixelSumAcrossBlocks) {
+  // Enough rows of the batch that bwd_weights blocks its pixel sum.
+  BwdTester().batch(5).channels(3, 2).input(40, 40).kernel(3).padding(1).Test(GetParam());
+}
+TEST_P(BwdIsaTest, ThreadCountDoesNotChangeResults) {
+  Problem pr;
+  pr.mb = 2;
+  pr.ih = 9;
+  pr.iw = 21;
+  pr.params.in_channels = 12;
+  pr.params.out_channels = 10;
+  pr.params.kernel_size = 3;
+  pr.params.stride = 2;
+  pr.params.bias = false;
+  for (Pass pass : kBwdPasses) {
+    const auto d = make_data<float>(pr, Regime::kReal, 5, pass);
+    EXPECT_EQ(run_pass(pass, pr.params, d, GetParam(), 1),
+              run_pass(pass, pr.params, d, GetParam(), 3))
+        << to_string(pass);
+  }
+}
+TEST_P(BwdIsaTest, EmptyBatch) {
+  Problem pr;
+  pr.mb = 0;
+  pr.params.in_channels = 4;
+  pr.params.out_channels = 6;
+  pr.params.kernel_size = 3;
+  pr.params.bias = false;
+  for (Pass pass : kBwdPasses) {
+    const auto d = make_data<float>(pr, Regime::kInteger, 1, pass);
+    const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), 0);
+    EXPECT_EQ(r.shape, result_shape(pr, pass));
+    for (float v : r.data) EXPECT_EQ(v, 0.0f);  // bwd_weights: an empty sum
+  }
+}
+
+// NaN and infinity where a plain sum over the definition's terms puts them: the padding of dy's
+// copy must not meet an infinite weight (bwd_data), and no pixel outside the definition may meet
+// an infinite x (bwd_weights).
+TEST_P(BwdIsaTest, NonFiniteValuesPropagateLikeThePlainSum) {
+  Problem pr;
+  pr.mb = 1;
+  pr.ih = 4;
+  pr.iw = 5;
+  pr.params.in_channels = 3;
+  pr.params.out_channels = 2;
+  pr.params.kernel_size = 3;
+  pr.params.stride = 2;
+  pr.params.padding = 1;
+  pr.params.bias = false;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (Pass pass : kBwdPasses) {
+    auto d = make_data<float>(pr, Regime::kInteger, 3, pass);
+    d.w.data[4] = inf;
+    d.w.data[9] = -inf;
+    d.x.data[0] = inf;  // a corner pixel: some taps leave dy there
+    d.x.data[d.x.data.size() - 1] = std::numeric_limits<float>::quiet_NaN();
+    d.dy.data[7] = -inf;
+    const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), 0);
+    const Tensor<float> want =
+        conv_transpose2d_pass<float, float>(pass, pr.params, &d.x, &d.w, nullptr, &d.dy);
+    ASSERT_EQ(r.shape, want.shape);
+    for (size_t i = 0; i < r.data.size(); ++i) {
+      if (std::isnan(want.data[i])) {
+        EXPECT_TRUE(std::isnan(r.data[i])) << to_string(pass) << " element " << i;
+      } else {
+        EXPECT_EQ(r.data[i], want.data[i]) << to_string(pass) << " element " << i;
+      }
+    }
+  }
+}
+
+TEST_P(BwdIsaTest, ShapeErrorsNameTheTensor) {
+  Params p;
+  p.in_channels = 2;
+  p.out_channels = 3;
+  p.kernel_size = 2;
+  p.bias = false;
+  const Tensor<float> w(weight_shape(p)), x(Shape{1, 2, 4, 4}), bad(Shape{1, 4, 5, 5});
+  try {
+    optimized::conv_transpose2d_bwd_data(p, bad, w, 0, GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "dy");
+  }
+  try {
+    optimized::conv_transpose2d_bwd_weights(p, x, bad, 0, GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "dy");
+  }
+  try {
+    optimized::conv_transpose2d_bwd_weights(p, bad, Tensor<float>(Shape{1, 3, 5, 5}), 0,
+                                            GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "x");
+  }
+  try {
+    optimized::conv_transpose2d_bwd_data(p, Tensor<float>(Shape{1, 3, 5, 5}), x, 0, GetParam());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "weight");
+  }
+}
+
+// A random sweep of small valid problems, both passes.
+TEST_P(BwdIsaTest, RandomProblems) {
+  uint64_t s = 12345;
+  const auto next = [&](int64_t lo, int64_t hi) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + static_cast<int64_t>((s >> 33) % static_cast<uint64_t>(hi - lo + 1));
+  };
+  int tested = 0;
+  for (int i = 0; i < 60; ++i) {
+    Problem pr;
+    pr.mb = next(0, 2);
+    pr.ih = next(1, 9);
+    pr.iw = next(1, 23);
+    const int64_t g = next(1, 3);
+    pr.params.groups = g;
+    pr.params.in_channels = g * next(1, 9);
+    pr.params.out_channels = g * next(1, 9);
+    pr.params.kernel_size = {next(1, 4), next(1, 4)};
+    pr.params.stride = {next(1, 4), next(1, 4)};
+    pr.params.dilation = {next(1, 3), next(1, 3)};
+    pr.params.padding = {next(0, 4), next(0, 4)};
+    pr.params.output_padding = {next(0, pr.params.stride.h - 1), next(0, pr.params.stride.w - 1)};
+    pr.params.bias = false;
+    try {
+      validate(pr);
+    } catch (const Error&) {
+      continue;  // e.g. an empty output
+    }
+    ++tested;
+    for (Pass pass : kBwdPasses) {
+      const auto d = make_data<float>(pr, Regime::kInteger, static_cast<uint64_t>(i), pass);
+      EXPECT_TRUE(judged(pass, pr, d, run_pass(pass, pr.params, d, GetParam(), 0), true));
+    }
+  }
+  EXPECT_GT(tested, 30);
+}
+
+TEST_P(BwdIsaTest, WorkingBytesIgnorePaddingAndDilationAlone) {
+  Problem pr;
+  pr.ih = pr.iw = 4;
+  pr.params.in_channels = pr.params.out_channels = 2;
+  pr.params.kernel_size = 3;
+  pr.params.dilation = 1000000;
+  pr.params.padding = 999999;  // Hout = 3 + 2·10^6 - 2·999999 + 1 = 6
+  pr.params.bias = false;
+  EXPECT_LT(optimized::bwd_data_working_bytes(pr, GetParam(), 1), 1 << 20);
+  EXPECT_LT(optimized::bwd_weights_working_bytes(pr, GetParam(), 1), 1 << 20);
+  BwdTester().input(4, 4).channels(2, 2).kernel(3).dilation(1000).padding(999).Test(GetParam());
+}
+
+TEST(BwdKernels, NamesSayPassTypeTileAndIsa) {
+  Params p;
+  p.in_channels = 64;
+  p.out_channels = 8;
+  p.kernel_size = 3;
+  p.bias = false;
+  if (optimized::cpu_supports(Isa::kAvx512)) {
+    EXPECT_EQ(
+        optimized::pack_bwd_data(p, Tensor<float>(weight_shape(p)), Isa::kAvx512).kernel_names(),
+        "convt2d_bwd_data_f32_8x48__avx512");
+    EXPECT_EQ(optimized::bwd_weights_kernel_names(Isa::kAvx512),
+              "convt2d_bwd_weights_f32_4x6__avx512");
+  }
+  EXPECT_EQ(
+      optimized::pack_bwd_data(p, Tensor<float>(weight_shape(p)), Isa::kScalar).kernel_names(),
+      "convt2d_bwd_data_f32_4x24__scalar");
+  EXPECT_EQ(optimized::bwd_weights_kernel_names(Isa::kScalar),
+            "convt2d_bwd_weights_f32_3x3__scalar");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, BwdIsaTest,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512), isa_name);
+
+}  // namespace
+}  // namespace convt2d
