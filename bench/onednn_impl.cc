@@ -17,6 +17,32 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
+// The dims of a problem in oneDNN's terms.
+struct Geometry {
+  memory::dims src, dst, w, strides, dilates, pad_l, pad_r;
+  Tag w_tag;
+};
+
+Geometry geometry(const Params& p, const Problem& pr) {
+  const Shape y = output_shape(pr);
+  const int64_t g = p.groups, ic = p.in_channels, oc = p.out_channels;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
+  Geometry r;
+  r.src = {pr.mb, ic, pr.ih, pr.iw};
+  r.dst = {y[0], oc, y[2], y[3]};
+  // oneDNN's deconvolution weights are (OC, IC, kh, kw) or (G, OC/G, IC/G, kh, kw); ours hold
+  // the IC and OC axes the other way round, which the iohw / giohw tags describe.
+  r.w = g == 1 ? memory::dims{oc, ic, kh, kw} : memory::dims{g, oc / g, ic / g, kh, kw};
+  r.w_tag = g == 1 ? Tag::iohw : Tag::giohw;
+  r.strides = {p.stride.h, p.stride.w};
+  r.dilates = {p.dilation.h - 1, p.dilation.w - 1};  // oneDNN counts from 0
+  r.pad_l = {p.padding.h, p.padding.w};
+  // Its output size is (H-1)*s + d*(k-1) + 1 - pad_l - pad_r: output_padding extends the bottom
+  // and right edges, i.e. it lowers pad_r.
+  r.pad_r = {p.padding.h - p.output_padding.h, p.padding.w - p.output_padding.w};
+  return r;
+}
+
 // One prepared oneDNN deconvolution. The primitive depends on the input shape, which prepare()
 // does not know, so it is built by the first load() of each shape.
 class Deconv {
@@ -73,22 +99,12 @@ class Deconv {
     x_shape_ = x_shape;
     y_shape_ = output_shape(pr);
     empty_ = pr.mb == 0;
-    const int64_t g = p_.groups, ic = p_.in_channels, oc = p_.out_channels;
-    const memory::dims src_dims{pr.mb, ic, pr.ih, pr.iw};
-    const memory::dims dst_dims{y_shape_[0], oc, y_shape_[2], y_shape_[3]};
-    const int64_t kh = p_.kernel_size.h, kw = p_.kernel_size.w;
-    // oneDNN's deconvolution weights are (OC, IC, kh, kw) or (G, OC/G, IC/G, kh, kw); ours hold
-    // the IC and OC axes the other way round, which the iohw / giohw tags describe.
-    const memory::dims w_dims =
-        g == 1 ? memory::dims{oc, ic, kh, kw} : memory::dims{g, oc / g, ic / g, kh, kw};
-    const Tag w_tag = g == 1 ? Tag::iohw : Tag::giohw;
-    const memory::dims strides{p_.stride.h, p_.stride.w};
-    const memory::dims dilates{p_.dilation.h - 1, p_.dilation.w - 1};  // oneDNN counts from 0
-    const memory::dims pad_l{p_.padding.h, p_.padding.w};
-    // Its output size is (H-1)*s + d*(k-1) + 1 - pad_l - pad_r: output_padding extends the bottom
-    // and right edges, i.e. it lowers pad_r.
-    const memory::dims pad_r{p_.padding.h - p_.output_padding.h,
-                             p_.padding.w - p_.output_padding.w};
+    const int64_t oc = p_.out_channels;
+    const Geometry geo = geometry(p_, pr);
+    const memory::dims &src_dims = geo.src, &dst_dims = geo.dst, &w_dims = geo.w;
+    const Tag w_tag = geo.w_tag;
+    const memory::dims &strides = geo.strides, &dilates = geo.dilates, &pad_l = geo.pad_l,
+                       &pad_r = geo.pad_r;
     const auto dt = memory::data_type::f32;
     const memory::desc user_src_md(src_dims, dt, Tag::nchw);
     const memory::desc user_dst_md(dst_dims, dt, Tag::nchw);
@@ -171,6 +187,155 @@ Prepared prepare_onednn(const std::string& name, bool best, const Params& p, con
   return r;
 }
 
+const Tensor<float>& float_operand(const std::string& name, const AnyTensor* t, const char* role) {
+  const Tensor<float>* f = t != nullptr ? std::get_if<Tensor<float>>(t) : nullptr;
+  if (f == nullptr) {
+    throw Error(role, fmt::format("{}: {} takes a float32 {}", role, name, role));
+  }
+  return *f;
+}
+
+// One prepared oneDNN deconvolution backward pass (bwd_data or bwd_weights), made from the
+// forward training primitive descriptor as the hint. The operands are copied into oneDNN memory
+// and reordered into the primitive's layouts once, untimed; execute() runs the primitive alone;
+// store() reorders the result back (dx to NCHW, dw to giohw / iohw).
+class DeconvBackward {
+ public:
+  DeconvBackward(std::string name, bool best, Pass pass, const Params& p, const Operands& o,
+                 int threads)
+      : name_(std::move(name)), threads_(threads) {
+    const bool data = pass == Pass::kBwdData;
+    const Tensor<float>& dy = float_operand(name_, o.dy, "dy");
+    const Problem pr = problem_from_output(p, dy.shape);
+    if (!data) {
+      const Tensor<float>& x = float_operand(name_, o.x, "input");
+      if (x.shape != input_shape(pr)) {
+        throw Error("input", fmt::format("input: shape {} does not match dy's {}",
+                                         format_shape(x.shape), format_shape(input_shape(pr))));
+      }
+    }
+    result_shape_ = data ? input_shape(pr) : weight_shape(p);
+    const Geometry geo = geometry(p, pr);
+    const auto dt = memory::data_type::f32;
+    const memory::desc user_src_md(geo.src, dt, Tag::nchw), user_dst_md(geo.dst, dt, Tag::nchw);
+    const memory::desc user_w_md(geo.w, dt, geo.w_tag);
+    user_result_ = memory(data ? user_src_md : user_w_md, engine_);
+    if (pr.mb == 0) {  // nothing to compute: an empty dx, or the empty sum's zeros
+      empty_ = true;
+      return;
+    }
+    const Tag act = best ? Tag::any : Tag::nchw;
+    const memory::desc src_md(geo.src, dt, act), dst_md(geo.dst, dt, act);
+    // Weights in oneDNN's layout, reordered once, for bwd_data; the weight gradient in the plain
+    // layout for the NCHW entry (what a framework reads), oneDNN's for the best.
+    const memory::desc w_md(geo.w, dt, data || best ? Tag::any : geo.w_tag);
+    try {
+      if (threads_ > 0) omp_set_num_threads(threads_);
+      const dnnl::deconvolution_forward::desc fd(
+          dnnl::prop_kind::forward_training, dnnl::algorithm::deconvolution_direct, src_md, w_md,
+          dst_md, geo.strides, geo.dilates, geo.pad_l, geo.pad_r);
+      const dnnl::deconvolution_forward::primitive_desc fpd(fd, engine_);
+      memory user_dy(user_dst_md, engine_, const_cast<float*>(dy.ptr()));
+      if (data) {
+        const dnnl::deconvolution_backward_data::desc bd(dnnl::algorithm::deconvolution_direct,
+                                                         src_md, w_md, dst_md, geo.strides,
+                                                         geo.dilates, geo.pad_l, geo.pad_r);
+        const dnnl::deconvolution_backward_data::primitive_desc pd(bd, engine_, fpd);
+        prim_ = dnnl::deconvolution_backward_data(pd);
+        memory dy_mem = in_layout(user_dy, pd.diff_dst_desc());
+        memory user_w(user_w_md, engine_,
+                      const_cast<float*>(float_operand(name_, o.w, "weight").ptr()));
+        memory w_mem = in_layout(user_w, pd.weights_desc());
+        result_ =
+            pd.diff_src_desc() == user_src_md ? user_result_ : memory(pd.diff_src_desc(), engine_);
+        args_ = {
+            {DNNL_ARG_DIFF_DST, dy_mem}, {DNNL_ARG_WEIGHTS, w_mem}, {DNNL_ARG_DIFF_SRC, result_}};
+      } else {
+        const dnnl::deconvolution_backward_weights::desc bd(dnnl::algorithm::deconvolution_direct,
+                                                            src_md, w_md, dst_md, geo.strides,
+                                                            geo.dilates, geo.pad_l, geo.pad_r);
+        const dnnl::deconvolution_backward_weights::primitive_desc pd(bd, engine_, fpd);
+        prim_ = dnnl::deconvolution_backward_weights(pd);
+        memory dy_mem = in_layout(user_dy, pd.diff_dst_desc());
+        memory user_x(user_src_md, engine_,
+                      const_cast<float*>(float_operand(name_, o.x, "input").ptr()));
+        memory x_mem = in_layout(user_x, pd.src_desc());
+        result_ = pd.diff_weights_desc() == user_w_md ? user_result_
+                                                      : memory(pd.diff_weights_desc(), engine_);
+        args_ = {
+            {DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_DST, dy_mem}, {DNNL_ARG_DIFF_WEIGHTS, result_}};
+      }
+      stream_.wait();
+    } catch (const dnnl::error& e) {
+      throw Error(name_, fmt::format("{}: oneDNN rejects {} {}: {}", name_, to_string(pass),
+                                     format_problem(pr), e.what()));
+    }
+  }
+
+  void execute() {
+    if (threads_ > 0) omp_set_num_threads(threads_);
+    if (empty_) return;
+    prim_.execute(stream_, args_);
+    stream_.wait();
+  }
+
+  AnyTensor store() {
+    Tensor<float> r(result_shape_);
+    if (empty_) return r;
+    if (result_ != user_result_) {
+      dnnl::reorder(result_, user_result_).execute(stream_, result_, user_result_);
+      stream_.wait();
+    }
+    if (r.size() > 0) {
+      std::memcpy(r.ptr(), user_result_.get_data_handle(), sizeof(float) * r.data.size());
+    }
+    return r;
+  }
+
+ private:
+  // A copy of `user` (which wraps the caller's tensor) in oneDNN memory of layout `md`.
+  memory in_layout(memory user, const memory::desc& md) {
+    memory m(md, engine_);
+    dnnl::reorder(user, m).execute(stream_, user, m);
+    stream_.wait();
+    return m;
+  }
+
+  std::string name_;
+  int threads_;
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  bool empty_ = false;
+  Shape result_shape_;
+  dnnl::primitive prim_;
+  memory user_result_, result_;
+  std::unordered_map<int, memory> args_;
+};
+
+Implementation onednn_bwd_impl(const std::string& name, bool best, Pass pass,
+                               const std::string& description) {
+  Implementation impl;
+  impl.name = name;
+  impl.description = description + " (" + std::string(to_string(pass)) + ")";
+  impl.pass = pass;
+  impl.input = impl.output = DType::kFloat32;
+  impl.accumulation = kFloat32Precision;
+  impl.prepare_pass = [name, best, pass](const Params& p, const Operands& o,
+                                         int threads) -> Prepared {
+    auto d = std::make_shared<DeconvBackward>(name, best, pass, p, o, threads);
+    Prepared r;
+    r.execute = [d] { d->execute(); };
+    r.store = [d] { return d->store(); };
+    return r;
+  };
+  impl.run_pass = [name, best, pass](const Params& p, const Operands& o) -> AnyTensor {
+    DeconvBackward d(name, best, pass, p, o, 0);
+    d.execute();
+    return d.store();
+  };
+  return impl;
+}
+
 Implementation onednn_impl(const std::string& name, bool best, const std::string& description) {
   Implementation impl;
   impl.name = name;
@@ -222,6 +387,14 @@ void add_onednn(Registry& r) {
   r.add(onednn_impl("onednn-nchw", false,
                     "oneDNN deconvolution, float32, plain NCHW src/dst, weights in oneDNN's "
                     "layout"));
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights}) {
+    r.add(onednn_bwd_impl("onednn-best", true, pass,
+                          "oneDNN deconvolution backward, float32, every tensor in oneDNN's "
+                          "chosen layout (reorders untimed)"));
+    r.add(onednn_bwd_impl("onednn-nchw", false, pass,
+                          "oneDNN deconvolution backward, float32, plain NCHW dx/x/dy and "
+                          "giohw/iohw dw, the weights of bwd_data in oneDNN's layout"));
+  }
 }
 
 std::string onednn_summary() {

@@ -15,6 +15,13 @@
 /// passed as d - 1 (oneDNN counts from 0) and padding_r = padding - output_padding, so that
 /// oneDNN's output size equals ours. The Prepared interface gives prepare() no input size, so the
 /// primitive and the weight reorder are made at the first load() of each input shape (untimed).
+///
+/// The same two names for bwd_data and bwd_weights: oneDNN's deconvolution_backward_data and
+/// deconvolution_backward_weights, made with the forward-training primitive descriptor as the
+/// hint, prepared through Implementation::prepare_pass (the operands copied and reordered once,
+/// untimed; execute() is the primitive alone). onednn-best: every tensor in oneDNN's layouts.
+/// onednn-nchw: dx, x and dy in NCHW, the weight gradient written in plain giohw / iohw, the
+/// weights bwd_data reads in oneDNN's layout (reordered once). No bias gradient.
 
 #include <string>
 
@@ -22,7 +29,7 @@
 
 namespace convt2d::bench {
 
-/// Adds onednn-best and onednn-nchw to `r`.
+/// Adds onednn-best and onednn-nchw to `r`, for the forward, bwd_data and bwd_weights passes.
 void add_onednn(Registry& r);
 
 /// "oneDNN 2.6.3 (OpenMP runtime, ISA avx2)": the version and what it runs on this CPU.

@@ -96,6 +96,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Onednn, RealDataWithinTheCertifiedFloat32Bound) {
   const Registry r = onednn_registry();
   for (const Implementation& impl : r.all()) {
+    if (impl.pass != Pass::kForward) continue;  // the backward entries: OnednnBackward
     for (const Regime regime : {Regime::kReal, Regime::kCancellation}) {
       for (const char* problem : {"mb2ic64ih5oc16kh4sh2ph1", "mb1ic16ih6oc16kh3sh2ph1oph1g4"}) {
         const Problem pr = parse_problem(problem);
@@ -115,6 +116,7 @@ TEST(Onednn, RealDataWithinTheCertifiedFloat32Bound) {
 TEST(Onednn, ReloadingAnotherBatchRebuildsThePrimitive) {
   const Registry r = onednn_registry();
   for (const Implementation& impl : r.all()) {
+    if (impl.pass != Pass::kForward) continue;  // the backward entries: OnednnBackward
     const Case c3 = integer_case("mb3ic8ih5oc4kh3sh2ph1", 3);
     const Problem p1 = parse_problem("mb1ic8ih5oc4kh3sh2ph1");
     const Case c1{p1, make_tensor<float>(input_shape(p1), Regime::kInteger, 5, integer_range(p1)),
@@ -132,9 +134,65 @@ TEST(Onednn, ReloadingAnotherBatchRebuildsThePrimitive) {
 TEST(Onednn, EmptyBatchGivesAnEmptyOutput) {
   const Registry r = onednn_registry();
   for (const Implementation& impl : r.all()) {
+    if (impl.pass != Pass::kForward) continue;  // the backward entries: OnednnBackward
     const Case c = integer_case("mb0ic4ih3oc4kh3sh2", 1);
     const AnyTensor y = impl.run(c.problem.params, c.x, c.w, &*c.b);
     EXPECT_EQ(shape_of(y), (Shape{0, 4, 7, 7})) << impl.name;
+  }
+}
+
+// The backward entries (bwd_data, bwd_weights) judged like any implementation: bit for bit on
+// integer data (exact partial sums), within the certified float32 bound on real and
+// cancellation data; through run_pass and through the timed path, prepared() executed twice.
+class OnednnBackward : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(OnednnBackward, RunAndPreparedAreCorrect) {
+  const auto& [name, problem] = GetParam();
+  const Registry r = onednn_registry();
+  const Problem pr = parse_problem(problem);
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights}) {
+    const Implementation& impl = r.get(name, pass);
+    EXPECT_EQ(impl.input, DType::kFloat32);
+    for (const Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
+      const auto d = make_data<float>(pr, regime, 9, pass);
+      const Case c{pr, d.x, d.w, std::nullopt, pass, AnyTensor(d.dy)};
+      const Truth truth = compute_truth(c);
+      const Tensor<double> bound = regime == Regime::kInteger ? Tensor<double>(truth.expected.shape)
+                                                              : case_bound(c, arithmetic_of(impl));
+      const auto judge = [&](const AnyTensor& y, const char* how) {
+        const Report rep =
+            compare_outputs(truth, y, bound, nullptr, DType::kFloat32, arithmetic_of(impl));
+        EXPECT_TRUE(rep.passed()) << name << " " << to_string(pass) << " " << how << " " << problem
+                                  << " " << to_string(regime) << "\n"
+                                  << format_report(rep);
+      };
+      judge(invoke(impl, pr.params, c.operands()), "run_pass");
+      const Prepared pp = prepared(impl, pr.params, c.operands(), 2);
+      pp.execute();
+      pp.execute();  // the second must not accumulate onto the first
+      judge(pp.store(), "prepared");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, OnednnBackward,
+    ::testing::Combine(::testing::Values(std::string("onednn-best"), std::string("onednn-nchw")),
+                       ::testing::ValuesIn(std::vector<std::string>(std::begin(kProblems),
+                                                                    std::end(kProblems)))),
+    test_name);
+
+TEST(Onednn, BackwardEmptyBatch) {
+  const Registry r = onednn_registry();
+  const Problem pr = parse_problem("mb0ic4ih3oc6kh3sh2g2");
+  for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights}) {
+    for (const char* name : {"onednn-best", "onednn-nchw"}) {
+      const auto d = make_data<float>(pr, Regime::kInteger, 1, pass);
+      const Case c{pr, d.x, d.w, std::nullopt, pass, AnyTensor(d.dy)};
+      const AnyTensor y = invoke(r.get(name, pass), pr.params, c.operands());
+      EXPECT_EQ(shape_of(y), result_shape(pr, pass)) << name;
+      for (float v : std::get<Tensor<float>>(y).data) EXPECT_EQ(v, 0.0f) << name;
+    }
   }
 }
 
