@@ -50,16 +50,42 @@ double time_execute(const Prepared& pp, double min_time, int min_reps) {
   return median(std::move(t));
 }
 
-// x, w, b of one dtype for a layer.
+// The operands of one dtype for a layer (dy only for a backward pass).
 struct Data {
-  AnyTensor x, w, b;
+  AnyTensor x, w, b, dy;
   bool has_b = false;
+  Pass pass = Pass::kForward;
+  Operands operands() const {
+    const bool fwd = pass == Pass::kForward;
+    return {reads_x(pass) ? &x : nullptr, reads_w(pass) ? &w : nullptr, fwd && has_b ? &b : nullptr,
+            reads_dy(pass) ? &dy : nullptr};
+  }
 };
 
-Data make_any(const Problem& pr, DType dt, uint64_t seed) {
-  const auto pack = [&](const auto& d) { return Data{d.x, d.w, d.b, pr.params.bias}; };
-  return dt == DType::kFloat64 ? pack(make_data<double>(pr, Regime::kReal, seed))
-                               : pack(make_data<float>(pr, Regime::kReal, seed));
+Data make_any(const Problem& pr, DType dt, uint64_t seed, Pass pass) {
+  const auto pack = [&](const auto& d) {
+    return Data{d.x, d.w, d.b, d.dy, pr.params.bias && pass == Pass::kForward, pass};
+  };
+  return dt == DType::kFloat64 ? pack(make_data<double>(pr, Regime::kReal, seed, pass))
+                               : pack(make_data<float>(pr, Regime::kReal, seed, pass));
+}
+
+// Bytes of float32 a pass must move at least: its operands read once and its result written once.
+double compulsory_bytes(const Problem& pr, Pass pass) {
+  const double x = static_cast<double>(element_count(input_shape(pr)));
+  const double w = static_cast<double>(element_count(weight_shape(pr.params)));
+  const double y = static_cast<double>(element_count(output_shape(pr)));
+  switch (pass) {
+    case Pass::kBwdData:
+      return 4.0 * (y + w + x);
+    case Pass::kBwdWeights:
+      return 4.0 * (x + y + w);
+    case Pass::kBwdBias:
+      return 4.0 * (y + static_cast<double>(pr.params.out_channels));
+    case Pass::kForward:
+      break;
+  }
+  return 4.0 * (x + w + (pr.params.bias ? static_cast<double>(pr.params.out_channels) : 0) + y);
 }
 
 // One timed (or skipped, or failed) implementation on one layer.
@@ -96,11 +122,11 @@ std::vector<std::string> default_impls() {
   return {"optimized", "reference", "onednn-best", "onednn-nchw"};
 }
 
-Selection select_impls(const Registry& r, const std::vector<std::string>& names) {
+Selection select_impls(const Registry& r, const std::vector<std::string>& names, Pass pass) {
   Selection s;
   if (names.empty()) {
     for (const std::string& n : default_impls()) {
-      if (const Implementation* i = r.find(n)) {
+      if (const Implementation* i = r.find(n, pass)) {
         s.impls.push_back(i);
       } else {
         s.notes.push_back(
@@ -110,10 +136,13 @@ Selection select_impls(const Registry& r, const std::vector<std::string>& names)
     return s;
   }
   for (const std::string& n : names) {
-    const Implementation* i = r.find(n);
+    const Implementation* i = r.find(n, pass);
     if (i == nullptr) {
-      throw Error("--impls", fmt::format("--impls: unknown implementation '{}' (known: {})", n,
-                                         fmt::join(r.names(), ", ")));
+      throw Error("--impls", fmt::format("--impls: unknown implementation '{}'{} (known: {})", n,
+                                         pass == Pass::kForward
+                                             ? ""
+                                             : " of the " + std::string(to_string(pass)) + " pass",
+                                         fmt::join(r.names(pass), ", ")));
     }
     if (std::find(s.impls.begin(), s.impls.end(), i) == s.impls.end()) s.impls.push_back(i);
   }
@@ -140,7 +169,7 @@ int run_bench(const BenchOptions& o) {
     throw Error("--min-time", fmt::format("--min-time must be > 0 seconds, got {}", o.min_time));
   }
   const Registry registry = bench_registry();
-  const Selection sel = select_impls(registry, o.impls);
+  const Selection sel = select_impls(registry, o.impls, o.pass);
   std::FILE* info = o.json ? stderr : stdout;  // stdout carries only the JSON array then
 
   // The peak comes first: AVX2 + FMA, and AVX-512 where the CPU has it, on 1 thread and on
@@ -161,7 +190,8 @@ int run_bench(const BenchOptions& o) {
       peak_name = name;
     }
   }
-  fmt::print(info, "convt2d bench: {}, min-time {} s, median of >= {} runs; {}\n",
+  fmt::print(info, "convt2d bench{}: {}, min-time {} s, median of >= {} runs; {}\n",
+             o.pass == Pass::kForward ? "" : " --pass " + std::string(to_string(o.pass)),
              threads_text(o.threads), o.min_time, o.min_reps, onednn_summary());
   if (peak > 0) {
     fmt::print(info,
@@ -175,12 +205,14 @@ int run_bench(const BenchOptions& o) {
     fmt::print(info, "FMA peak: not measured (this CPU lacks AVX2 + FMA); % of peak left blank\n");
   }
   for (const Implementation* i : sel.impls) {
-    if (i == registry.find("optimized")) fmt::print(info, "optimized: {}\n", i->description);
+    if (i == registry.find("optimized", o.pass)) {
+      fmt::print(info, "optimized: {}\n", i->description);
+    }
   }
   for (const std::string& n : sel.notes) fmt::print(info, "note: {}\n", n);
   std::fflush(info);
 
-  const Implementation* optimized = registry.find("optimized");
+  const Implementation* optimized = registry.find("optimized", o.pass);
   if (std::find(sel.impls.begin(), sel.impls.end(), optimized) == sel.impls.end()) {
     optimized = nullptr;
   }
@@ -196,12 +228,11 @@ int run_bench(const BenchOptions& o) {
       Row row{impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs)};
       if (row.why.empty()) {
         auto& d = data[impl->input == DType::kFloat64 ? 1 : 0];
-        if (!d) d = make_any(pr, impl->input, o.seed);
+        if (!d) d = make_any(pr, impl->input, o.seed, o.pass);
         try {
           omp_set_num_threads(o.threads);
-          const Prepared pp =
-              prepared(*impl, pr.params, d->w, d->has_b ? &d->b : nullptr, o.threads);
-          pp.load(d->x);
+          // Forward: prepared(w, b) then load(x), as before; a backward pass: its operands.
+          const Prepared pp = prepared(*impl, pr.params, d->operands(), o.threads);
           row.seconds = time_execute(pp, o.min_time, o.min_reps);
         } catch (const Error& e) {
           row.failed = true;
@@ -221,21 +252,21 @@ int run_bench(const BenchOptions& o) {
       for (const Row& r : results) {
         if (r.failed) fmt::print(stderr, "{} {}: FAILED: {}\n", layer.name, r.impl, r.why);
         if (!r.seconds) continue;
-        rows.push_back({{"name", layer.name},
-                        {"problem", format_problem(pr)},
-                        {"impl", r.impl},
-                        {"threads", o.threads},
-                        {"median_ms", *r.seconds * 1e3},
-                        {"gflops", fl / *r.seconds * 1e-9}});
+        nlohmann::json row = {{"name", layer.name},
+                              {"problem", format_problem(pr)},
+                              {"impl", r.impl},
+                              {"threads", o.threads},
+                              {"median_ms", *r.seconds * 1e3},
+                              {"gflops", fl / *r.seconds * 1e-9}};
+        // Forward rows keep their keys; a backward pass's rows say which pass they time.
+        if (o.pass != Pass::kForward) row["pass"] = std::string(to_string(o.pass));
+        rows.push_back(std::move(row));
       }
     } else {
-      // Compulsory memory traffic: x, w and b read once, y written once (float32). Memory-bound
-      // layers (depthwise, few channels) are judged by this GB/s rather than by GFLOP/s.
-      const Shape ws = weight_shape(pr.params);
-      const double bytes =
-          4.0 * static_cast<double>(element_count(input_shape(pr)) + element_count(ws) +
-                                    (pr.params.bias ? pr.params.out_channels : 0) +
-                                    element_count(output_shape(pr)));
+      // Compulsory memory traffic: the pass's operands read once, its result written once
+      // (float32). Memory-bound layers (depthwise, few channels) are judged by this GB/s rather
+      // than by GFLOP/s.
+      const double bytes = compulsory_bytes(pr, o.pass);
       fmt::print("\n{}  {}  ({:.4g} MFLOP, {:.3g} MB moved at least)\n", layer.name,
                  format_problem(pr), fl * 1e-6, bytes * 1e-6);
       fmt::print("  {:<18} {:>10} {:>9} {:>7} {:>7}\n", "implementation", "median ms", "GFLOP/s",

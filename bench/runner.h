@@ -36,6 +36,8 @@ struct BenchOptions {
   bool json = false;
   /// Seed of the (real-regime) input data.
   uint64_t seed = 1;
+  /// The pass timed: its implementations from the registry, beside oneDNN's of the same pass.
+  Pass pass = Pass::kForward;
 
   static constexpr double kDefaultMaxRefMacs = 5e7;
 };
@@ -43,22 +45,24 @@ struct BenchOptions {
 /// The registry the bench iterates: builtin_registry() plus add_onednn().
 Registry bench_registry();
 
-/// optimized, reference, onednn-best, onednn-nchw.
+/// optimized, reference, onednn-best, onednn-nchw (for every pass).
 std::vector<std::string> default_impls();
 
-/// The implementations to time, in order. With `names` empty, default_impls() that `r` holds,
-/// and a note for each that it lacks (e.g. `optimized` before it is built). A name given
-/// explicitly that `r` lacks is an Error naming `--impls`.
+/// The implementations of `pass` to time, in order. With `names` empty, default_impls() that `r`
+/// holds for the pass, and a note for each that it lacks (e.g. `optimized` before it is built). A
+/// name given explicitly that `r` lacks for the pass is an Error naming `--impls`.
 struct Selection {
   std::vector<const Implementation*> impls;
   std::vector<std::string> notes;
 };
-Selection select_impls(const Registry& r, const std::vector<std::string>& names);
+Selection select_impls(const Registry& r, const std::vector<std::string>& names,
+                       Pass pass = Pass::kForward);
 
 /// Why `impl` is not timed on `pr` (a reference* implementation over max_ref_macs), or "".
 std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs);
 
-/// 2 * macs(pr).
+/// 2 * macs(pr): the multiply-adds of the definition, the same count for each pass (the bwd_data
+/// and bwd_weights sums have exactly the forward pass's products).
 double flops(const Problem& pr);
 
 /// Runs the bench; prints tables (or JSON) on stdout and notes on stderr. Returns 0, or 1 when an

@@ -65,6 +65,8 @@ std::vector<NamedProblem> builtin_problems();
 inline constexpr double kDefaultBenchMaxRefMacs = 5e7;
 struct BenchCliOptions {
   std::string layers_file, problem, impls;
+  /// forward, bwd_data, bwd_weights or bwd_bias (empty: forward).
+  std::string pass;
   int threads = 1;
   double min_time = 0.5;
   double max_ref_macs = kDefaultBenchMaxRefMacs;

@@ -190,7 +190,11 @@ int main(int argc, char** argv) {
                        convt2d::cli::kDefaultBenchMaxRefMacs),
            0.0, /*lo_inclusive=*/true);
   bench_cmd->add_flag("--json", bench.json,
-                      "one JSON array of {name, problem, impl, threads, median_ms, gflops}");
+                      "one JSON array of {name, problem, impl, threads, median_ms, gflops} (and "
+                      "pass, for a backward pass)");
+  bench_cmd->add_option("--pass", bench.pass,
+                        "time this pass's implementations: forward (default), bwd_data, "
+                        "bwd_weights or bwd_bias");
 #else
   // Without oneDNN there is nothing to compare with: any arguments, one clear line, exit 2.
   auto* bench_cmd =

@@ -1162,6 +1162,48 @@ TEST_F(Cli, BenchTablesNameEveryLayerAndSkipTheReferenceOverTheLimit) {
   EXPECT_THAT(r.out, ::testing::ContainsRegex("reference +[0-9]+\\.[0-9]+ "));
 }
 
+TEST_F(Cli, BenchJsonOfABackwardPassTimesThatPassBesideOnednn) {
+  for (const char* pass : {"bwd_data", "bwd_weights"}) {
+    const Result r = Run(fmt::format(
+        "bench --problem mb2ic4ih5oc6kh3sh2ph1g2 --pass {} --json --min-time 0.01", pass));
+    ASSERT_EQ(r.code, 0) << r.err;
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(r.out)) << r.out;
+    ASSERT_TRUE(j.is_array());
+    const std::set<std::string> keys{"name",      "problem", "impl", "threads",
+                                     "median_ms", "gflops",  "pass"};
+    std::set<std::string> impls;
+    for (const auto& row : j) {
+      std::set<std::string> got;
+      for (const auto& [k, v] : row.items()) got.insert(k);
+      EXPECT_EQ(got, keys) << row.dump();
+      EXPECT_EQ(row["pass"], pass);
+      EXPECT_TRUE(row["median_ms"].get<double>() > 0);
+      impls.insert(row["impl"].get<std::string>());
+    }
+    for (const char* impl : {"reference", "onednn-best", "onednn-nchw"}) {
+      EXPECT_TRUE(impls.count(impl)) << pass << " " << impl;
+    }
+    EXPECT_EQ(impls.count("optimized") == 0, r.err.find("no 'optimized'") != std::string::npos)
+        << r.err;
+  }
+}
+
+TEST_F(Cli, BenchTablesOfABackwardPassSayThePassAndTheRatios) {
+  const Result r =
+      Run("bench --problem mb1ic8ih6oc8kh4sh2ph1 --pass bwd_weights --min-time 0.01 --impls "
+          "reference,onednn-best,onednn-nchw");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* s :
+       {"--pass bwd_weights", "onednn-best", "onednn-nchw", "reference", "GFLOP/s"}) {
+    EXPECT_THAT(r.out, HasSubstr(s));
+  }
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --pass backward", "--pass");
+  // optimized-gemm is a forward-only entry: no such implementation of bwd_data.
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --pass bwd_data --impls optimized-gemm",
+                 "of the bwd_data pass");
+}
+
 TEST_F(Cli, BenchBadInputIsExitCode2WithOneLine) {
   const std::string layers = (dir_ / "layers.txt").string();
   std::ofstream(layers) << "good mb1ic4ih4oc4kh2sh2\nbad mb1ic4ih4oc4kh2sh2zz9\n";
