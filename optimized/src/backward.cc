@@ -102,7 +102,15 @@ int64_t ceil_div(int64_t a, int64_t b) {
 struct DataLayout {
   ColPhases cp;
   int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1;
+  // Narrow images (fewer than two vectors per row) take the column path instead: every tap's dy
+  // values gathered per image and group into planes of `plane` floats (H·W rounded up to whole
+  // vectors), tiles over the flattened pixels, so that no lane idles past a short row.
+  bool col = false;
+  int64_t plane = 0;
 };
+
+// The column path's gathered dy is at most this large (per image and group).
+constexpr int64_t kMaxColBytes = int64_t{32} << 20;
 
 DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
@@ -110,7 +118,18 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   DataLayout d;
   d.cp = col_phases(p, pr.iw, out.w);
   d.mr = std::min<int64_t>(k.data_mr, p.in_channels / p.groups);
-  d.nvec = ceil_div(pr.iw, k.lanes);
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t hw = pr.ih * pr.iw;  // parts of the validated input size
+  if (pr.iw < 2 * k.lanes && pr.ih > 1 && icg >= 8) {
+    // taps·ocg·plane in double: only compared with the cap, never allocated unchecked.
+    const double plane = static_cast<double>(ceil_div(hw, k.lanes) * k.lanes);
+    const double bytes = 4.0 * plane * static_cast<double>(ocg) *
+                         static_cast<double>(p.kernel_size.h) *
+                         static_cast<double>(p.kernel_size.w);
+    d.col = bytes <= static_cast<double>(kMaxColBytes);
+  }
+  d.nvec = ceil_div(d.col ? hw : pr.iw, k.lanes);
+  if (d.col) d.plane = d.nvec * k.lanes;
   const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
   // Balanced: the fewest tiles of at most nv_max vectors, all about as wide.
   d.nv = ceil_div(d.nvec, ceil_div(d.nvec, nv_max));
@@ -225,6 +244,73 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
   return BwdDataWeights(std::move(pl));
 }
 
+namespace {
+
+// The column path (DataLayout::col): per image and group, col[t][o][pixel] = the dy value tap t
+// of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
+// only, so 0·w adds nothing); then dx[c][pixels] = Σ_(t, o) w[c, o, t] · col[t][o][pixels] by
+// the same register tiles over flattened pixels.
+void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
+                  const Tensor<float>& dy, Tensor<float>& dx, int nt) {
+  const Params& p = pl.p;
+  const BwdKernelTable& k = *pl.k;
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
+  const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
+  const int64_t plane = d.plane;
+  AlignedVector<float> col(static_cast<size_t>(taps * ocg * plane));  // <= kMaxColBytes
+  const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
+  for (int64_t n = 0; n < pr.mb; ++n) {
+    for (int64_t g = 0; g < g_count; ++g) {
+      const float* dyg = dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout;
+      float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * hw;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      {
+#pragma omp for schedule(static)
+        for (int64_t to = 0; to < taps * ocg; ++to) {
+          const int64_t t = to / ocg, o = to % ocg, fh = t / kw, fw = t % kw;
+          const float* src = dyg + o * hout * wout;
+          float* dst = col.data() + to * plane;
+          for (int64_t ih = 0; ih < h; ++ih) {
+            const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+            for (int64_t iw = 0; iw < w; ++iw) {
+              const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
+              const bool inside = oh >= 0 && oh < hout && ow >= 0 && ow < wout;
+              dst[ih * w + iw] = inside ? src[oh * wout + ow] : 0.0f;
+            }
+          }
+          std::fill(dst + hw, dst + plane, 0.0f);
+        }
+        std::vector<int64_t> dyoff(static_cast<size_t>(taps));
+        std::vector<const float*> wtap(static_cast<size_t>(taps));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t item = 0; item < ncb * ntiles; ++item) {
+          const int64_t cb = item / ntiles, ti = item % ntiles, c0 = cb * d.mr;
+          const int64_t mb = std::min(d.mr, icg - c0), pix0 = ti * d.tile;
+          const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
+          for (int64_t t = 0; t < taps; ++t) {
+            dyoff[static_cast<size_t>(t)] = t * ocg * plane + pix0;
+            wtap[static_cast<size_t>(t)] = wblock + t * ocg * mb;
+          }
+          BwdDataArgs a;
+          a.dy = col.data();
+          a.dyoff = dyoff.data();
+          a.wtap = wtap.data();
+          a.ntaps = taps;
+          a.ocg = ocg;
+          a.chan_stride = plane;
+          a.dx = dxg + c0 * hw + pix0;
+          a.dx_stride = hw;
+          a.n = std::min(d.tile, hw - pix0);
+          k.data[mb][std::min(d.nv, d.nvec - ti * d.nv)](a);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
                        int threads) {
   const BwdDataWeights::Impl& pl = packed.impl();
@@ -246,11 +332,17 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
   const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
-  const int64_t slots = d.cp.slots(), row = d.row;
-  const int64_t chan =
-      checked_mul(checked_mul(hout, slots, "bwd_data: dy copy"), row, "bwd_data: dy copy");
-  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(ocg, chan, "bwd_data: dy copy")));
   const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
+  if (d.col) {
+    run_col_path(pl, d, pr, dy, dx, nt);
+    return;
+  }
+  const int64_t slots = d.cp.slots(), row = d.row;
+  // [oh][o][slot][row]: a tile's output channels for one dy row lie close together (a plane
+  // per channel would put hundreds of streams pages apart).
+  const int64_t chan = checked_mul(slots, row, "bwd_data: dy copy");
+  const int64_t ohs = checked_mul(ocg, chan, "bwd_data: dy copy");
+  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(hout, ohs, "bwd_data: dy copy")));
   const int64_t max_taps = kh * static_cast<int64_t>(d.cp.taps.size());
   for (int64_t n = 0; n < pr.mb; ++n) {
     for (int64_t g = 0; g < g_count; ++g) {
@@ -260,9 +352,10 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
 #pragma omp for schedule(static)
-        for (int64_t oh = 0; oh < ocg * hout; ++oh) {
-          split_phases(dyg + oh * wout, wout, p.stride.w, d.cp, d.tile, row,
-                       dyp.data() + oh * slots * row);
+        for (int64_t r = 0; r < ocg * hout; ++r) {
+          const int64_t o = r / hout, oh = r % hout;
+          split_phases(dyg + r * wout, wout, p.stride.w, d.cp, d.tile, row,
+                       dyp.data() + oh * ohs + o * chan);
         }
         std::vector<int64_t> dyoff(static_cast<size_t>(max_taps));
         std::vector<const float*> wtap(static_cast<size_t>(max_taps));
@@ -281,7 +374,7 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
               for (const ColTap& ct : d.cp.taps) {
                 if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
                 dyoff[static_cast<size_t>(nt_taps)] =
-                    (oh * slots + ct.slot) * row + d.tile + iw0 + ct.a;
+                    oh * ohs + ct.slot * row + d.tile + iw0 + ct.a;
                 wtap[static_cast<size_t>(nt_taps)] = wblock + (fh * kw + ct.fw) * ocg * mb;
                 ++nt_taps;
               }
@@ -323,9 +416,13 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   // Packed weights, or the raw copy when they are not all finite: one weight tensor either way.
   int64_t bytes = bytes_of(wsize, what);
   const int64_t ocg = p.out_channels / p.groups;
-  const int64_t dyp =
-      checked_mul(checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.row, what);
-  bytes = checked_add(bytes, bytes_of(dyp, what), what);
+  if (d.col) {
+    bytes = checked_add(bytes, kMaxColBytes, what);
+  } else {
+    const int64_t dyp =
+        checked_mul(checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.row, what);
+    bytes = checked_add(bytes, bytes_of(dyp, what), what);
+  }
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   const int64_t lists = checked_mul(
       checked_mul(p.kernel_size.h, static_cast<int64_t>(d.cp.taps.size()), what), 16, what);

@@ -153,6 +153,15 @@ TEST_P(BwdIsaTest, RemainderTiles) {
     BwdTester().channels(10, 7).input(2, w).kernel(2).stride(2).Test(GetParam());
   }
 }
+TEST_P(BwdIsaTest, NarrowImagesTakeTheColumnPath) {
+  // Fewer than two vectors per row and at least 8 input channels per group: bwd_data gathers dy
+  // per tap into flattened pixel planes (dcgan's first layers, pose-head).
+  BwdTester().channels(16, 8).input(4, 4).kernel(4).stride(2).padding(1).Test(GetParam());
+  BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(
+      GetParam());
+  BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(
+      GetParam());
+}
 TEST_P(BwdIsaTest, Batch) {
   BwdTester().batch(3).channels(6, 5).stride(2).kernel(3).Test(GetParam());
 }
