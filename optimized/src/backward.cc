@@ -3,69 +3,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "aligned.h"
+#include "bwd_common.h"
 #include "bwd_kernels.h"
 #include "convt2d/checked.h"
 #include "convt2d/error.h"
 #include "convt2d/optimized_backward.h"
 #include "convt2d/pass.h"
+#include "kernels.h"
 
 namespace convt2d::optimized {
 namespace {
 
-const BwdKernelTable& table_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_bwd_kernels();
-    case Isa::kAvx2:
-      return avx2_bwd_kernels();
-    case Isa::kScalar:
-      break;
-  }
-  return scalar_bwd_kernels();
-}
-
-// One tap column fw that reaches dy: its dy column for input column iw is column j = iw + a of
-// phase `slot` (dy columns j·sw + rx), and it exists for iw in [lo, hi).
-struct ColTap {
-  int64_t fw, slot, a, lo, hi;
-};
-
-// The column phases of dy that some tap reaches (slot -> rx, len columns each) and the taps.
-struct ColPhases {
-  std::vector<int64_t> rx, len;
-  int64_t jmax = 0;
-  std::vector<ColTap> taps;
-  int64_t slots() const { return static_cast<int64_t>(rx.size()); }
-};
-
-ColPhases col_phases(const Params& p, int64_t w, int64_t wout) {
-  ColPhases c;
-  const int64_t sw = p.stride.w;
-  for (int64_t fw = 0; fw < p.kernel_size.w; ++fw) {
-    // Both terms are parts of the validated output size, so neither this nor the bounds below
-    // overflow.
-    const int64_t q = fw * p.dilation.w - p.padding.w;
-    int64_t rx = q % sw;
-    if (rx < 0) rx += sw;
-    if (rx >= wout) continue;  // a phase without columns
-    const int64_t len = (wout - rx - 1) / sw + 1;
-    const int64_t a = (q - rx) / sw;
-    const int64_t lo = std::max<int64_t>(0, -a), hi = std::min<int64_t>(w, len - a);
-    if (lo >= hi) continue;  // every column of this tap lies outside dy
-    const auto it = std::find(c.rx.begin(), c.rx.end(), rx);
-    const int64_t slot = it - c.rx.begin();
-    if (it == c.rx.end()) {
-      c.rx.push_back(rx);
-      c.len.push_back(len);
-      c.jmax = std::max(c.jmax, len);
-    }
-    c.taps.push_back({fw, slot, a, lo, hi});
-  }
-  return c;
-}
+using bwd::ceil_div;
+using bwd::choose_threads;
+using bwd::ColPhases;
+using bwd::ColTap;
+using bwd::table_for;
 
 // Copies dy rows (an image's channels) into column-phase rows of `stride` floats: slot s's
 // column j at pad + j, zeros in [0, pad) and after its last column.
@@ -83,18 +41,6 @@ void split_phases(const float* src, int64_t wout, int64_t sw, const ColPhases& c
     std::fill(dst + pad + len, dst + stride, 0.0f);
     (void)wout;
   }
-}
-
-// Threads for `macs` multiply-adds when the caller leaves it to us: one per ~8·10^6 (a thread
-// team's wake-up costs more than a smaller share saves).
-int choose_threads(int threads, double macs) {
-  if (threads > 0) return threads;
-  const double useful = std::max(1.0, std::floor(macs / 8e6));
-  return static_cast<int>(std::min<double>(omp_get_max_threads(), useful));
-}
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return a / b + (a % b != 0 ? 1 : 0);
 }
 
 // The bwd_data tiling of a problem: mr channels × nv vectors of columns (T floats), the phase
@@ -116,7 +62,7 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
   const Pair out = output_size(pr);
   DataLayout d;
-  d.cp = col_phases(p, pr.iw, out.w);
+  d.cp = bwd::col_phases(p, pr.iw, out.w);
   d.mr = std::min<int64_t>(k.data_mr, p.in_channels / p.groups);
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t hw = pr.ih * pr.iw;  // parts of the validated input size
@@ -189,6 +135,8 @@ struct BwdDataWeights::Impl {
   bool finite = true;
   // The weights as given, for the definition's loop when they are not all finite.
   std::vector<float> raw;
+  // The same weights for the GEMM algorithm (bwd::pack_data_gemm), when finite.
+  std::vector<float> wg;
 };
 
 BwdDataWeights::BwdDataWeights(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -224,6 +172,7 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
     pl->raw = w.data;
     return BwdDataWeights(std::move(pl));
   }
+  pl->wg = bwd::pack_data_gemm(p, w, bwd::gemm_table_for(isa));
   pl->packed.resize(w.data.size());
   const float* src = w.ptr();
   for (int64_t g = 0; g < g_count; ++g) {
@@ -311,8 +260,86 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
 
 }  // namespace
 
+namespace {
+
+// The GEMM tiles of the ISA whose backward tiles are k.
+const KernelTable& gemm_table_of(const BwdKernelTable& k) {
+  if (&k == &avx512_bwd_kernels()) return avx512_kernels();
+  if (&k == &avx2_bwd_kernels()) return avx2_kernels();
+  return scalar_kernels();
+}
+
+// The automatic choices are cost models fitted to one measurement of the shared layer suite
+// (bench/README.md, "Backward passes"), one thread, AVX-512 and AVX2 alike.
+
+// bwd_data's direct tiles read, per dx row tile, one dy row per valid tap row, output channel
+// and column phase; past ~384 KB those rows no longer stay in the L2 cache between tiles (fcn8s'
+// 16×16 kernel: ~1.8 MB, 25× slower per multiply-add than a layer whose rows fit). A kernel no
+// larger than its stride (unet's 2×2 at stride 2) gives each pixel a few taps of distinct phases,
+// which the GEMM's packed panels serve better. Groups of fewer than 16 channels keep the direct
+// tiles (the GEMM's channel tiles would be mostly empty).
+bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
+  const Params& p = pr.params;
+  if (p.in_channels / p.groups < 16) return false;
+  if (p.kernel_size.h <= p.stride.h && p.kernel_size.w <= p.stride.w) return true;
+  const DataLayout d = data_layout(pr, k);
+  if (d.col) return false;
+  const double rows_bytes = 4.0 * static_cast<double>(p.kernel_size.h) *
+                            static_cast<double>(p.out_channels / p.groups) *
+                            static_cast<double>(d.cp.slots()) * static_cast<double>(d.row);
+  return rows_bytes > 384.0 * 1024;
+}
+
+// bwd_weights, in units of the GEMM tile's time per multiply-add: the GEMM pays for its idle
+// lanes and for building its panel of dy (~100 such units per element, one element per IC/G
+// multiply-adds); the direct tiles sum rows of pixels, which wastes the lanes past a short row
+// and reduces every accumulator at the end (fitted: ~0.6 of the GEMM's rate on wide rows).
+bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
+  const Params& p = pr.params;
+  const KernelTable& g = gemm_table_of(k);
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const double gemm_use =
+      bwd::lane_use(ocg * p.kernel_size.h * p.kernel_size.w, int64_t{kGemmNv} * g.lanes) *
+      bwd::lane_use(icg, g.gemm_mr);
+  const double gemm = 1.0 / gemm_use + 100.0 / static_cast<double>(icg);
+  const double direct = 1.0 / (0.6 * bwd::lane_use(pr.iw, k.lanes));
+  return gemm < direct;
+}
+
+BwdAlgo env_algo() {  // TEMPORARY measurement override
+  const char* e = std::getenv("CONVT2D_BWD_ALGO");
+  if (!e) return BwdAlgo::kAuto;
+  if (std::string(e) == "gemm") return BwdAlgo::kGemm;
+  if (std::string(e) == "direct") return BwdAlgo::kDirect;
+  return BwdAlgo::kAuto;
+}
+
+BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
+  if (algo == BwdAlgo::kAuto) algo = env_algo();
+  if (algo != BwdAlgo::kAuto) return algo;
+  return data_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
+}
+
+BwdAlgo resolve_weights_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
+  if (algo == BwdAlgo::kAuto) algo = env_algo();
+  if (algo != BwdAlgo::kAuto) return algo;
+  return weights_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
+}
+
+}  // namespace
+
+BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa) {
+  validate(pr);
+  return resolve_data_algo(pr, table_for(isa), BwdAlgo::kAuto);
+}
+
+BwdAlgo chosen_bwd_weights_algo(const Problem& pr, Isa isa) {
+  validate(pr);
+  return resolve_weights_algo(pr, table_for(isa), BwdAlgo::kAuto);
+}
+
 void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
-                       int threads) {
+                       int threads, BwdAlgo algo) {
   const BwdDataWeights::Impl& pl = packed.impl();
   const Params& p = pl.p;
   const Problem pr = problem_from_output(p, dy.shape);  // validates dy
@@ -328,6 +355,10 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
     return;
   }
   const BwdKernelTable& k = *pl.k;
+  if (resolve_data_algo(pr, k, algo) == BwdAlgo::kGemm) {
+    bwd::data_gemm(pr, bwd::gemm_table_for(pl.isa), pl.wg.data(), dy, dx, nt);
+    return;
+  }
   const DataLayout d = data_layout(pr, k);
   const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
@@ -399,10 +430,11 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
 }
 
 Tensor<float> conv_transpose2d_bwd_data(const Params& p, const Tensor<float>& dy,
-                                        const Tensor<float>& w, int threads, Isa isa) {
+                                        const Tensor<float>& w, int threads, Isa isa,
+                                        BwdAlgo algo) {
   const BwdDataWeights packed = pack_bwd_data(p, w, isa);
   Tensor<float> dx(input_shape(problem_from_output(p, dy.shape)));
-  run_bwd_data_into(packed, dy, dx, threads);
+  run_bwd_data_into(packed, dy, dx, threads, algo);
   return dx;
 }
 
@@ -413,8 +445,11 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   const Pair out = output_size(pr);
   const int64_t wsize = element_count(weight_shape(p));
   const char* what = "bwd_data working memory";
-  // Packed weights, or the raw copy when they are not all finite: one weight tensor either way.
-  int64_t bytes = bytes_of(wsize, what);
+  // Packed weights in both algorithms' layouts, or the raw copy when they are not all finite.
+  int64_t bytes = bytes_of(checked_mul(wsize, 2, what), what);
+  // Plus both algorithms' panels and copies of dy (a sum: an upper bound whichever runs).
+  const int nthreads = threads > 0 ? threads : omp_get_max_threads();
+  bytes = checked_add(bytes, bwd::data_gemm_bytes(pr, bwd::gemm_table_for(isa), nthreads), what);
   const int64_t ocg = p.out_channels / p.groups;
   if (d.col) {
     bytes = checked_add(bytes, kMaxColBytes, what);
@@ -451,7 +486,7 @@ int64_t rows_per_block(const Problem& pr) {
 }  // namespace
 
 void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<float>& dy,
-                      Tensor<float>& dw, int threads, Isa isa) {
+                      Tensor<float>& dw, int threads, Isa isa, BwdAlgo algo) {
   require_isa(isa);
   const Shape ws = weight_shape(p);  // validates p
   if (x.shape.size() != 4 || x.shape[1] != p.in_channels) {
@@ -472,10 +507,17 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
   if (pr.mb == 0) return;
   const BwdKernelTable& k = table_for(isa);
   const int nt = choose_threads(threads, macs(pr));
+  // The GEMM tiles' zeros of dy's tap columns would meet every x value (0·Inf is NaN where the
+  // definition has no term): a non-finite x takes the direct tiles, which read only its terms.
+  if (resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm &&
+      std::all_of(x.data.begin(), x.data.end(), [](float v) { return std::isfinite(v); })) {
+    bwd::weights_gemm(pr, bwd::gemm_table_for(isa), x, dy, dw, nt);
+    return;
+  }
   const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = pr.ih, w = pr.iw, hout = ys[2], wout = ys[3], sw = p.stride.w;
-  const ColPhases cp = col_phases(p, w, wout);
+  const ColPhases cp = bwd::col_phases(p, w, wout);
   const int64_t slots = cp.slots();
   // dy read in place for stride 1 in W; else its column phases, unpadded.
   const char* what = "bwd_weights: dy copy";
@@ -549,9 +591,10 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
 }
 
 Tensor<float> conv_transpose2d_bwd_weights(const Params& p, const Tensor<float>& x,
-                                           const Tensor<float>& dy, int threads, Isa isa) {
+                                           const Tensor<float>& dy, int threads, Isa isa,
+                                           BwdAlgo algo) {
   Tensor<float> dw(weight_shape(p));
-  bwd_weights_into(p, x, dy, dw, threads, isa);
+  bwd_weights_into(p, x, dy, dw, threads, isa, algo);
   return dw;
 }
 
@@ -562,13 +605,15 @@ std::string bwd_weights_kernel_names(Isa isa) {
 
 int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
   validate(pr);
-  (void)isa;
   const Params& p = pr.params;
   const Pair out = output_size(pr);
   const char* what = "bwd_weights working memory";
-  int64_t bytes = kBookkeepingBytes;
+  // The GEMM algorithm's copies, then the direct one's (a sum: an upper bound for either).
+  const int nthreads = threads > 0 ? threads : omp_get_max_threads();
+  int64_t bytes = checked_add(
+      kBookkeepingBytes, bwd::weights_gemm_bytes(pr, bwd::gemm_table_for(isa), nthreads), what);
   if (p.stride.w > 1) {
-    const ColPhases cp = col_phases(p, pr.iw, out.w);
+    const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
     const int64_t copy =
         checked_mul(checked_mul(checked_mul(checked_mul(pr.mb, p.out_channels, what), out.h, what),
                                 cp.slots(), what),

@@ -8,11 +8,13 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
 #include "convt2d/optimized_backward.h"
+#include "convt2d/params.h"
 
 namespace convt2d {
 namespace {
@@ -34,11 +36,18 @@ std::string isa_name(const ::testing::TestParamInfo<Isa>& i) {
   return optimized::to_string(i.param);
 }
 
+using optimized::BwdAlgo;
+constexpr BwdAlgo kAlgos[] = {BwdAlgo::kAuto, BwdAlgo::kDirect, BwdAlgo::kGemm};
+
+const char* algo_name(BwdAlgo a) {
+  return a == BwdAlgo::kAuto ? "auto" : a == BwdAlgo::kDirect ? "direct" : "gemm";
+}
+
 Tensor<float> run_pass(Pass pass, const Params& p, const ProblemData<float>& d, Isa isa,
-                       int threads) {
+                       int threads, BwdAlgo algo = BwdAlgo::kAuto) {
   return pass == Pass::kBwdData
-             ? optimized::conv_transpose2d_bwd_data(p, d.dy, d.w, threads, isa)
-             : optimized::conv_transpose2d_bwd_weights(p, d.x, d.dy, threads, isa);
+             ? optimized::conv_transpose2d_bwd_data(p, d.dy, d.w, threads, isa, algo)
+             : optimized::conv_transpose2d_bwd_weights(p, d.x, d.dy, threads, isa, algo);
 }
 
 // Judges the pass's result r against the exact one with the compare module; `exact`: a zero
@@ -75,7 +84,7 @@ class BwdTester {
   BwdTester& threads(int t) { return set(threads_, t); }
 
   /// Integer data must match the reference bit for bit; real and cancellation data must lie
-  /// within the certified float32 bound.
+  /// within the certified float32 bound; for each algorithm (the automatic choice, direct, GEMM).
   void Test(Isa isa) const {
     Problem pr = pr_;
     pr.params.bias = false;
@@ -83,8 +92,11 @@ class BwdTester {
     for (Pass pass : kBwdPasses) {
       for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
         const auto d = make_data<float>(pr, regime, 11, pass);
-        const Tensor<float> r = run_pass(pass, pr.params, d, isa, threads_);
-        EXPECT_TRUE(judged(pass, pr, d, r, regime == Regime::kInteger)) << to_string(regime);
+        for (BwdAlgo algo : kAlgos) {
+          const Tensor<float> r = run_pass(pass, pr.params, d, isa, threads_, algo);
+          EXPECT_TRUE(judged(pass, pr, d, r, regime == Regime::kInteger))
+              << to_string(regime) << ", algorithm " << algo_name(algo);
+        }
       }
     }
   }
@@ -157,10 +169,14 @@ TEST_P(BwdIsaTest, NarrowImagesTakeTheColumnPath) {
   // Fewer than two vectors per row and at least 8 input channels per group: bwd_data gathers dy
   // per tap into flattened pixel planes (dcgan's first layers, pose-head).
   BwdTester().channels(16, 8).input(4, 4).kernel(4).stride(2).padding(1).Test(GetParam());
-  BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(
-      GetParam());
-  BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(
-      GetParam());
+  BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(GetParam());
+  BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(GetParam());
+}
+TEST_P(BwdIsaTest, LongChannelSumAcrossBlocks) {
+  // More than one K block of the GEMM's bwd_data (OC/G · kh · kw > 256) and its bwd_weights
+  // (N · H · W > 256), with remainder tiles in rows and columns.
+  BwdTester().channels(20, 40).input(5, 7).kernel(3).stride(2).padding(1).Test(GetParam());
+  BwdTester().batch(3).channels(11, 29).input(9, 13).kernel({3, 4}).groups(1).Test(GetParam());
 }
 TEST_P(BwdIsaTest, Batch) {
   BwdTester().batch(3).channels(6, 5).stride(2).kernel(3).Test(GetParam());
@@ -181,9 +197,11 @@ TEST_P(BwdIsaTest, ThreadCountDoesNotChangeResults) {
   pr.params.bias = false;
   for (Pass pass : kBwdPasses) {
     const auto d = make_data<float>(pr, Regime::kReal, 5, pass);
-    EXPECT_EQ(run_pass(pass, pr.params, d, GetParam(), 1),
-              run_pass(pass, pr.params, d, GetParam(), 3))
-        << to_string(pass);
+    for (BwdAlgo algo : kAlgos) {
+      EXPECT_EQ(run_pass(pass, pr.params, d, GetParam(), 1, algo),
+                run_pass(pass, pr.params, d, GetParam(), 3, algo))
+          << to_string(pass) << ", algorithm " << algo_name(algo);
+    }
   }
 }
 TEST_P(BwdIsaTest, EmptyBatch) {
@@ -223,15 +241,19 @@ TEST_P(BwdIsaTest, NonFiniteValuesPropagateLikeThePlainSum) {
     d.x.data[0] = inf;  // a corner pixel: some taps leave dy there
     d.x.data[d.x.data.size() - 1] = std::numeric_limits<float>::quiet_NaN();
     d.dy.data[7] = -inf;
-    const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), 0);
     const Tensor<float> want =
         conv_transpose2d_pass<float, float>(pass, pr.params, &d.x, &d.w, nullptr, &d.dy);
-    ASSERT_EQ(r.shape, want.shape);
-    for (size_t i = 0; i < r.data.size(); ++i) {
-      if (std::isnan(want.data[i])) {
-        EXPECT_TRUE(std::isnan(r.data[i])) << to_string(pass) << " element " << i;
-      } else {
-        EXPECT_EQ(r.data[i], want.data[i]) << to_string(pass) << " element " << i;
+    for (BwdAlgo algo : kAlgos) {
+      const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), 0, algo);
+      ASSERT_EQ(r.shape, want.shape);
+      for (size_t i = 0; i < r.data.size(); ++i) {
+        if (std::isnan(want.data[i])) {
+          EXPECT_TRUE(std::isnan(r.data[i]))
+              << to_string(pass) << " element " << i << ", algorithm " << algo_name(algo);
+        } else {
+          EXPECT_EQ(r.data[i], want.data[i])
+              << to_string(pass) << " element " << i << ", algorithm " << algo_name(algo);
+        }
       }
     }
   }
@@ -302,10 +324,29 @@ TEST_P(BwdIsaTest, RandomProblems) {
     ++tested;
     for (Pass pass : kBwdPasses) {
       const auto d = make_data<float>(pr, Regime::kInteger, static_cast<uint64_t>(i), pass);
-      EXPECT_TRUE(judged(pass, pr, d, run_pass(pass, pr.params, d, GetParam(), 0), true));
+      for (BwdAlgo algo : kAlgos) {
+        EXPECT_TRUE(judged(pass, pr, d, run_pass(pass, pr.params, d, GetParam(), 0, algo), true))
+            << "algorithm " << algo_name(algo);
+      }
     }
   }
   EXPECT_GT(tested, 30);
+}
+
+// The automatic choice (the cost models of backward.cc): dcgan-2's 4×4 image sends bwd_weights
+// to the GEMM and bwd_data to the direct column path; unet's 2×2 kernel at stride 2 and fcn8s'
+// 16×16 one (dy rows beyond the L2 cache) send bwd_data to the GEMM; depthwise keeps the direct
+// tiles in both passes.
+TEST_P(BwdIsaTest, AutomaticAlgorithmFollowsTheShape) {
+  const auto algos = [&](const char* problem) {
+    const Problem pr = parse_problem(problem);
+    return std::pair{optimized::chosen_bwd_data_algo(pr, GetParam()),
+                     optimized::chosen_bwd_weights_algo(pr, GetParam())};
+  };
+  EXPECT_EQ(algos("mb1ic512ih4oc256kh4sh2ph1"), std::pair(BwdAlgo::kDirect, BwdAlgo::kGemm));
+  EXPECT_EQ(algos("mb1ic256ih32oc128kh2sh2").first, BwdAlgo::kGemm);
+  EXPECT_EQ(algos("mb1ic21ih70oc21kh16sh8").first, BwdAlgo::kGemm);
+  EXPECT_EQ(algos("mb1ic64ih64oc64kh4sh2ph1g64"), std::pair(BwdAlgo::kDirect, BwdAlgo::kDirect));
 }
 
 TEST_P(BwdIsaTest, WorkingBytesIgnorePaddingAndDilationAlone) {

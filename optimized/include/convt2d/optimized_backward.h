@@ -23,6 +23,18 @@
 
 namespace convt2d::optimized {
 
+/// The algorithm of a backward call. kDirect: register tiles of channels × consecutive pixels of
+/// one row (the layout above; narrow images flattened); kGemm: tiles of pixels (bwd_data) or
+/// input channels (bwd_weights) × consecutive channels, over a copy of the operands with each
+/// pixel's channels contiguous, which keeps every lane busy however small the image. kAuto picks
+/// the one whose tiles waste fewer lanes on the problem's shape. Every choice computes the same
+/// definition (the certified bound holds for each); tests run each.
+enum class BwdAlgo { kAuto, kDirect, kGemm };
+
+/// kAuto resolved for a problem on an ISA (never kAuto). Validates pr.
+BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa = detected_isa());
+BwdAlgo chosen_bwd_weights_algo(const Problem& pr, Isa isa = detected_isa());
+
 /// The weights of one parameter set packed for bwd_data on one ISA; immutable, shareable.
 class BwdDataWeights {
  public:
@@ -47,22 +59,23 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa = 
 /// solved from dy (problem_from_output); every element is written. `threads` <= 0: OpenMP's
 /// default, fewer for small problems. Error naming dy or dx on a shape mismatch.
 void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
-                       int threads = 0);
+                       int threads = 0, BwdAlgo algo = BwdAlgo::kAuto);
 
 /// One-shot bwd_data: dx, shape (N, IC, H, W).
 Tensor<float> conv_transpose2d_bwd_data(const Params& p, const Tensor<float>& dy,
                                         const Tensor<float>& w, int threads = 0,
-                                        Isa isa = detected_isa());
+                                        Isa isa = detected_isa(), BwdAlgo algo = BwdAlgo::kAuto);
 
 /// dw = bwd_weights(x, dy) into a caller-owned dw of weight_shape(p) (overwritten). Error naming
 /// x, dy or dw when the shapes disagree.
 void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<float>& dy,
-                      Tensor<float>& dw, int threads = 0, Isa isa = detected_isa());
+                      Tensor<float>& dw, int threads = 0, Isa isa = detected_isa(),
+                      BwdAlgo algo = BwdAlgo::kAuto);
 
 /// One-shot bwd_weights: dw, shape weight_shape(p).
 Tensor<float> conv_transpose2d_bwd_weights(const Params& p, const Tensor<float>& x,
                                            const Tensor<float>& dy, int threads = 0,
-                                           Isa isa = detected_isa());
+                                           Isa isa = detected_isa(), BwdAlgo algo = BwdAlgo::kAuto);
 
 /// The full tile's kernel of bwd_weights on `isa`, e.g. "convt2d_bwd_weights_f32_4x6__avx512".
 std::string bwd_weights_kernel_names(Isa isa = detected_isa());

@@ -1,0 +1,115 @@
+#pragma once
+// Geometry shared by the backward drivers (backward.cc: the direct tiles; backward_gemm.cc: the
+// channel-major GEMM tiles): dy's column phases and the taps that reach them.
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "bwd_kernels.h"
+#include "convt2d/optimized.h"
+#include "kernels.h"
+
+namespace convt2d::optimized::bwd {
+
+inline const BwdKernelTable& table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_bwd_kernels();
+    case Isa::kAvx2:
+      return avx2_bwd_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_bwd_kernels();
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+
+/// The share of the lanes of ceil(n / lanes) vectors that n values fill.
+inline double lane_use(int64_t n, int64_t lanes) {
+  return static_cast<double>(n) / static_cast<double>(ceil_div(n, lanes) * lanes);
+}
+
+/// Threads for `macs` multiply-adds when the caller leaves it to us: one per ~8·10^6 (a thread
+/// team's wake-up costs more than a smaller share saves).
+inline int choose_threads(int threads, double macs) {
+  if (threads > 0) return threads;
+  const double useful = std::max(1.0, std::floor(macs / 8e6));
+  return static_cast<int>(std::min<double>(omp_get_max_threads(), useful));
+}
+
+/// One tap column fw that reaches dy: its dy column for input column iw is column j = iw + a of
+/// phase `slot` (dy columns j·sw + rx), and it exists for iw in [lo, hi).
+struct ColTap {
+  int64_t fw, slot, a, lo, hi;
+};
+
+/// The column phases of dy that some tap reaches (slot -> rx, len columns each) and the taps.
+struct ColPhases {
+  std::vector<int64_t> rx, len;
+  int64_t jmax = 0;
+  std::vector<ColTap> taps;
+  int64_t slots() const { return static_cast<int64_t>(rx.size()); }
+};
+
+inline ColPhases col_phases(const Params& p, int64_t w, int64_t wout) {
+  ColPhases c;
+  const int64_t sw = p.stride.w;
+  for (int64_t fw = 0; fw < p.kernel_size.w; ++fw) {
+    // Both terms are parts of the validated output size, so neither this nor the bounds below
+    // overflow.
+    const int64_t q = fw * p.dilation.w - p.padding.w;
+    int64_t rx = q % sw;
+    if (rx < 0) rx += sw;
+    if (rx >= wout) continue;  // a phase without columns
+    const int64_t len = (wout - rx - 1) / sw + 1;
+    const int64_t a = (q - rx) / sw;
+    const int64_t lo = std::max<int64_t>(0, -a), hi = std::min<int64_t>(w, len - a);
+    if (lo >= hi) continue;  // every column of this tap lies outside dy
+    const auto it = std::find(c.rx.begin(), c.rx.end(), rx);
+    const int64_t slot = it - c.rx.begin();
+    if (it == c.rx.end()) {
+      c.rx.push_back(rx);
+      c.len.push_back(len);
+      c.jmax = std::max(c.jmax, len);
+    }
+    c.taps.push_back({fw, slot, a, lo, hi});
+  }
+  return c;
+}
+
+// The GEMM drivers (backward_gemm.cc), on the forward pass's GEMM micro-kernels.
+
+/// The forward kernel table of an ISA (its GEMM tiles serve both backward passes).
+inline const KernelTable& gemm_table_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_kernels();
+    case Isa::kAvx2:
+      return avx2_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_kernels();
+}
+
+/// dw = bwd_weights(x, dy) for a finite x (a zero of dy's tap columns meets every x value);
+/// dw's every element is written.
+void weights_gemm(const Problem& pr, const KernelTable& k, const Tensor<float>& x,
+                  const Tensor<float>& dy, Tensor<float>& dw, int nt);
+int64_t weights_gemm_bytes(const Problem& pr, const KernelTable& k, int threads);
+
+/// The weights for data_gemm: per group and tile of k.gemm_mr input channels, [(o, tap)][m].
+std::vector<float> pack_data_gemm(const Params& p, const Tensor<float>& w, const KernelTable& k);
+/// dx = bwd_data(dy) with finite weights packed by pack_data_gemm; every element is written.
+void data_gemm(const Problem& pr, const KernelTable& k, const float* wg, const Tensor<float>& dy,
+               Tensor<float>& dx, int nt);
+int64_t data_gemm_bytes(const Problem& pr, const KernelTable& k, int threads);
+
+}  // namespace convt2d::optimized::bwd
