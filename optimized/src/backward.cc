@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "aligned.h"
@@ -306,22 +304,12 @@ bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   return gemm < direct;
 }
 
-BwdAlgo env_algo() {  // TEMPORARY measurement override
-  const char* e = std::getenv("CONVT2D_BWD_ALGO");
-  if (!e) return BwdAlgo::kAuto;
-  if (std::string(e) == "gemm") return BwdAlgo::kGemm;
-  if (std::string(e) == "direct") return BwdAlgo::kDirect;
-  return BwdAlgo::kAuto;
-}
-
 BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
-  if (algo == BwdAlgo::kAuto) algo = env_algo();
   if (algo != BwdAlgo::kAuto) return algo;
   return data_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
 }
 
 BwdAlgo resolve_weights_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
-  if (algo == BwdAlgo::kAuto) algo = env_algo();
   if (algo != BwdAlgo::kAuto) return algo;
   return weights_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
 }

@@ -230,26 +230,30 @@ const Tensor<float>& operand(const AnyTensor* t, const char* role, const std::st
 }
 
 // The optimized backward kernels (convt2d/optimized_backward.h) of `pass` for one ISA.
-Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pass) {
+Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pass,
+                                  optimized::BwdAlgo algo = optimized::BwdAlgo::kAuto) {
   Implementation impl;
   impl.name = std::move(name);
   impl.pass = pass;
-  impl.description = "column-phase register-tiled kernels, " + optimized::to_string(isa) +
+  const char* kind = algo == optimized::BwdAlgo::kAuto     ? "column-phase direct or packed GEMM"
+                     : algo == optimized::BwdAlgo::kDirect ? "column-phase direct"
+                                                           : "packed GEMM";
+  impl.description = std::string(kind) + " register-tiled kernels, " + optimized::to_string(isa) +
                      ", float32 in, float32 accumulator, float32 out" + pass_note(pass);
   impl.input = impl.output = DType::kFloat32;
   set_arithmetic(impl, claimed_arithmetic(DType::kFloat32, ComputeMode::kDefault));
   if (pass == Pass::kBwdData) {
-    impl.run_pass = [isa, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
+    impl.run_pass = [isa, algo, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
       return optimized::conv_transpose2d_bwd_data(p, operand(o.dy, "dy", name, Pass::kBwdData),
                                                   operand(o.w, "weight", name, Pass::kBwdData), 0,
-                                                  isa);
+                                                  isa, algo);
     };
     impl.working_bytes = [isa](const Problem& pr) {
       return optimized::bwd_data_working_bytes(pr, isa);
     };
     // The weights packed and dx allocated once, untimed; execute() is the kernels alone.
-    impl.prepare_pass = [isa, name = impl.name](const Params& p, const Operands& o,
-                                                int threads) -> Prepared {
+    impl.prepare_pass = [isa, algo, name = impl.name](const Params& p, const Operands& o,
+                                                      int threads) -> Prepared {
       struct State {
         optimized::BwdDataWeights packed;
         Tensor<float> dy, dx;
@@ -260,22 +264,24 @@ Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pas
                 {}});
       s->dx = Tensor<float>(input_shape(problem_from_output(p, s->dy.shape)));
       Prepared r;
-      r.execute = [s, threads] { optimized::run_bwd_data_into(s->packed, s->dy, s->dx, threads); };
+      r.execute = [s, threads, algo] {
+        optimized::run_bwd_data_into(s->packed, s->dy, s->dx, threads, algo);
+      };
       r.store = [s]() -> AnyTensor { return s->dx; };
       return r;
     };
   } else {
-    impl.run_pass = [isa, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
+    impl.run_pass = [isa, algo, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {
       return optimized::conv_transpose2d_bwd_weights(
           p, operand(o.x, "input", name, Pass::kBwdWeights),
-          operand(o.dy, "dy", name, Pass::kBwdWeights), 0, isa);
+          operand(o.dy, "dy", name, Pass::kBwdWeights), 0, isa, algo);
     };
     impl.working_bytes = [isa](const Problem& pr) {
       return optimized::bwd_weights_working_bytes(pr, isa);
     };
     // dw allocated once; execute() is the kernels (and dy's column-phase copy for sw > 1).
-    impl.prepare_pass = [isa, name = impl.name](const Params& p, const Operands& o,
-                                                int threads) -> Prepared {
+    impl.prepare_pass = [isa, algo, name = impl.name](const Params& p, const Operands& o,
+                                                      int threads) -> Prepared {
       struct State {
         Params p;
         Tensor<float> x, dy, dw;
@@ -284,8 +290,8 @@ Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pas
                                              operand(o.dy, "dy", name, Pass::kBwdWeights),
                                              Tensor<float>(weight_shape(p))});
       Prepared r;
-      r.execute = [s, threads, isa] {
-        optimized::bwd_weights_into(s->p, s->x, s->dy, s->dw, threads, isa);
+      r.execute = [s, threads, isa, algo] {
+        optimized::bwd_weights_into(s->p, s->x, s->dy, s->dw, threads, isa, algo);
       };
       r.store = [s]() -> AnyTensor { return s->dw; };
       return r;
@@ -371,6 +377,9 @@ Registry builtin_registry() {
   // The optimized backward kernels under the forward entries' names, with the same ISA rule.
   for (Pass pass : {Pass::kBwdData, Pass::kBwdWeights}) {
     r.add(optimized_bwd_impl("optimized", best, pass));
+    // Each algorithm alone, as the forward pass's optimized-direct / optimized-gemm.
+    r.add(optimized_bwd_impl("optimized-direct", best, pass, optimized::BwdAlgo::kDirect));
+    r.add(optimized_bwd_impl("optimized-gemm", best, pass, optimized::BwdAlgo::kGemm));
     for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
       if (isa < best && optimized::cpu_supports(isa)) {
         r.add(optimized_bwd_impl("optimized-" + optimized::to_string(isa), isa, pass));

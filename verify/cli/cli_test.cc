@@ -1199,8 +1199,8 @@ TEST_F(Cli, BenchTablesOfABackwardPassSayThePassAndTheRatios) {
     EXPECT_THAT(r.out, HasSubstr(s));
   }
   ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --pass backward", "--pass");
-  // optimized-gemm is a forward-only entry: no such implementation of bwd_data.
-  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --pass bwd_data --impls optimized-gemm",
+  // optimized-f16 is a forward-only entry: no such implementation of bwd_data.
+  ExpectUnusable("bench --problem mb1ic4ih4oc4kh2sh2 --pass bwd_data --impls optimized-f16",
                  "of the bwd_data pass");
 }
 
@@ -1370,9 +1370,9 @@ TEST_F(Cli, BackwardCasesGenRunAndCheck) {
     ExpectUnusable(fmt::format("check --case {} --pass forward --candidate {}", c.string(),
                                (dir_ / "y.npy").string()),
                    "--pass forward: the case is a " + name + " case");
-    ExpectUnusable(fmt::format("run --case {} --impl optimized-gemm --out {}", c.string(),
+    ExpectUnusable(fmt::format("run --case {} --impl optimized-f16 --out {}", c.string(),
                                (dir_ / "z.npy").string()),
-                   "unknown implementation 'optimized-gemm' of the " + name + " pass");
+                   "unknown implementation 'optimized-f16' of the " + name + " pass");
   }
   // bwd_bias of a layer without bias is not a case, neither written nor read.
   const fs::path db_case = dir_ / "bwd_bias" / ("000-" + problem);
@@ -1399,8 +1399,10 @@ TEST_F(Cli, VerifyRunsEachPassOrTheOneNamed) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("reference-f32 bwd_weights"));
   EXPECT_THAT(r.out, Not(HasSubstr("bwd_data")));
-  // No forward rows (optimized-direct is forward only; optimized has backward rows now).
-  EXPECT_THAT(r.out, Not(HasSubstr("optimized-direct")));
+  // No forward rows (optimized-f16 is forward only), but each backward algorithm's.
+  EXPECT_THAT(r.out, Not(HasSubstr("optimized-f16")));
+  EXPECT_THAT(r.out, HasSubstr("optimized-gemm"));
+  EXPECT_THAT(r.out, HasSubstr("optimized-direct"));
   ExpectUnusable(fmt::format("verify --problems {} --pass backward", (dir_ / "p.txt").string()),
                  "backward");
 }
