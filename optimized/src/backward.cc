@@ -289,9 +289,10 @@ bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
 }
 
 // bwd_weights, in units of the GEMM tile's time per multiply-add: the GEMM pays for its idle
-// lanes and for building its panel of dy (~100 such units per element, one element per IC/G
-// multiply-adds); the direct tiles sum rows of pixels, which wastes the lanes past a short row
-// and reduces every accumulator at the end (fitted: ~0.6 of the GEMM's rate on wide rows).
+// lanes and for building its panel of dy (~64 such units per element, one element per IC/G
+// multiply-adds); the direct tiles sum rows of pixels, which wastes the lanes past a short row,
+// reduces every accumulator at the end (fitted: ~0.6 of the GEMM's rate on wide rows) and idles
+// the parts of its input × output channel tile that a small group leaves empty.
 bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
   const KernelTable& g = gemm_table_of(k);
@@ -299,9 +300,10 @@ bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   const double gemm_use =
       bwd::lane_use(ocg * p.kernel_size.h * p.kernel_size.w, int64_t{kGemmNv} * g.lanes) *
       bwd::lane_use(icg, g.gemm_mr);
-  const double gemm = 1.0 / gemm_use + 100.0 / static_cast<double>(icg);
-  const double direct = 1.0 / (0.6 * bwd::lane_use(pr.iw, k.lanes));
-  return gemm < direct;
+  const double gemm = 1.0 / gemm_use + 64.0 / static_cast<double>(icg);
+  const double direct_use = 0.6 * bwd::lane_use(pr.iw, k.lanes) *
+                            bwd::lane_use(icg, k.weights_mr) * bwd::lane_use(ocg, k.weights_nr);
+  return gemm < 1.0 / direct_use;
 }
 
 BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
