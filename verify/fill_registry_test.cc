@@ -201,6 +201,30 @@ TEST(Registry, BuiltinsAreNamedAndRunnable) {
   }
 }
 
+// An operand of a dtype the implementation does not read is an Error naming the implementation,
+// never std::bad_variant_access, whichever entry point a caller uses: invoke() and prepared()
+// (which packs, for the optimized kernels), for every registered implementation of every pass.
+TEST(Registry, EveryImplementationRefusesAnotherDtypeWithAnError) {
+  const Registry r = builtin_registry();
+  const Problem pr = parse_problem("mb1ic4ih3oc4kh2sh2");
+  int checked = 0;
+  for (const Implementation& impl : r.all()) {
+    const DType other = impl.input == DType::kFloat64 ? DType::kFloat32 : DType::kFloat64;
+    const Case c = make_case(pr, other, Regime::kInteger, 3, impl.pass);
+    const Operands o = c.operands();
+    EXPECT_THROW(invoke(impl, pr.params, o), Error) << impl.name << " " << to_string(impl.pass);
+    EXPECT_THROW(
+        {
+          Prepared run = prepared(impl, pr.params, o, 1);
+          run.execute();
+        },
+        Error)
+        << impl.name << " " << to_string(impl.pass) << " (prepared)";
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+}
+
 TEST(Registry, WorkingBytesBoundWhatEachImplementationAllocates) {
   // Every built-in implementation declares its working memory, and a run (measured through
   // operator new, the returned y excepted) stays within it: the references' accumulator tensors,

@@ -152,13 +152,13 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
-  impl.run = [isa, path](const Params& p, const AnyTensor& x, const AnyTensor& w,
-                         const AnyTensor* b) -> AnyTensor {
-    return optimized::conv_transpose2d(p, std::get<Tensor<float>>(x), std::get<Tensor<float>>(w),
-                                       b ? &std::get<Tensor<float>>(*b) : nullptr, 0, isa, path);
+  impl.run = [isa, path, name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
+                                           const AnyTensor* b) -> AnyTensor {
+    const Inputs<float> in = inputs<float>(name, x, w, b);
+    return optimized::conv_transpose2d(p, in.x, in.w, in.b, 0, isa, path);
   };
-  impl.prepare = [isa, path](const Params& p, const AnyTensor& w, const AnyTensor* b,
-                             int threads) -> Prepared {
+  impl.prepare = [isa, path, name = impl.name](const Params& p, const AnyTensor& w,
+                                               const AnyTensor* b, int threads) -> Prepared {
     // Packing happens at the first load() of an input size (the automatic algorithm choice
     // depends on it), outside the timing; execute() runs on preallocated x and y.
     struct State {
@@ -170,14 +170,14 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
     };
     auto s = std::make_shared<State>();
     s->p = p;
-    s->w = std::get<Tensor<float>>(w);
-    if (b != nullptr) s->b = std::get<Tensor<float>>(*b);
+    s->w = tensor_as<float>(w, name + " weight");
+    if (b != nullptr) s->b = tensor_as<float>(*b, name + " bias");
     // Packed now (errors surface at prepare time) for the choice the parameters alone make;
     // load() packs again only when the input size makes auto choose the other algorithm.
     s->packed = optimized::pack(p, s->w, isa, path);
     Prepared r;
-    r.load = [s, isa, path](const AnyTensor& x) {
-      s->x = std::get<Tensor<float>>(x);
+    r.load = [s, isa, path, name](const AnyTensor& x) {
+      s->x = tensor_as<float>(x, name + " input x");
       const Shape ws = weight_shape(s->p);
       const Shape bs = bias_shape(s->p);
       const Problem pr = problem_from_shapes(s->p, s->x.shape, ws, s->b ? &s->b->shape : &bs);
