@@ -15,9 +15,9 @@
 
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
-#include "problem_file.h"
+#include "convt2d/option_values.h"
+#include "convt2d/problem_file.h"
 #include "runner.h"
-#include "values.h"
 
 namespace {
 
@@ -45,10 +45,11 @@ Args parse_args(int argc, char** argv) {
     } else if (auto v3 = value("--impls")) {
       a.impls = *v3;
     } else if (auto v4 = value("--threads")) {
-      // values.h, like convt2d bench: stoi took "2x" for 2 and stod "nan" for a limit.
-      a.threads = static_cast<int>(convt2d::cli::parse_int("--threads", *v4, 1, 1024));
+      // convt2d/option_values.h, like convt2d bench: stoi took "2x" for 2 and stod "nan" for a
+      // limit.
+      a.threads = static_cast<int>(convt2d::parse_int("--threads", *v4, 1, 1024));
     } else if (auto v5 = value("--max-ref-macs")) {
-      a.max_ref_macs = convt2d::cli::parse_real("--max-ref-macs", *v5, 0.0, true);
+      a.max_ref_macs = convt2d::parse_real("--max-ref-macs", *v5, 0.0, true);
     } else {
       throw convt2d::Error(s, fmt::format("unknown argument '{}' (use --layers=FILE or "
                                           "--problem=STR, --impls=a,b, --threads=N, "
@@ -117,7 +118,7 @@ int main(int argc, char** argv) {
     const Args a = parse_args(argc, argv);
     std::vector<Layer> layers;
     if (!a.layers_file.empty()) {
-      for (const auto& np : convt2d::cli::read_problem_file(a.layers_file, "--layers")) {
+      for (const auto& np : convt2d::read_problem_file(a.layers_file, "--layers")) {
         layers.push_back({np.name, np.problem});
       }
     } else {

@@ -320,6 +320,7 @@ Implementation onednn_bwd_impl(const std::string& name, bool best, Pass pass,
   impl.pass = pass;
   impl.input = impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
+  impl.vector_isa = onednn_vector_isa();
   impl.prepare_pass = [name, best, pass](const Params& p, const Operands& o,
                                          int threads) -> Prepared {
     auto d = std::make_shared<DeconvBackward>(name, best, pass, p, o, threads);
@@ -343,6 +344,7 @@ Implementation onednn_impl(const std::string& name, bool best, const std::string
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
+  impl.vector_isa = onednn_vector_isa();
   impl.prepare = [name, best](const Params& p, const AnyTensor& w, const AnyTensor* b,
                               int threads) { return prepare_onednn(name, best, p, w, b, threads); };
   impl.run = [name, best](const Params& p, const AnyTensor& x, const AnyTensor& w,
@@ -409,6 +411,13 @@ std::string onednn_summary() {
 
 std::string onednn_isa() {
   return isa_name(dnnl::get_effective_cpu_isa());
+}
+
+std::string onednn_vector_isa() {
+  const std::string isa = onednn_isa();
+  if (isa.rfind("avx512", 0) == 0) return "avx512";
+  if (isa.rfind("avx2", 0) == 0) return "avx2";
+  return "";  // SSE4.1 or AVX without FMA: no measured peak of its own
 }
 
 }  // namespace convt2d::bench

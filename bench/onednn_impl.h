@@ -38,4 +38,7 @@ std::string onednn_summary();
 /// The instruction set oneDNN's kernels use on this CPU: "avx2", "avx512_core", ...
 std::string onednn_isa();
 
+/// onednn_isa() as an Implementation::vector_isa: "avx512", "avx2", or "" (older ISAs).
+std::string onednn_vector_isa();
+
 }  // namespace convt2d::bench

@@ -7,35 +7,24 @@
 #include <immintrin.h>
 
 namespace convt2d::bench::detail {
+namespace {
 
-// a = a*m + c on 12 independent registers. m < 1 keeps every value bounded and normal (no
-// overflow, no denormal slow path).
-__attribute__((noinline)) float fma_loop_avx2(int64_t iters, float seed) {
+// a = a*m + c on N independent registers. m < 1 keeps every value bounded and normal (no
+// overflow, no denormal slow path). The array lives in registers: the loop is fully unrolled and
+// nothing takes its address.
+template <int N>
+__attribute__((noinline)) float chains(int64_t iters, float seed) {
   const __m256 m = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(1e-3f);
-  __m256 a0 = _mm256_set1_ps(seed + 0.0f), a1 = _mm256_set1_ps(seed + 0.1f);
-  __m256 a2 = _mm256_set1_ps(seed + 0.2f), a3 = _mm256_set1_ps(seed + 0.3f);
-  __m256 a4 = _mm256_set1_ps(seed + 0.4f), a5 = _mm256_set1_ps(seed + 0.5f);
-  __m256 a6 = _mm256_set1_ps(seed + 0.6f), a7 = _mm256_set1_ps(seed + 0.7f);
-  __m256 a8 = _mm256_set1_ps(seed + 0.8f), a9 = _mm256_set1_ps(seed + 0.9f);
-  __m256 a10 = _mm256_set1_ps(seed + 1.0f), a11 = _mm256_set1_ps(seed + 1.1f);
-  for (int64_t i = 0; i < iters; ++i) {
-    a0 = _mm256_fmadd_ps(a0, m, c);
-    a1 = _mm256_fmadd_ps(a1, m, c);
-    a2 = _mm256_fmadd_ps(a2, m, c);
-    a3 = _mm256_fmadd_ps(a3, m, c);
-    a4 = _mm256_fmadd_ps(a4, m, c);
-    a5 = _mm256_fmadd_ps(a5, m, c);
-    a6 = _mm256_fmadd_ps(a6, m, c);
-    a7 = _mm256_fmadd_ps(a7, m, c);
-    a8 = _mm256_fmadd_ps(a8, m, c);
-    a9 = _mm256_fmadd_ps(a9, m, c);
-    a10 = _mm256_fmadd_ps(a10, m, c);
-    a11 = _mm256_fmadd_ps(a11, m, c);
+  __m256 a[N];
+#pragma GCC unroll 32
+  for (int i = 0; i < N; ++i) a[i] = _mm256_set1_ps(seed + 0.1f * static_cast<float>(i));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < N; ++i) a[i] = _mm256_fmadd_ps(a[i], m, c);
   }
-  const __m256 s =
-      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                  _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
-                    _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+  __m256 s = a[0];
+#pragma GCC unroll 32
+  for (int i = 1; i < N; ++i) s = _mm256_add_ps(s, a[i]);
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, s);
   float r = 0;
@@ -43,10 +32,27 @@ __attribute__((noinline)) float fma_loop_avx2(int64_t iters, float seed) {
   return r;
 }
 
+}  // namespace
+
+float fma_loop_avx2(int n, int64_t iters, float seed) {
+  switch (n) {
+    case 6:
+      return chains<6>(iters, seed);
+    case 8:
+      return chains<8>(iters, seed);
+    case 10:
+      return chains<10>(iters, seed);
+    case 12:
+      return chains<12>(iters, seed);
+    default:
+      return chains<14>(iters, seed);
+  }
+}
+
 }  // namespace convt2d::bench::detail
 #else
 namespace convt2d::bench::detail {
-float fma_loop_avx2(int64_t, float) {
+float fma_loop_avx2(int, int64_t, float) {
   return 0.0f;
 }  // never called: peak_available() is false
 }  // namespace convt2d::bench::detail

@@ -7,46 +7,48 @@
 #include <immintrin.h>
 
 namespace convt2d::bench::detail {
+namespace {
 
 // The AVX2 loop (peak_avx2.cc) on 16-float registers.
-__attribute__((noinline)) float fma_loop_avx512(int64_t iters, float seed) {
+template <int N>
+__attribute__((noinline)) float chains(int64_t iters, float seed) {
   const __m512 m = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(1e-3f);
-  __m512 a0 = _mm512_set1_ps(seed + 0.0f), a1 = _mm512_set1_ps(seed + 0.1f);
-  __m512 a2 = _mm512_set1_ps(seed + 0.2f), a3 = _mm512_set1_ps(seed + 0.3f);
-  __m512 a4 = _mm512_set1_ps(seed + 0.4f), a5 = _mm512_set1_ps(seed + 0.5f);
-  __m512 a6 = _mm512_set1_ps(seed + 0.6f), a7 = _mm512_set1_ps(seed + 0.7f);
-  __m512 a8 = _mm512_set1_ps(seed + 0.8f), a9 = _mm512_set1_ps(seed + 0.9f);
-  __m512 a10 = _mm512_set1_ps(seed + 1.0f), a11 = _mm512_set1_ps(seed + 1.1f);
-  for (int64_t i = 0; i < iters; ++i) {
-    a0 = _mm512_fmadd_ps(a0, m, c);
-    a1 = _mm512_fmadd_ps(a1, m, c);
-    a2 = _mm512_fmadd_ps(a2, m, c);
-    a3 = _mm512_fmadd_ps(a3, m, c);
-    a4 = _mm512_fmadd_ps(a4, m, c);
-    a5 = _mm512_fmadd_ps(a5, m, c);
-    a6 = _mm512_fmadd_ps(a6, m, c);
-    a7 = _mm512_fmadd_ps(a7, m, c);
-    a8 = _mm512_fmadd_ps(a8, m, c);
-    a9 = _mm512_fmadd_ps(a9, m, c);
-    a10 = _mm512_fmadd_ps(a10, m, c);
-    a11 = _mm512_fmadd_ps(a11, m, c);
+  __m512 a[N];
+#pragma GCC unroll 32
+  for (int i = 0; i < N; ++i) a[i] = _mm512_set1_ps(seed + 0.1f * static_cast<float>(i));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < N; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
   }
-  const __m512 s =
-      _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                                  _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7))),
-                    _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-  // Not _mm512_reduce_add_ps: GCC 12's version of it warns about an uninitialized variable.
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, s);
-  float r = 0;
-  for (float v : lanes) r += v;
-  return r;
+  __m512 s = a[0];
+#pragma GCC unroll 32
+  for (int i = 1; i < N; ++i) s = _mm512_add_ps(s, a[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+}  // namespace
+
+float fma_loop_avx512(int n, int64_t iters, float seed) {
+  switch (n) {
+    case 8:
+      return chains<8>(iters, seed);
+    case 12:
+      return chains<12>(iters, seed);
+    case 16:
+      return chains<16>(iters, seed);
+    case 20:
+      return chains<20>(iters, seed);
+    case 24:
+      return chains<24>(iters, seed);
+    default:
+      return chains<28>(iters, seed);
+  }
 }
 
 }  // namespace convt2d::bench::detail
 #else
 namespace convt2d::bench::detail {
-float fma_loop_avx512(int64_t, float) {
+float fma_loop_avx512(int, int64_t, float) {
   return 0.0f;
 }  // never called: peak_available() is false
 }  // namespace convt2d::bench::detail

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "bandwidth.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
 #include "convt2d/implementations.h"
@@ -90,6 +91,7 @@ double compulsory_bytes(const Problem& pr, Pass pass) {
 
 // One timed (or skipped, or failed) implementation on one layer.
 struct Row {
+  const Implementation* implementation = nullptr;
   std::string impl;
   std::optional<double> seconds;
   std::string why;  // skip reason or error
@@ -110,6 +112,78 @@ std::string ms_text(double ms) {
   return fmt::format("{:.{}f}", ms, decimals);
 }
 
+// The measured peaks (GFLOP/s on the bench's thread count, by vector_isa name) and bandwidths.
+struct Yardsticks {
+  std::map<std::string, double> peak;   // "avx2", "avx512"
+  std::map<std::string, double> peak1;  // on 1 thread
+  std::map<std::string, int> chains;    // the chain count that reached each peak
+  std::vector<BandwidthLevel> bandwidth;
+  double machine_peak = 0;  // the largest
+  std::string machine_isa;
+
+  // The peak an implementation's GFLOP/s are a percentage of: that of the ISA it executes, else
+  // the machine's (0: none measured).
+  double peak_for(const Implementation& impl) const {
+    const auto it = peak.find(impl.vector_isa);
+    return it != peak.end() ? it->second : machine_peak;
+  }
+};
+
+Yardsticks measure_yardsticks(int threads) {
+  Yardsticks y;
+  for (const auto& [isa, name] :
+       {std::pair{PeakIsa::kAvx2, "avx2"}, std::pair{PeakIsa::kAvx512, "avx512"}}) {
+    if (!peak_available(isa)) continue;
+    const PeakResult one = fma_peak(isa, 1);
+    const PeakResult team = threads == 1 ? one : fma_peak(isa, threads);
+    y.peak1[name] = one.gflops;
+    y.peak[name] = team.gflops;
+    y.chains[name] = team.chains;
+    if (team.gflops > y.machine_peak) {
+      y.machine_peak = team.gflops;
+      y.machine_isa = name;
+    }
+  }
+  y.bandwidth = read_bandwidth(threads);
+  return y;
+}
+
+std::string isa_label(const std::string& isa) {
+  return isa == "avx512" ? "AVX-512" : isa == "avx2" ? "AVX2" : isa;
+}
+
+void print_yardsticks(std::FILE* info, const Yardsticks& y, int threads,
+                      const std::vector<const Implementation*>& impls) {
+  if (y.machine_peak > 0) {
+    std::vector<std::string> parts;
+    for (const auto& [isa, g] : y.peak) {
+      parts.push_back(
+          threads == 1
+              ? fmt::format("{} {:.1f} ({} chains)", isa_label(isa), g, y.chains.at(isa))
+              : fmt::format("{} {:.1f} on 1 thread, {:.1f} on {} ({} chains)", isa_label(isa),
+                            y.peak1.at(isa), g, threads_text(threads), y.chains.at(isa)));
+    }
+    fmt::print(info, "FMA peak (float32, measured), GFLOP/s: {}\n", fmt::join(parts, ", "));
+    std::vector<std::string> whose;
+    for (const Implementation* i : impls) {
+      const bool own = y.peak.count(i->vector_isa) != 0;
+      whose.push_back(
+          fmt::format("{} {}", i->name, own ? isa_label(i->vector_isa) : isa_label(y.machine_isa)));
+    }
+    fmt::print(info, "% peak is of the ISA each implementation runs: {}\n", fmt::join(whose, ", "));
+  } else {
+    fmt::print(info, "FMA peak: not measured (this CPU lacks AVX2 + FMA); % of peak left blank\n");
+  }
+  std::vector<std::string> bw;
+  for (const BandwidthLevel& lv : y.bandwidth) {
+    bw.push_back(fmt::format("{} {:.1f} ({:.3g} MB)", lv.name, lv.gbs,
+                             static_cast<double>(lv.bytes) * 1e-6));
+  }
+  fmt::print(info,
+             "read bandwidth (measured, {}), GB/s: {}; % bw is of the level a layer's data "
+             "fits in\n",
+             threads_text(threads), fmt::join(bw, ", "));
+}
 }  // namespace
 
 Registry bench_registry() {
@@ -172,38 +246,14 @@ int run_bench(const BenchOptions& o) {
   const Selection sel = select_impls(registry, o.impls, o.pass);
   std::FILE* info = o.json ? stderr : stdout;  // stdout carries only the JSON array then
 
-  // The peak comes first: AVX2 + FMA, and AVX-512 where the CPU has it, on 1 thread and on
-  // o.threads. "% peak" is against the larger for o.threads: the machine's peak.
+  // The yardsticks come first: the FMA peak of AVX2 + FMA, and of AVX-512 where the CPU has it,
+  // and the read bandwidth per memory level, on o.threads.
   omp_set_num_threads(o.threads);
-  std::vector<std::string> peak1_text, peak_text;
-  double peak = 0;
-  std::string peak_name;
-  for (const auto& [isa, name] :
-       {std::pair{PeakIsa::kAvx2, "AVX2"}, std::pair{PeakIsa::kAvx512, "AVX-512"}}) {
-    if (!peak_available(isa)) continue;
-    const double one = fma_peak_gflops(isa, 1);
-    const double team = o.threads == 1 ? one : fma_peak_gflops(isa, o.threads);
-    peak1_text.push_back(fmt::format("{} {:.1f}", name, one));
-    peak_text.push_back(fmt::format("{} {:.1f}", name, team));
-    if (team > peak) {
-      peak = team;
-      peak_name = name;
-    }
-  }
+  const Yardsticks ys = measure_yardsticks(o.threads);
   fmt::print(info, "convt2d bench{}: {}, min-time {} s, median of >= {} runs; {}\n",
              o.pass == Pass::kForward ? "" : " --pass " + std::string(to_string(o.pass)),
              threads_text(o.threads), o.min_time, o.min_reps, onednn_summary());
-  if (peak > 0) {
-    fmt::print(info,
-               "FMA peak (float32, measured), GFLOP/s: {} on 1 thread{}; % peak is of {} {:.1f}\n",
-               fmt::join(peak1_text, ", "),
-               o.threads == 1
-                   ? ""
-                   : fmt::format("; {} on {}", fmt::join(peak_text, ", "), threads_text(o.threads)),
-               peak_name, peak);
-  } else {
-    fmt::print(info, "FMA peak: not measured (this CPU lacks AVX2 + FMA); % of peak left blank\n");
-  }
+  print_yardsticks(info, ys, o.threads, sel.impls);
   for (const Implementation* i : sel.impls) {
     if (i == registry.find("optimized", o.pass)) {
       fmt::print(info, "optimized: {}\n", i->description);
@@ -225,7 +275,7 @@ int run_bench(const BenchOptions& o) {
     std::optional<Data> data[2];
     std::vector<Row> results;
     for (const Implementation* impl : sel.impls) {
-      Row row{impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs)};
+      Row row{impl, impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs)};
       if (row.why.empty()) {
         auto& d = data[impl->input == DType::kFloat64 ? 1 : 0];
         if (!d) d = make_any(pr, impl->input, o.seed, o.pass);
@@ -248,38 +298,44 @@ int run_bench(const BenchOptions& o) {
     for (const Row& r : results) {
       if (optimized != nullptr && r.impl == optimized->name && r.seconds) opt = &r;
     }
+    // Compulsory memory traffic: the pass's operands read once, its result written once
+    // (float32). Memory-bound layers (depthwise, few channels, a tiny input streaming its weights)
+    // are judged by this GB/s against the read bandwidth of the level the data fits in (it is read
+    // again on every run) rather than by GFLOP/s.
+    const double bytes = compulsory_bytes(pr, o.pass);
+    const BandwidthLevel& level = level_for(ys.bandwidth, bytes);
     if (o.json) {
       for (const Row& r : results) {
         if (r.failed) fmt::print(stderr, "{} {}: FAILED: {}\n", layer.name, r.impl, r.why);
         if (!r.seconds) continue;
-        nlohmann::json row = {{"name", layer.name},
-                              {"problem", format_problem(pr)},
-                              {"impl", r.impl},
-                              {"threads", o.threads},
-                              {"median_ms", *r.seconds * 1e3},
-                              {"gflops", fl / *r.seconds * 1e-9}};
-        // Forward rows keep their keys; a backward pass's rows say which pass they time.
+        const double gf = fl / *r.seconds * 1e-9, gbs = bytes / *r.seconds * 1e-9;
+        nlohmann::json row = {
+            {"name", layer.name},   {"problem", format_problem(pr)}, {"impl", r.impl},
+            {"threads", o.threads}, {"median_ms", *r.seconds * 1e3}, {"gflops", gf},
+            {"gbs", gbs},           {"bw_level", level.name}};
+        if (const double pk = ys.peak_for(*r.implementation); pk > 0)
+          row["pct_peak"] = 100 * gf / pk;
+        if (level.gbs > 0) row["pct_bw"] = 100 * gbs / level.gbs;
+        // A backward pass's rows say which pass they time.
         if (o.pass != Pass::kForward) row["pass"] = std::string(to_string(o.pass));
         rows.push_back(std::move(row));
       }
     } else {
-      // Compulsory memory traffic: the pass's operands read once, its result written once
-      // (float32). Memory-bound layers (depthwise, few channels) are judged by this GB/s rather
-      // than by GFLOP/s.
-      const double bytes = compulsory_bytes(pr, o.pass);
-      fmt::print("\n{}  {}  ({:.4g} MFLOP, {:.3g} MB moved at least)\n", layer.name,
-                 format_problem(pr), fl * 1e-6, bytes * 1e-6);
-      fmt::print("  {:<18} {:>10} {:>9} {:>7} {:>7}\n", "implementation", "median ms", "GFLOP/s",
-                 "% peak", "GB/s");
+      fmt::print("\n{}  {}  ({:.4g} MFLOP, {:.3g} MB moved at least: {})\n", layer.name,
+                 format_problem(pr), fl * 1e-6, bytes * 1e-6, level.name);
+      fmt::print("  {:<18} {:>10} {:>9} {:>7} {:>7} {:>6}\n", "implementation", "median ms",
+                 "GFLOP/s", "% peak", "GB/s", "% bw");
       for (const Row& r : results) {
         if (!r.seconds) {
           fmt::print("  {:<18} {:>10}  {}\n", r.impl, r.failed ? "FAILED" : "SKIPPED", r.why);
           continue;
         }
-        const double gf = fl / *r.seconds * 1e-9;
-        fmt::print("  {:<18} {:>10} {:>9.1f} {:>7} {:>7.1f}\n", r.impl, ms_text(*r.seconds * 1e3),
-                   gf, peak > 0 ? fmt::format("{:.1f}%", 100 * gf / peak) : "",
-                   bytes / *r.seconds * 1e-9);
+        const double gf = fl / *r.seconds * 1e-9, gbs = bytes / *r.seconds * 1e-9;
+        const double pk = ys.peak_for(*r.implementation);
+        fmt::print("  {:<18} {:>10} {:>9.1f} {:>7} {:>7.1f} {:>6}\n", r.impl,
+                   ms_text(*r.seconds * 1e3), gf,
+                   pk > 0 ? fmt::format("{:.1f}%", 100 * gf / pk) : "", gbs,
+                   level.gbs > 0 ? fmt::format("{:.0f}%", 100 * gbs / level.gbs) : "");
       }
     }
     if (opt != nullptr) {

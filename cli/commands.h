@@ -10,7 +10,7 @@
 #include "convt2d/case_dir.h"
 #include "convt2d/params.h"
 #include "convt2d/registry.h"
-#include "problem_file.h"
+#include "convt2d/problem_file.h"
 
 namespace convt2d::cli {
 

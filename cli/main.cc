@@ -10,7 +10,7 @@
 #include "commands.h"
 #include "convt2d/error.h"
 #include "convt2d/implementations.h"
-#include "values.h"
+#include "convt2d/option_values.h"
 
 namespace {
 
@@ -22,7 +22,7 @@ std::string one_line(std::string msg) {
   return msg;
 }
 
-// Integer and real options are taken as strings and converted by values.h, never by CLI11: its
+// Integer and real options are taken as strings and converted by convt2d/option_values.h, never by CLI11: its
 // strtoull with base 0 reads "010" as 8 and "0x10" as 16, and it reduces out-of-range values.
 template <class T>
 CLI::Option* add_integer(CLI::App* cmd, const std::string& name, T& target, const std::string& help,
@@ -32,9 +32,9 @@ CLI::Option* add_integer(CLI::App* cmd, const std::string& name, T& target, cons
       name,
       [&target, name, lo, hi](const std::string& s) {
         if constexpr (std::is_unsigned_v<T>) {
-          target = convt2d::cli::parse_uint(name, s, hi);
+          target = convt2d::parse_uint(name, s, hi);
         } else {
-          target = static_cast<T>(convt2d::cli::parse_int(name, s, lo, hi));
+          target = static_cast<T>(convt2d::parse_int(name, s, lo, hi));
         }
       },
       help);
@@ -45,7 +45,7 @@ CLI::Option* add_real(CLI::App* cmd, const std::string& name, double& target,
   return cmd->add_option_function<std::string>(
       name,
       [&target, name, lo, lo_inclusive](const std::string& s) {
-        target = convt2d::cli::parse_real(name, s, lo, lo_inclusive);
+        target = convt2d::parse_real(name, s, lo, lo_inclusive);
       },
       help);
 }
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
             throw convt2d::Error(flag, fmt::format("shape: give --problem STR or {}", flag));
           }
         }
-        using convt2d::cli::parse_int, convt2d::cli::parse_pair;
+        using convt2d::parse_int, convt2d::parse_pair;
         pr.mb = parse_int("--batch", batch);
         pr.ih = parse_int("--height", height);
         pr.iw = width.empty() ? pr.ih : parse_int("--width", width);

@@ -1,4 +1,4 @@
-// Fuzz target for the CLI's option values (cli/values.h): the first byte picks a parser, the rest
+// Fuzz target for the CLI's option values (convt2d/option_values.h): the first byte picks a parser, the rest
 // is the value as typed. Each must return exactly the value written or raise the project error
 // (one line): an accepted integer prints back as the same string, an accepted pair as the same
 // "h" or "h,w", an accepted real is finite and equal to what glibc's strtod reads from it.
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "convt2d/error.h"
-#include "values.h"
+#include "convt2d/option_values.h"
 
 namespace {
 
@@ -21,7 +21,7 @@ namespace {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace convt2d::cli;
+  using namespace convt2d;
   if (size == 0) return 0;
   const std::string s(reinterpret_cast<const char*>(data + 1), size - 1);
   try {

@@ -152,6 +152,7 @@ Implementation optimized_impl(std::string name, optimized::Isa isa,
   impl.input = DType::kFloat32;
   impl.output = DType::kFloat32;
   impl.accumulation = kFloat32Precision;
+  impl.vector_isa = optimized::to_string(isa);
   impl.run = [isa, path, name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
                                            const AnyTensor* b) -> AnyTensor {
     const Inputs<float> in = inputs<float>(name, x, w, b);
@@ -208,6 +209,7 @@ Implementation optimized_half_impl(std::string name, optimized::Isa isa) {
                      " in and out, float32 accumulator, bias added after rounding (compute_mode "
                      "float32)";
   impl.input = impl.output = dtype_v<H>;
+  impl.vector_isa = optimized::to_string(isa);
   set_arithmetic(impl, claimed_arithmetic(dtype_v<H>, ComputeMode::kFloat32));
   impl.run = [isa, name = impl.name](const Params& p, const AnyTensor& x, const AnyTensor& w,
                                      const AnyTensor* b) -> AnyTensor {
@@ -241,6 +243,7 @@ Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pas
   impl.description = std::string(kind) + " register-tiled kernels, " + optimized::to_string(isa) +
                      ", float32 in, float32 accumulator, float32 out" + pass_note(pass);
   impl.input = impl.output = DType::kFloat32;
+  impl.vector_isa = optimized::to_string(isa);
   set_arithmetic(impl, claimed_arithmetic(DType::kFloat32, ComputeMode::kDefault));
   if (pass == Pass::kBwdData) {
     impl.run_pass = [isa, algo, name = impl.name](const Params& p, const Operands& o) -> AnyTensor {

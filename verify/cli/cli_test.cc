@@ -14,7 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -1123,14 +1125,24 @@ TEST_F(Cli, BenchJsonIsOneArrayOfRowsWithTheRightKeys) {
   nlohmann::json j;
   ASSERT_NO_THROW(j = nlohmann::json::parse(r.out)) << r.out;  // the whole stdout, nothing else
   ASSERT_TRUE(j.is_array());
-  const std::set<std::string> keys{"name", "problem", "impl", "threads", "median_ms", "gflops"};
+  // pct_peak and pct_bw are there when the CPU has a measured peak and bandwidth (AVX2 + FMA).
+  const std::set<std::string> keys{"name",      "problem", "impl", "threads",
+                                   "median_ms", "gflops",  "gbs",  "bw_level"};
+  const std::set<std::string> optional{"pct_peak", "pct_bw"};
   const std::set<std::string> allowed{"optimized", "reference", "onednn-best", "onednn-nchw"};
   std::set<std::string> impls;
   for (const auto& row : j) {
     ASSERT_TRUE(row.is_object());
     std::set<std::string> got;
-    for (const auto& [k, v] : row.items()) got.insert(k);
+    for (const auto& [k, v] : row.items()) {
+      if (!optional.count(k)) got.insert(k);
+    }
     EXPECT_EQ(got, keys) << row.dump();
+    // x 1x4x4x4, w 4x4x2x2, the bias 4 and y 1x4x8x8: 64 + 64 + 4 + 256 floats move at least.
+    EXPECT_NEAR(row["gbs"].get<double>() * row["median_ms"].get<double>() * 1e6,
+                4.0 * (64 + 64 + 4 + 256), 1e-6 * 4.0 * (64 + 64 + 4 + 256))
+        << row.dump();
+    EXPECT_EQ(row["bw_level"], "L2") << row.dump();
     EXPECT_EQ(row["name"], "mb1ic4ih4oc4kh2sh2");
     EXPECT_EQ(row["problem"], "mb1ic4ih4oc4kh2sh2");
     EXPECT_EQ(row["threads"], 1);
@@ -1146,6 +1158,41 @@ TEST_F(Cli, BenchJsonIsOneArrayOfRowsWithTheRightKeys) {
   // optimized is timed exactly when the build has it; otherwise a note says so (on stderr).
   EXPECT_EQ(impls.count("optimized") == 0, r.err.find("no 'optimized'") != std::string::npos)
       << r.err;
+}
+
+// Each row's % peak is of the peak of the ISA the header names for its implementation, and the
+// header names one for every implementation timed.
+TEST_F(Cli, BenchPercentOfPeakIsOfEachImplementationsOwnIsa) {
+  const Result r = Run("bench --problem mb1ic8ih6oc8kh3sh2 --json --min-time 0.01");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::smatch m;
+  if (!std::regex_search(r.err, m,
+                         std::regex("% peak is of the ISA each implementation runs: "
+                                    "([^\\n]*)"))) {
+    GTEST_SKIP() << "no FMA peak measured on this CPU: " << r.err;
+  }
+  std::map<std::string, std::string> isa_of;  // "optimized AVX2, onednn-best AVX2, ..."
+  const std::string list = m[1];
+  for (size_t at = 0; at < list.size();) {
+    const size_t end = std::min(list.find(", ", at), list.size());
+    const std::string item = list.substr(at, end - at);
+    isa_of[item.substr(0, item.find(' '))] = item.substr(item.find(' ') + 1);
+    at = end + 2;
+  }
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  std::map<std::string, double> peak_of_isa;  // GFLOP/s per % implied by each row
+  for (const auto& row : j) {
+    const std::string impl = row["impl"];
+    ASSERT_TRUE(isa_of.count(impl)) << impl << " not in the header: " << r.err;
+    ASSERT_TRUE(row.contains("pct_peak")) << row.dump();
+    const double peak = 100 * row["gflops"].get<double>() / row["pct_peak"].get<double>();
+    auto [it, fresh] = peak_of_isa.emplace(isa_of[impl], peak);
+    if (!fresh) EXPECT_NEAR(it->second, peak, 1e-9 * peak) << impl;
+  }
+  // The peaks in the header line are those of the rows.
+  for (const auto& [isa, peak] : peak_of_isa) {
+    EXPECT_THAT(r.err, HasSubstr(fmt::format("{} {:.1f}", isa, peak))) << isa;
+  }
 }
 
 TEST_F(Cli, BenchTablesNameEveryLayerAndSkipTheReferenceOverTheLimit) {
@@ -1170,12 +1217,14 @@ TEST_F(Cli, BenchJsonOfABackwardPassTimesThatPassBesideOnednn) {
     nlohmann::json j;
     ASSERT_NO_THROW(j = nlohmann::json::parse(r.out)) << r.out;
     ASSERT_TRUE(j.is_array());
-    const std::set<std::string> keys{"name",      "problem", "impl", "threads",
-                                     "median_ms", "gflops",  "pass"};
+    const std::set<std::string> keys{"name",   "problem", "impl",     "threads", "median_ms",
+                                     "gflops", "gbs",     "bw_level", "pass"};
     std::set<std::string> impls;
     for (const auto& row : j) {
       std::set<std::string> got;
-      for (const auto& [k, v] : row.items()) got.insert(k);
+      for (const auto& [k, v] : row.items()) {
+        if (k != "pct_peak" && k != "pct_bw") got.insert(k);
+      }
       EXPECT_EQ(got, keys) << row.dump();
       EXPECT_EQ(row["pass"], pass);
       EXPECT_TRUE(row["median_ms"].get<double>() > 0);
@@ -1379,9 +1428,9 @@ TEST_F(Cli, BackwardCasesGenRunAndCheck) {
   std::string json = Slurp(db_case / "case.json");
   json.replace(json.find("\"bias\": true"), 12, "\"bias\": false");
   std::ofstream(db_case / "case.json") << json;
-  ExpectUnusable(fmt::format("check --case {} --candidate {}", db_case.string(),
-                             (dir_ / "y.npy").string()),
-                 "the bwd_bias pass needs a layer with a bias");
+  ExpectUnusable(
+      fmt::format("check --case {} --candidate {}", db_case.string(), (dir_ / "y.npy").string()),
+      "the bwd_bias pass needs a layer with a bias");
   ExpectUnusable(fmt::format("gen --problem mb1ic2ih3oc2kh3bias0 --pass bwd_bias --out {}",
                              (dir_ / "nb").string()),
                  "bias");

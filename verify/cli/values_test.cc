@@ -1,6 +1,6 @@
-// The option-value parser (cli/values.h): each repro of issue 14 item 12, and a table of what is
+// The option-value parser (convt2d/option_values.h): each repro of issue 14 item 12, and a table of what is
 // accepted (exactly as written) and refused (naming the flag).
-#include "values.h"
+#include "convt2d/option_values.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 
 #include "convt2d/error.h"
 
-namespace convt2d::cli {
+namespace convt2d {
 namespace {
 
 using ::testing::HasSubstr;
@@ -95,4 +95,4 @@ TEST(CliValues, RealsAreFiniteAndBounded) {
 }
 
 }  // namespace
-}  // namespace convt2d::cli
+}  // namespace convt2d

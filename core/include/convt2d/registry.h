@@ -71,6 +71,10 @@ struct Implementation {
   /// True for the multiprecision references the oracle itself uses as the truth (exact for
   /// float32 inputs); `verify` does not judge them against themselves.
   bool exact = false;
+  /// The vector instruction set it executes on this machine: "avx2", "avx512" or "scalar" (empty:
+  /// not said). `bench` reads its % of peak against the measured FMA peak of that instruction set
+  /// (the machine's largest when empty or unmeasured).
+  std::string vector_isa;
   /// The forward pass: y = ConvTranspose2d(x, w, b). `b` is null when params.bias is false. x, w,
   /// b hold `input`; the result holds `output`. Throws Error on invalid parameters or shapes.
   std::function<AnyTensor(const Params&, const AnyTensor& x, const AnyTensor& w,

@@ -1,7 +1,8 @@
 #pragma once
-// Command-line values: every integer and real option of `convt2d` is parsed here, strictly, so that
-// a value is either exactly what was written or an Error naming the flag. No CLI11 dependency: the
-// fuzz build (which has no CLI) compiles this file into its own target.
+/// \file
+/// Option values: every integer and real option of `convt2d` and `convt2d_gbench` is parsed here,
+/// strictly, so that a value is either exactly what was written or an Error naming the flag. In
+/// core (no CLI11) because the CLI, the Google Benchmark executable and the fuzz build share it.
 
 #include <cstdint>
 #include <limits>
@@ -9,7 +10,7 @@
 
 #include "convt2d/params.h"
 
-namespace convt2d::cli {
+namespace convt2d {
 
 /// `s` as an integer in [lo, hi]. Accepted: a plain decimal, i.e. digits without a leading zero
 /// ("0" itself is fine), with a leading '-' for a negative number. Anything else — empty, '+',
@@ -33,4 +34,4 @@ Pair parse_pair(std::string_view flag, std::string_view s);
 /// garbage and values below the bound are an Error(flag).
 double parse_real(std::string_view flag, std::string_view s, double lo, bool lo_inclusive = false);
 
-}  // namespace convt2d::cli
+}  // namespace convt2d

@@ -1,4 +1,4 @@
-#include "problem_file.h"
+#include "convt2d/problem_file.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include "convt2d/error.h"
 #include "convt2d/files.h"
 
-namespace convt2d::cli {
+namespace convt2d {
 std::vector<NamedProblem> read_problem_file(const std::string& path, const std::string& flag) {
   std::string text;
   try {
@@ -46,4 +46,4 @@ std::vector<NamedProblem> read_problem_file(const std::string& path, const std::
   return out;
 }
 
-}  // namespace convt2d::cli
+}  // namespace convt2d

@@ -1,4 +1,4 @@
-#include "values.h"
+#include "convt2d/option_values.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 
 #include "convt2d/error.h"
 
-namespace convt2d::cli {
+namespace convt2d {
 namespace {
 
 std::string quoted(std::string_view s) {
@@ -110,4 +110,4 @@ double parse_real(std::string_view flag, std::string_view s, double lo, bool lo_
   return v;
 }
 
-}  // namespace convt2d::cli
+}  // namespace convt2d

@@ -1,13 +1,15 @@
 #pragma once
-// Files of named problems ("name problem" lines): `verify --problems` and `bench --layers` read
-// them, and so does the Google Benchmark executable; a small library so all three share one parser.
+/// \file
+/// Files of named problems ("name problem" lines): `verify --problems` and `bench --layers` read
+/// them, and so does the Google Benchmark executable; in core so that cli/ and bench/ share one
+/// parser without including each other (cli/ depends on bench/, never the reverse).
 
 #include <string>
 #include <vector>
 
 #include "convt2d/params.h"
 
-namespace convt2d::cli {
+namespace convt2d {
 
 /// A named problem, from a layers file or the built-in set.
 struct NamedProblem {
@@ -21,4 +23,4 @@ struct NamedProblem {
 std::vector<NamedProblem> read_problem_file(const std::string& path,
                                             const std::string& flag = "--problems");
 
-}  // namespace convt2d::cli
+}  // namespace convt2d
