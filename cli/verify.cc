@@ -136,10 +136,21 @@ int verify(const VerifyOptions& o) {
                         format_problem(pr)));
       continue;
     }
-    for (Pass pass : passes) check_truth_bytes(pr, o.max_bytes, pass);
+    // A pass whose exact result does not fit in the cap is not judged (SKIPPED, never an abort of
+    // the whole run): its result can be far larger than the forward output (dW of a tiny image).
+    std::vector<Pass> fitting;
+    for (Pass pass : passes) {
+      try {
+        check_truth_bytes(pr, o.max_bytes, pass);
+        fitting.push_back(pass);
+      } catch (const Error& e) {
+        t.row(np.name, pass == Pass::kForward ? "all" : "all " + std::string(to_string(pass)), "-",
+              "SKIPPED", "-", 0.0, e.what());
+      }
+    }
     for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
       const std::string rname(to_string(regime));
-      for (Pass pass : passes) {
+      for (Pass pass : fitting) {
         if (pass == Pass::kBwdBias && !pr.params.bias) continue;  // no bias, no bias gradient
         // Each implementation is judged on data of its own input dtype; a dtype's case and its
         // truth are built only when some implementation reads that dtype.

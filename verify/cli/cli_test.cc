@@ -553,6 +553,24 @@ TEST_F(Cli, OptimizedWorkingMemoryCountsAgainstMaxBytes) {
   }
 }
 
+// A pass whose exact result exceeds --max-bytes is SKIPPED with the reason; the other passes of the
+// problem are still judged and verify succeeds. dW of a 1x1 input through 4x4 taps of 64 x 64
+// channels has 65536 elements (26 MB of truth), the forward output 1024 (410 KB).
+TEST_F(Cli, VerifySkipsAPassWhoseExactResultExceedsTheCap) {
+  std::ofstream(dir_ / "layers.txt") << "latent mb1ic64ih1oc64kh4\n";
+  const int64_t cap = 4096 * kTruthBytesPerElement;
+  const Result r =
+      Run(fmt::format("verify --problems {} --max-bytes {}", (dir_ / "layers.txt").string(), cap));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "latent +all bwd_weights +- .*SKIPPED  exact result: bwd_weights "
+                         "\\(64, 64, 4, 4\\) needs [0-9]+ bytes"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("latent +reference +integer .*PASSED"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("latent +reference bwd_data +integer .*PASSED"));
+  EXPECT_THAT(r.out, Not(::testing::ContainsRegex("latent +[a-z0-9-]+ bwd_weights +integer")));
+  EXPECT_THAT(r.out, Not(HasSubstr("FAILED")));
+}
+
 // verify runs what fits in --max-bytes and marks the rest SKIPPED with the reason, never FAILED.
 TEST_F(Cli, VerifySkipsImplementationsOverTheMemoryCap) {
   std::ofstream(dir_ / "layers.txt")
