@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "convt2d/case_dir.h"
+#include "convt2d/compare.h"
 #include "convt2d/params.h"
 #include "convt2d/registry.h"
 #include "convt2d/problem_file.h"
@@ -52,10 +53,7 @@ struct VerifyOptions {
 };
 int verify(const VerifyOptions& o);
 
-/// The implementation `run` uses when --impl is not given: `reference` (float32), `reference-f64`,
-/// `reference-f16` / `reference-bf16` (compute_mode default), `reference-f16-f32acc` /
-/// `reference-bf16-f32acc` (compute_mode float32).
-std::string default_implementation(DType dtype, ComputeMode mode);
+// default_implementation: convt2d/implementations.h.
 
 /// The problems `convt2d verify` runs by default.
 std::vector<NamedProblem> builtin_problems();
@@ -84,12 +82,7 @@ inline constexpr int64_t kMaxRandom = 1'000'000;
 void check_random_count(int64_t count);
 Problem nth_random_problem(uint64_t seed, int64_t i);
 
-/// Error when one of a problem's tensors (input, weight, output, as float64) exceeds max_bytes.
-/// Call before allocating anything for it.
-void check_problem_bytes(const Problem& pr, int64_t max_bytes);
-/// The same, and also when the exact truth of `pass` (kTruthBytesPerElement per element of its
-/// result) exceeds it: for everything that computes the truth (gen, check, verify).
-void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass = Pass::kForward);
+// check_problem_bytes and check_truth_bytes: convt2d/compare.h.
 
 /// The pass a command works on: the case's, which `flag` (--pass), when given, must equal.
 Pass case_pass(const std::string& flag, const Case& c);

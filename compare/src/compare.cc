@@ -9,6 +9,8 @@
 
 #include "convt2d/backward.h"
 #include "convt2d/bounds.h"
+#include "convt2d/checked.h"
+#include "convt2d/error.h"
 
 namespace convt2d {
 namespace {
@@ -398,6 +400,55 @@ AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const 
   const double n = static_cast<double>(tx.data.size() + ty.data.size());
   r.tolerance =
       exact_data ? 0.0 : 2.0 * gamma(static_cast<int64_t>(n) + 1, 0x1p-640) * (a + b) * 2.0;
+  return r;
+}
+
+void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
+  check_tensor_bytes(input_shape(pr), DType::kFloat64, max_bytes, "input");
+  check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight");
+  check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
+}
+
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass) {
+  check_problem_bytes(pr, max_bytes);
+  const Shape result = result_shape(pr, pass);
+  // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
+  // element, the truth its magnitude and term sums.
+  const int64_t exact_bytes =
+      checked_mul(element_count(result, "result"), kTruthBytesPerElement, "exact result bytes");
+  if (exact_bytes > max_bytes) {
+    throw Error("--max-bytes",
+                fmt::format("exact result: {} {} needs {} bytes at {} bytes per exact "
+                            "element, more than --max-bytes {}",
+                            pass == Pass::kForward ? "output" : to_string(pass),
+                            format_shape(result), exact_bytes, kTruthBytesPerElement, max_bytes));
+  }
+}
+
+CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim) {
+  if (!(claim.lambda > 0)) {
+    throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", claim.lambda));
+  }
+  check_truth_bytes(c.problem, claim.max_bytes, c.pass);
+  const DType cand = dtype_of(candidate);
+  if (!claim.dtype && cand != c.dtype()) {
+    const std::string& o = claim.dtype_option;
+    const std::string subject = o.substr(0, o.find_first_of(" ="));
+    throw Error(subject, fmt::format("{} holds {} but the case is {}: pass {}{} to claim {} "
+                                     "arithmetic (or {}{} to judge it as {})",
+                                     claim.candidate_name, to_string(cand), to_string(c.dtype()), o,
+                                     to_string(cand), to_string(cand), o, to_string(c.dtype()),
+                                     to_string(c.dtype())));
+  }
+  const DType claimed = claim.dtype.value_or(c.dtype());
+  const ComputeMode mode = claim.compute_mode.value_or(c.problem.params.compute_mode);
+  const Truth truth = compute_truth(c);
+  const Arithmetic arithmetic = claimed_arithmetic(claimed, mode);
+  CheckResult r;
+  r.bound = case_bound(c, arithmetic);
+  r.band = case_band(c, truth, arithmetic, claim.lambda);
+  r.report = compare_outputs(truth, candidate, r.bound, &r.band, claimed, arithmetic);
+  if (is_half(claimed)) r.report.mode = mode;
   return r;
 }
 

@@ -330,6 +330,48 @@ AnyTensor empty_of(DType t) {
   return Tensor<float>();
 }
 
+// The problem a case's tensors describe under `p`, every shape checked against the parameters (and
+// x's or dy's against `declared_input` when given). Errors name the tensor, not a file.
+Problem checked_problem(const Params& p, const Case& c,
+                        const std::optional<Shape>& declared_input) {
+  const Pass pass = c.pass;
+  Problem pr;
+  if (reads_x(pass)) {
+    const Shape& xs = shape_of(c.x);
+    if (declared_input && *declared_input != xs) {
+      throw Error("input_shape", fmt::format("input_shape {} disagrees with x.npy's shape {}",
+                                             format_shape(*declared_input), format_shape(xs)));
+    }
+    Params q = p;
+    q.bias = pass == Pass::kForward && p.bias;
+    const Shape ws = reads_w(pass) ? shape_of(c.w) : weight_shape(p);
+    const Shape bs = c.b ? shape_of(*c.b) : Shape{};
+    pr = problem_from_shapes(q, xs, ws, c.b ? &bs : nullptr);
+    pr.params.bias = p.bias;
+  } else {
+    pr = problem_from_output(p, shape_of(*c.dy));
+    if (reads_w(pass) && shape_of(c.w) != weight_shape(p)) {
+      throw Error("weight",
+                  fmt::format("weight: shape {} does not match the parameters, which "
+                              "require {}",
+                              format_shape(shape_of(c.w)), format_shape(weight_shape(p))));
+    }
+    if (declared_input && *declared_input != input_shape(pr)) {
+      throw Error("input_shape",
+                  fmt::format("input_shape {} disagrees with dy.npy's shape {}, "
+                              "the output of an input {}",
+                              format_shape(*declared_input), format_shape(shape_of(*c.dy)),
+                              format_shape(input_shape(pr))));
+    }
+  }
+  check_pass(pr, pass);  // as gen does: no bias gradient of a layer without a bias
+  if (c.dy && shape_of(*c.dy) != output_shape(pr)) {
+    throw Error("dy", fmt::format("dy: dy.npy's shape {} is not the output shape {}",
+                                  format_shape(shape_of(*c.dy)), format_shape(output_shape(pr))));
+  }
+  return pr;
+}
+
 }  // namespace
 
 Case read_case(const fs::path& dir, int64_t max_bytes) {
@@ -376,40 +418,7 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
     slot = std::move(t);
   }
   try {
-    if (reads_x(pass)) {
-      const Shape& xs = shape_of(c.x);
-      if (spec.input_shape && *spec.input_shape != xs) {
-        throw Error("input_shape", fmt::format("input_shape {} disagrees with x.npy's shape {}",
-                                               format_shape(*spec.input_shape), format_shape(xs)));
-      }
-      Params q = p;
-      q.bias = pass == Pass::kForward && p.bias;
-      const Shape ws = reads_w(pass) ? shape_of(c.w) : weight_shape(p);
-      const Shape bs = c.b ? shape_of(*c.b) : Shape{};
-      c.problem = problem_from_shapes(q, xs, ws, c.b ? &bs : nullptr);
-      c.problem.params.bias = p.bias;
-    } else {
-      c.problem = problem_from_output(p, shape_of(*c.dy));
-      if (reads_w(pass) && shape_of(c.w) != weight_shape(p)) {
-        throw Error("weight",
-                    fmt::format("weight: shape {} does not match the parameters, which "
-                                "require {}",
-                                format_shape(shape_of(c.w)), format_shape(weight_shape(p))));
-      }
-      if (spec.input_shape && *spec.input_shape != input_shape(c.problem)) {
-        throw Error("input_shape",
-                    fmt::format("input_shape {} disagrees with dy.npy's shape {}, "
-                                "the output of an input {}",
-                                format_shape(*spec.input_shape), format_shape(shape_of(*c.dy)),
-                                format_shape(input_shape(c.problem))));
-      }
-    }
-    check_pass(c.problem, pass);  // as gen does: no bias gradient of a layer without a bias
-    if (c.dy && shape_of(*c.dy) != output_shape(c.problem)) {
-      throw Error(
-          "dy", fmt::format("dy: dy.npy's shape {} is not the output shape {}",
-                            format_shape(shape_of(*c.dy)), format_shape(output_shape(c.problem))));
-    }
+    c.problem = checked_problem(p, c, spec.input_shape);
   } catch (const Error& e) {
     throw Error(e.subject(), fmt::format("{}: {}", dir.string(), e.what()));
   }
@@ -421,6 +430,45 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
                     json_path.string(), format_shape(*spec.output_shape), format_shape(os)));
   }
   check_tensor_bytes(os, DType::kFloat64, max_bytes, "output");
+  return c;
+}
+
+Case assemble_case(const Params& params, Pass pass, AnyTensor x, AnyTensor w,
+                   std::optional<AnyTensor> b, std::optional<AnyTensor> dy, int64_t max_bytes) {
+  validate(params);
+  Case c{Problem{}, std::move(x), std::move(w), std::nullopt, pass, std::nullopt};
+  if (pass == Pass::kForward && params.bias) {
+    if (!b) throw Error("bias", "bias: the parameters say bias=True but no bias tensor was given");
+    c.b = std::move(b);
+  }
+  if (reads_dy(pass)) {
+    if (!dy) {
+      throw Error("dy",
+                  fmt::format("dy: the {} pass reads dy, but none was given", to_string(pass)));
+    }
+    c.dy = std::move(dy);
+  }
+  // The tensors the pass reads, in read_case's order; the first sets the case's dtype.
+  std::vector<std::pair<const char*, const AnyTensor*>> read;
+  if (reads_x(pass)) read.emplace_back("x", &c.x);
+  if (reads_w(pass)) read.emplace_back("w", &c.w);
+  if (c.b) read.emplace_back("b", &*c.b);
+  if (c.dy) read.emplace_back("dy", &*c.dy);
+  const DType dt = dtype_of(*read.front().second);
+  for (const auto& [name, t] : read) {
+    if (dtype_of(*t) != dt) {
+      throw Error(name,
+                  fmt::format("{} holds {} but {} holds {}: all tensors of a case must have "
+                              "one dtype",
+                              name, to_string(dtype_of(*t)), read.front().first, to_string(dt)));
+    }
+    check_tensor_bytes(shape_of(*t), dt, max_bytes, name);
+  }
+  // What the pass does not read is an empty tensor of the case's dtype, as read_case leaves it.
+  if (!reads_x(pass)) c.x = empty_of(dt);
+  if (!reads_w(pass)) c.w = empty_of(dt);
+  c.problem = checked_problem(params, c, std::nullopt);
+  check_tensor_bytes(output_shape(c.problem), DType::kFloat64, max_bytes, "output");
   return c;
 }
 

@@ -393,4 +393,19 @@ Registry builtin_registry() {
   return r;
 }
 
+std::string default_implementation(DType dtype, ComputeMode mode) {
+  const bool f32acc = mode == ComputeMode::kFloat32;
+  switch (dtype) {
+    case DType::kFloat32:
+      return "reference";
+    case DType::kFloat64:
+      return "reference-f64";
+    case DType::kFloat16:
+      return f32acc ? "reference-f16-f32acc" : "reference-f16";
+    case DType::kBFloat16:
+      return f32acc ? "reference-bf16-f32acc" : "reference-bf16";
+  }
+  return "reference";
+}
+
 }  // namespace convt2d

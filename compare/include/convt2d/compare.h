@@ -142,6 +142,42 @@ struct AdjointResult {
 AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const Tensor<float>& w,
                             const Tensor<float>& y, bool exact_data);
 
+/// Error naming --max-bytes when one of a problem's tensors (input, weight, output, as float64)
+/// exceeds max_bytes. Call before allocating anything for it.
+void check_problem_bytes(const Problem& pr, int64_t max_bytes);
+/// The same, and also when the exact truth of `pass` (kTruthBytesPerElement per element of its
+/// result) exceeds it: for everything that computes the truth (gen, check, verify, Python).
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass = Pass::kForward);
+
+/// What a candidate claims and the limits of judging it: the options of `convt2d check`.
+struct CheckClaim {
+  /// The claimed dtype. Empty: the case's, and then a candidate of another dtype is an Error
+  /// (a file's dtype is no claim: a float32 result saved as float16 would get float16's bound).
+  std::optional<DType> dtype;
+  /// The claimed compute_mode (float16/bfloat16). Empty: the case's params.compute_mode.
+  std::optional<ComputeMode> compute_mode;
+  double lambda = kDefaultLambda;  ///< width of the suspicious band, > 0
+  int64_t max_bytes = kDefaultMaxBytes;
+  /// How errors name the candidate (the CLI: its path) and the dtype option ("--dtype " in the
+  /// CLI, "dtype=" in Python), so that each front end's message tells its own spelling.
+  std::string candidate_name = "candidate";
+  std::string dtype_option = "--dtype ";
+};
+
+/// A judgement and what it was made against.
+struct CheckResult {
+  Report report;
+  Tensor<double> bound;  ///< the certified bound per element of the result
+  Tensor<double> band;   ///< the suspicious band per element
+};
+
+/// Judges `candidate` for case `c` as `convt2d check` does: the claim resolved against the case,
+/// the memory cap on the truth, the exact result, the bound and band of the claimed arithmetic,
+/// compare_outputs, and Report::mode set for a float16/bfloat16 claim. The one implementation of
+/// the check, shared by the CLI and the Python module. Error for an unusable claim (lambda <= 0,
+/// a candidate dtype that is not claimed, the cap).
+CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim);
+
 /// Human-readable multi-line report. The word "suspicious" appears only when flagged.
 std::string format_report(const Report& r);
 /// The same report as a JSON object (text), with a boolean "suspicious".

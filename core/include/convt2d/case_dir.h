@@ -69,6 +69,15 @@ struct Case {
 /// problem.
 Case read_case(const std::filesystem::path& dir, int64_t max_bytes = kDefaultMaxBytes);
 
+/// A checked case from tensors in memory (what the Python module builds): `params` (whose bias
+/// says whether the forward pass reads `b`), the pass, and the tensors it reads; the others are
+/// ignored (x and w may then be empty tensors, b and dy nullopt). The checks are read_case's: one
+/// dtype, shapes consistent with the parameters, every tensor (output included) within
+/// `max_bytes`. Throws Error naming the tensor (x, w, b, dy, weight, ...) or the parameter.
+Case assemble_case(const Params& params, Pass pass, AnyTensor x, AnyTensor w,
+                   std::optional<AnyTensor> b, std::optional<AnyTensor> dy,
+                   int64_t max_bytes = kDefaultMaxBytes);
+
 /// A case for `pr` and `pass` whose data is make_data<T>(pr, regime, seed, pass) (core/fill.h)
 /// for the element type T of `dtype`, holding what the pass reads. Error naming bias when the
 /// bias gradient is asked of a problem without a bias.

@@ -2,6 +2,8 @@
 /// \file
 /// The implementations convt2d ships, in one Registry (see convt2d/registry.h).
 
+#include <string>
+
 #include "convt2d/registry.h"
 
 namespace convt2d {
@@ -29,5 +31,10 @@ namespace convt2d {
 ///   optimized-scalar   the same with the portable kernels, when the CPU has a better ISA
 /// An outside backend's adapter copies it and add()s its own implementation.
 Registry builtin_registry();
+
+/// The implementation `convt2d run` and the Python module's reference() use when none is named:
+/// `reference` (float32), `reference-f64`, `reference-f16` / `reference-bf16` (compute_mode
+/// default), `reference-f16-f32acc` / `reference-bf16-f32acc` (compute_mode float32).
+std::string default_implementation(DType dtype, ComputeMode mode);
 
 }  // namespace convt2d
