@@ -1,0 +1,198 @@
+"""Unusable input gives convt2d.Error (never a crash), non-finite data gets a verdict, the GIL is
+released while the oracle computes, and 10^4 calls leak no references or memory."""
+
+import gc
+import sys
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import convt2d
+
+
+def layer(dtype=np.float32, n=1, ic=2, oc=3, h=4, w=4, k=3):
+    rng = np.random.default_rng(0)
+    return (rng.uniform(-1, 1, (n, ic, h, w)).astype(dtype),
+            rng.uniform(-1, 1, (ic, oc, k, k)).astype(dtype),
+            rng.uniform(-1, 1, (1, oc, 1, 1)).astype(dtype))
+
+
+def raises(subject, fn, *args, match=None, **kw):
+    with pytest.raises(convt2d.Error, match=match) as e:
+        fn(*args, **kw)
+    subjects = subject if isinstance(subject, tuple) else (subject,)
+    assert e.value.subject in subjects, (e.value.subject, str(e.value))
+    return e.value
+
+
+@pytest.mark.parametrize("fn", [convt2d.reference, convt2d.exact,
+                                lambda *a, **k: convt2d.check(np.zeros((1, 3, 6, 6)), *a, **k)])
+def test_bad_inputs_raise_convt2d_error(fn):
+    x, w, b = layer()
+    for bad in (x.astype(np.int32), x.astype(np.complex64), x.astype(np.uint8),
+                np.array([["a"]]), x.astype(object)):
+        raises("x", fn, bad, w, b, match="dtype")
+    raises("w", fn, x, w.astype(np.float64), b, match="one dtype")
+    raises("x", fn, x.astype(">f4"), w, b, match="big-endian")
+    raises("x", fn, x[:, :, ::2], w, b, match="not C-contiguous")
+    raises("x", fn, np.asfortranarray(x), w, b, match="not C-contiguous")
+    raises("input", fn, x[0], w, b)  # 3-D input: the library's name for x
+    raises(("w", "weight"), fn, x, w[..., None], b)  # 5-D weight of the wrong size
+    raises("w", fn, x, w[0], b)  # 3-D weight
+    raises(("b", "bias"), fn, x, w, b[:, :2])
+    raises(("b", "bias"), fn, x, w, b.reshape(3), match="shape")
+    raises("x", fn, "not an array", w, b)
+    raises("stride", fn, x, w, b, stride=0)
+    raises("groups", fn, x, w, b, groups=3)
+    raises("padding", fn, x, w, b, padding=50)
+    raises("pass_", fn, x, w, b, pass_="sideways")
+    raises("x", fn, None, w, b)
+    with pytest.raises(TypeError):
+        fn(x, w, b, strides=2)  # a misspelt keyword is Python's own TypeError
+
+
+def test_bad_candidates():
+    x, w, b = layer()
+    y = convt2d.reference(x, w, b, impl="reference-f32")
+    raises("candidate", convt2d.check, y.astype(np.int16), x, w, b)
+    raises("candidate", convt2d.check, np.asfortranarray(y), x, w, b, match="C-contiguous")
+    raises("dtype", convt2d.check, y.astype(np.float64), x, w, b, match="dtype=float64")
+    raises("dtype", convt2d.check, y, x, w, b, dtype="float128")
+    raises("compute_mode", convt2d.check, y, x, w, b, compute_mode="fast")
+    raises("--lambda", convt2d.check, y, x, w, b, lambda_=0)
+    raises("--max-bytes", convt2d.check, y, x, w, b, max_bytes=1000)
+    # A wrong shape is a verdict, not an error.
+    assert not convt2d.check(np.ascontiguousarray(y[:, :, 1:]), x, w, b).passed
+    assert not convt2d.check(np.zeros(5, np.float32), x, w, b).shape_ok
+
+
+def test_conversions_that_are_made():
+    # Array-likes become arrays (a nested list is float64), 0-d and empty batches work.
+    x, w, b = layer(np.float64)
+    assert np.array_equal(convt2d.reference(x.tolist(), w, b), convt2d.reference(x, w, b))
+    x0 = np.zeros((0, 2, 4, 4))
+    y0 = convt2d.reference(x0, w, b)
+    assert y0.shape == (0, 3, 6, 6) and convt2d.check(y0, x0, w, b).passed
+    # The arrays passed in are not modified, and read-only arrays are accepted.
+    x.setflags(write=False)
+    before = x.copy()
+    convt2d.check(convt2d.reference(x, w, b), x, w, b)
+    assert np.array_equal(x, before)
+
+
+def test_non_finite_data_gets_a_verdict():
+    x, w, b = layer()
+    x[0, 0, 1, 1] = np.nan
+    x[0, 1, 2, 2] = np.inf
+    y = convt2d.reference(x, w, b, impl="reference-f32")
+    assert np.isnan(y).any()
+    r = convt2d.check(y, x, w, b)
+    assert r.passed, str(r)
+    finite = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    r = convt2d.check(finite, x, w, b)
+    assert not r.passed and r.nonfinite_mismatches > 0 and r.first_nonfinite is not None
+    hi = convt2d.exact(x, w, b)
+    assert np.array_equal(np.isnan(hi), np.isnan(y))
+    # A NaN candidate for finite data fails.
+    x2, w2, b2 = layer()
+    bad = convt2d.reference(x2, w2, b2, impl="reference-f32")
+    bad[0, 0, 0, 0] = np.nan
+    assert convt2d.check(bad, x2, w2, b2).nonfinite_mismatches == 1
+
+
+@pytest.mark.parametrize("what", ["exact", "check", "reference"])
+def test_gil_released_during_computation(what):
+    # A problem the 640-bit / long double oracle needs a while for; the main thread keeps
+    # running Python while the worker is inside the C++ call.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (1, 16, 16, 16))  # float64: the 640-bit exact reference
+    w = rng.uniform(-1, 1, (16, 16, 4, 4))
+    kw = dict(stride=2, padding=1)
+    if what == "reference":
+        job = lambda: convt2d.reference(x, w, impl="reference-f64-mp", **kw)  # noqa: E731
+    elif what == "exact":
+        job = lambda: convt2d.exact(x, w, **kw)  # noqa: E731
+    else:
+        y = convt2d.reference(x, w, **kw)
+        job = lambda: convt2d.check(y, x, w, **kw)  # noqa: E731
+    done = []
+    t = threading.Thread(target=lambda: done.append(job()))
+    start = time.perf_counter()
+    t.start()
+    ticks = 0
+    while t.is_alive():
+        ticks += 1
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    t.join()
+    assert done
+    # Held GIL: no tick while the call runs. Released: about one tick per millisecond.
+    assert elapsed > 0.1, f"too quick to tell ({elapsed:.3f} s)"
+    assert ticks > 0.3 * elapsed * 1000, (ticks, elapsed)
+
+
+def test_no_leaks_over_ten_thousand_calls():
+    x, w, b = layer(n=1, ic=1, oc=1, h=2, w=2, k=2)
+    y = convt2d.reference(x, w, b, impl="reference-f32")
+    bad = y.copy()
+    bad.flat[0] += 1
+
+    def calls():
+        r = convt2d.check(y, x, w, b)
+        r.bound, r.worst, str(r)
+        convt2d.check(bad, x, w, b).passed
+        convt2d.reference(x, w, b)
+        convt2d.exact(x, w, b, pair=True)
+        try:
+            convt2d.check(y, x, w, b, stride=0)
+        except convt2d.Error:
+            pass
+        try:
+            convt2d.check(y.astype(np.int32), x, w, b)
+        except convt2d.Error:
+            pass
+
+    for _ in range(200):  # warm up caches
+        calls()
+    gc.collect()
+    refs = [sys.getrefcount(t) for t in (x, w, b, y, bad)]
+    objects = len(gc.get_objects())
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for _ in range(10_000 // 6 + 1):  # 6 calls each: over 10^4 calls
+        calls()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert [sys.getrefcount(t) for t in (x, w, b, y, bad)] == refs
+    assert len(gc.get_objects()) - objects < 100
+    assert grown < 200_000, f"{grown} bytes more held by Python after 10^4 calls"
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def test_results_own_their_memory_and_free_it():
+    # A result array is the only owner of the C++ storage it took over (no copy out), and
+    # freeing it frees that storage.
+    x = np.ones((1, 1, 160, 160), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    y = convt2d.reference(x, w)
+    base = y.base
+    assert base is not None and sys.getrefcount(base) == 3  # y, `base` and the argument
+    before = rss_bytes()
+    for _ in range(2000):
+        convt2d.reference(x, w)  # 200 KB of float64 each: 400 MB if they leaked
+    assert rss_bytes() - before < 100 << 20
+    xs, ys = x[:, :, :64, :64].copy(), y[:, :, :64, :64].copy()
+    r = convt2d.check(ys, xs, w, dtype="float64")
+    assert r.bound.base is not None
+    before = rss_bytes()
+    for _ in range(300):
+        convt2d.check(ys, xs, w, dtype="float64").bound  # bound and band: 19 MB if leaked
+    assert rss_bytes() - before < 8 << 20
