@@ -251,3 +251,17 @@ def test_problem_objects_reproduce_gen(tmp_path, cli):
     _, a = load_case(case)
     assert np.array_equal(a["w"], p.w) and np.array_equal(a["dy"], p.dy)
     assert p.check(p.reference(), dtype="float64").passed  # `reference`: float64 out
+
+
+def test_readme_example_runs(capsys):
+    text = (convt2d_root() / "README.md").read_text()
+    start = text.index("```python\nimport numpy as np, convt2d")
+    code = text[start + len("```python\n"):text.index("```", start + 10)]
+    assert len(code.strip().splitlines()) <= 12
+    exec(compile(code, "README.md", "exec"), {})
+    assert "verdict: PASSED" in capsys.readouterr().out
+
+
+def convt2d_root():
+    import pathlib
+    return pathlib.Path(__file__).resolve().parents[2]
