@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _convt2d
-from ._convt2d import Element, Error, Params, Report
+from ._convt2d import Element, Error, Params, Report, parse_problem
 
 __all__ = [
     "Element",
@@ -30,6 +30,7 @@ __all__ = [
     "exact",
     "implementations",
     "output_shape",
+    "parse_problem",
     "reference",
 ]
 
@@ -106,7 +107,8 @@ def _params_of(pass_, x, w, b, dy, kw):
             wshape = (w.shape[0] * w.shape[1], w.shape[0] * w.shape[2]) + tuple(w.shape[3:])
         else:
             wshape = (w.shape[0], w.shape[1] * groups) + tuple(w.shape[2:])
-            if groups > 1 and w.shape[0] % groups == 0:
+            # (Not when w is not C-contiguous: reshape would copy, and the refusal is due.)
+            if groups > 1 and w.shape[0] % groups == 0 and w.flags.c_contiguous:
                 w = w.reshape((groups, w.shape[0] // groups) + tuple(w.shape[1:]))
     if "in_channels" not in kw:
         if x is not None and x.ndim >= 2:
@@ -130,8 +132,9 @@ def _params_of(pass_, x, w, b, dy, kw):
             raise _error("kernel_size", f"kernel_size: the {pass_} pass reads no weight, so "
                                         f"kernel_size= is required")
         kw["kernel_size"] = (int(wshape[2]), int(wshape[3]))
-    kw["in_channels"] = int(kw["in_channels"])
-    kw["out_channels"] = int(kw["out_channels"])
+    for key in ("in_channels", "out_channels"):  # numpy integers from shapes; others to C++
+        if isinstance(kw[key], np.integer):
+            kw[key] = int(kw[key])
     bias = kw.pop("bias", None)
     if bias is None:
         bias = b is not None if pass_ == "forward" else True

@@ -37,17 +37,30 @@ const Registry& registry() {
   return r;
 }
 
-// An (h, w) pair from a Python int or a sequence of two ints: MegEngine's int-or-pair.
-Pair to_pair(const py::handle& v, const char* name) {
-  if (py::isinstance<py::bool_>(v)) {
-    throw Error(name, fmt::format("{}: expected an int or a pair of ints, got a bool", name));
+// An integer argument: a Python int or anything with __index__ (numpy integers), never a bool.
+bool is_integer(const py::handle& v) {
+  return PyIndex_Check(v.ptr()) && !PyBool_Check(v.ptr()) && !py::isinstance<py::array>(v);
+}
+
+int64_t as_int64(const py::handle& v, const char* name) {
+  const auto i = py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long r = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0) {
+    throw Error(name, fmt::format("{}: {} does not fit in int64", name,
+                                  excerpt(py::repr(v).cast<std::string>())));
   }
-  if (py::isinstance<py::int_>(v)) return Pair{v.cast<int64_t>()};
+  return static_cast<int64_t>(r);
+}
+
+// An (h, w) pair from an integer or a sequence of two: MegEngine's int-or-pair.
+Pair to_pair(const py::handle& v, const char* name) {
+  if (is_integer(v)) return Pair{as_int64(v, name)};
   if (py::isinstance<py::sequence>(v) && !py::isinstance<py::str>(v)) {
     const auto s = v.cast<py::sequence>();
-    if (s.size() == 2 && py::isinstance<py::int_>(s[0]) && py::isinstance<py::int_>(s[1]) &&
-        !py::isinstance<py::bool_>(s[0]) && !py::isinstance<py::bool_>(s[1])) {
-      return Pair{s[0].cast<int64_t>(), s[1].cast<int64_t>()};
+    if (s.size() == 2 && is_integer(s[0]) && is_integer(s[1])) {
+      return Pair{as_int64(s[0], name), as_int64(s[1], name)};
     }
   }
   throw Error(name, fmt::format("{}: expected an int or a pair of ints, got {}", name,
@@ -55,11 +68,11 @@ Pair to_pair(const py::handle& v, const char* name) {
 }
 
 int64_t to_int(const py::handle& v, const char* name) {
-  if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v)) {
+  if (!is_integer(v)) {
     throw Error(name, fmt::format("{}: expected an int, got {}", name,
                                   excerpt(py::repr(v).cast<std::string>())));
   }
-  return v.cast<int64_t>();
+  return as_int64(v, name);
 }
 
 Params make_params(const py::handle& in_channels, const py::handle& out_channels,

@@ -80,7 +80,12 @@ def test_params_object():
     assert p == convt2d.Params(4, 6, (3, 3), stride=(2, 2), padding=(1, 0), groups=2)
     assert "stride=2" in repr(p)
     assert p.problem(1, 8, 8).startswith("mb1ic4ih8")
-    for bad in ("3", 1.5, (1, 2, 3), True):
+    assert convt2d.parse_problem(p.problem(1, 8, 7)) == (p, 1, 8, 7)
+    with pytest.raises(convt2d.Error):
+        convt2d.parse_problem("mb1ic4xx3")
+    # numpy integers are integers (shapes give them); huge ones are an Error, not an overflow.
+    assert convt2d.Params(np.int64(4), 6, np.int32(3), stride=(np.int64(2), 1)).stride == (2, 1)
+    for bad in ("3", 1.5, (1, 2, 3), True, 2**70, (1, 2**64)):
         with pytest.raises(convt2d.Error) as e:
             convt2d.Params(4, 6, 3, stride=bad)
         assert e.value.subject == "stride"

@@ -9,6 +9,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convt2d
 
@@ -129,9 +131,10 @@ def test_gil_released_during_computation(what):
     elapsed = time.perf_counter() - start
     t.join()
     assert done
-    # Held GIL: no tick while the call runs. Released: about one tick per millisecond.
+    # Held GIL: no tick while the call runs (one or two at its ends). Released: about one per
+    # millisecond, fewer on a loaded machine, hence the wide margin.
     assert elapsed > 0.1, f"too quick to tell ({elapsed:.3f} s)"
-    assert ticks > 0.3 * elapsed * 1000, (ticks, elapsed)
+    assert ticks > max(10, 0.05 * elapsed * 1000), (ticks, elapsed)
 
 
 def test_no_leaks_over_ten_thousand_calls():
@@ -196,3 +199,38 @@ def test_results_own_their_memory_and_free_it():
     for _ in range(300):
         convt2d.check(ys, xs, w, dtype="float64").bound  # bound and band: 19 MB if leaked
     assert rss_bytes() - before < 8 << 20
+
+
+ANY_DTYPE = st.sampled_from([np.float32, np.float64, np.float16, np.uint16, np.int32, np.int8,
+                             np.complex64, np.bool_])
+
+
+@st.composite
+def junk_array(draw):
+    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=6)))
+    a = np.ones(shape, draw(ANY_DTYPE))
+    if a.ndim and draw(st.booleans()):
+        a = np.swapaxes(a, 0, -1)  # often not C-contiguous
+    return a
+
+
+ANY_PAIR = st.one_of(st.integers(-3, 5), st.tuples(st.integers(-3, 5), st.integers(-3, 5)))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(["reference", "exact", "check"]), junk_array(), junk_array(),
+       st.one_of(st.none(), junk_array()), st.one_of(st.none(), junk_array()), junk_array(),
+       st.sampled_from(convt2d.PASSES), ANY_PAIR, ANY_PAIR, st.one_of(st.none(), st.integers(-1, 4)))
+def test_arbitrary_input_is_an_answer_or_an_error(fn, x, w, b, dy, cand, pass_, stride, padding,
+                                                  groups):
+    # Whatever arrives: a result, or convt2d.Error; never another exception, never a crash.
+    kw = dict(dy=dy, pass_=pass_, stride=stride, padding=padding, groups=groups)
+    if pass_ != "forward":
+        kw["kernel_size"] = 2
+    try:
+        if fn == "check":
+            assert isinstance(convt2d.check(cand, x, w, b, **kw), convt2d.Report)
+        else:
+            assert isinstance(getattr(convt2d, fn)(x, w, b, **kw), np.ndarray)
+    except convt2d.Error:
+        pass
