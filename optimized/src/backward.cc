@@ -167,7 +167,7 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
   pl->mr = std::min<int64_t>(pl->k->data_mr, icg);
   pl->finite = std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); });
   if (!pl->finite) {
-    pl->raw = w.data;
+    pl->raw = w.data.to_vector();
     return BwdDataWeights(std::move(pl));
   }
   pl->wg = bwd::pack_data_gemm(p, w, bwd::gemm_table_for(isa));

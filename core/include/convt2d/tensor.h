@@ -10,6 +10,7 @@
 
 #include "convt2d/half.h"
 #include "convt2d/params.h"
+#include "convt2d/storage.h"
 
 namespace convt2d {
 
@@ -40,7 +41,8 @@ template <class T>
 struct Tensor {
   using value_type = T;
   Shape shape;
-  std::vector<T> data;
+  /// The elements: owned, or a view of another runtime's memory (Storage::view, zero-copy input).
+  Storage<T> data;
 
   Tensor() = default;
   /// A zero-filled tensor of the given shape (element count overflow-checked).
