@@ -108,15 +108,16 @@ py::tuple pair_tuple(const Pair& p) {
   return py::make_tuple(p.h, p.w);
 }
 
-// One copy of a C-contiguous array into the Tensor that owns the oracle's storage (Tensor holds a
-// std::vector, so the oracle cannot borrow numpy's buffer). Anything else is refused naming the
-// tensor: other dtypes, non-native byte order, non-contiguous layouts.
+// A C-contiguous, native-order array is borrowed, not copied: the Tensor is a read-only view of
+// numpy's buffer (copy-on-write, so the caller's array is never written). The array outlives the
+// view because every view lives inside one call that holds a reference to its argument. Anything
+// else is refused naming the tensor: other dtypes, non-native byte order, non-contiguous layouts.
 template <class T>
-Tensor<T> copy_in(const py::array& a, const Shape& shape) {
+Tensor<T> borrow(const py::array& a, const Shape& shape) {
   Tensor<T> t;
   t.shape = shape;
-  t.data.resize(static_cast<size_t>(element_count(shape)));
-  if (!t.data.empty()) std::memcpy(t.data.data(), a.data(), t.data.size() * sizeof(T));
+  t.data =
+      Storage<T>::view(static_cast<const T*>(a.data()), static_cast<size_t>(element_count(shape)));
   return t;
 }
 
@@ -150,10 +151,10 @@ AnyTensor to_tensor(const py::handle& obj, const std::string& name) {
                                   "numpy.ascontiguousarray({})",
                                   name, name));
   }
-  if (bf16) return copy_in<bfloat16>(a, shape);
-  if (size == 2) return copy_in<float16>(a, shape);
-  if (size == 4) return copy_in<float>(a, shape);
-  return copy_in<double>(a, shape);
+  if (bf16) return borrow<bfloat16>(a, shape);
+  if (size == 2) return borrow<float16>(a, shape);
+  if (size == 4) return borrow<float>(a, shape);
+  return borrow<double>(a, shape);
 }
 
 std::optional<AnyTensor> optional_tensor(const py::object& obj, const std::string& name) {
@@ -167,7 +168,7 @@ py::array to_numpy(AnyTensor t) {
       [](auto& tensor) -> py::array {
         using T = typename std::decay_t<decltype(tensor)>::value_type;
         using Out = std::conditional_t<std::is_same_v<T, bfloat16>, uint16_t, T>;
-        auto* data = new std::vector<T>(std::move(tensor.data));
+        auto* data = new std::vector<T>(std::move(tensor.data).release());
         py::capsule owner(data, [](void* p) { delete static_cast<std::vector<T>*>(p); });
         std::vector<py::ssize_t> shape(tensor.shape.begin(), tensor.shape.end());
         if constexpr (std::is_same_v<T, float16>) {
@@ -329,6 +330,9 @@ with the message of the CLI.)")
     }
     return out;
   });
+
+  // Test hook: how many borrowed numpy buffers have been copied (copy-on-write) so far.
+  m.def("_view_copies", [] { return storage_view_copies().load(); });
 
   m.def("_integer_range", [](const Params& p, int64_t mb, int64_t ih, int64_t iw,
                              const std::string& dtype, const std::string& pass) {

@@ -201,6 +201,74 @@ def test_results_own_their_memory_and_free_it():
     assert rss_bytes() - before < 8 << 20
 
 
+def every_call(x, w, b, dy, kw):
+    """Every entry point over every registered implementation of every pass, on x, w, b, dy."""
+    operands = {"forward": (x, w, b, None), "bwd_data": (None, w, None, dy),
+                "bwd_weights": (x, None, None, dy), "bwd_bias": (None, None, None, dy)}
+    for impl in convt2d.implementations():
+        p = impl["pass"]
+        if impl["input"] != {np.float32: "float32", np.float64: "float64"}[x.dtype.type]:
+            continue
+        xi, wi, bi, dyi = operands[p]
+        y = convt2d.reference(xi, wi, bi, dy=dyi, impl=impl["name"], pass_=p, **kw)
+        assert convt2d.check(y, xi, wi, bi, dy=dyi, pass_=p, dtype=impl["output"], **kw).passed
+        convt2d.exact(xi, wi, bi, dy=dyi, pass_=p, pair=True, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_contiguous_operands_are_borrowed_never_copied_nor_written(dtype):
+    # Zero-copy in: a C-contiguous native-order operand (and the candidate) is read in place.
+    # A path that copied one (the storage's copy-on-write) moves the counter; one that wrote
+    # one changes the caller's array. Read-only arrays must be accepted as they are.
+    kw = dict(stride=2, padding=1, output_padding=1, groups=2, kernel_size=3)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (2, 4, 5, 6)).astype(dtype)
+    w = rng.uniform(-1, 1, (2, 2, 3, 3, 3)).astype(dtype)
+    b = rng.uniform(-1, 1, (1, 6, 1, 1)).astype(dtype)
+    dy = rng.uniform(-1, 1, convt2d.output_shape(x.shape, out_channels=6, **kw)).astype(dtype)
+    kept = [a.copy() for a in (x, w, b, dy)]
+    for a in (x, w, b, dy):
+        a.flags.writeable = False
+    before = convt2d._convt2d._view_copies()
+    every_call(x, w, b, dy, kw)
+    assert convt2d._convt2d._view_copies() == before
+    for a, k in zip((x, w, b, dy), kept):
+        assert np.array_equal(a, k)
+
+
+def peak_rss_reset():
+    """Resets the kernel's peak-RSS mark (VmHWM) of this process; False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) << 10 for l in f if l.startswith("VmHWM:"))
+
+
+def test_a_large_operand_is_not_duplicated():
+    # 128 MB of x through the optimized GEMM path (1x1 kernel: y is 128 MB too; the path's own
+    # working memory is a few panels, unlike the fused tiles, which pad a copy of x): a copy in
+    # would show as 128 MB more peak memory than y.
+    x = np.ones((1, 1, 4096, 8192), np.float32)
+    w = np.full((1, 1, 1, 1), 2, np.float32)
+    convt2d.reference(x[:, :, :4, :4].copy(), w, impl="optimized")  # the module warmed up
+    gc.collect()
+    if not peak_rss_reset():
+        pytest.skip("/proc/self/clear_refs is not writable here")
+    before = rss_bytes()
+    y = convt2d.reference(x, w, impl="optimized-gemm")
+    assert y.shape == x.shape and float(y[0, 0, -1, -1]) == 2.0
+    grown = peak_rss_bytes() - before
+    del y
+    assert grown < (128 + 64) << 20, f"peak grew by {grown >> 20} MB for a 128 MB result"
+
+
 ANY_DTYPE = st.sampled_from([np.float32, np.float64, np.float16, np.uint16, np.int32, np.int8,
                              np.complex64, np.bool_])
 
