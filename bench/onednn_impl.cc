@@ -174,11 +174,7 @@ Prepared prepare_onednn(const std::string& name, bool best, const Params& p, con
   if ((b != nullptr) != p.bias) {
     throw Error("bias", fmt::format("bias: {} needs a bias exactly when bias={}", name, p.bias));
   }
-  if (wt->shape != weight_shape(p)) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters, which "
-                                      "require {}",
-                                      format_shape(wt->shape), format_shape(weight_shape(p))));
-  }
+  check_weight_shape(p, wt->shape);
   auto d = std::make_shared<Deconv>(name, best, p, *wt, bt, threads);
   Prepared r;
   r.load = [d](const AnyTensor& x) { d->load(x); };

@@ -225,6 +225,38 @@ TEST(Registry, EveryImplementationRefusesAnotherDtypeWithAnError) {
   EXPECT_GT(checked, 20);
 }
 
+// One weight-shape check serves every implementation that reads w (forward, bwd_data): a weight
+// with the right element count in the wrong shape is refused through invoke() and prepared()
+// with the one message, naming both shapes.
+TEST(Registry, EveryImplementationRefusesAWrongWeightShapeWithOneMessage) {
+  const Registry r = builtin_registry();
+  const Problem pr = parse_problem("mb1ic4ih3oc6kh2kw3sh2");
+  const std::string want =
+      "weight: shape (4, 6, 3, 2) does not match the parameters, which require (4, 6, 2, 3)";
+  int checked = 0;
+  for (const Implementation& impl : r.all()) {
+    if (!reads_w(impl.pass)) continue;
+    Case c = make_case(pr, impl.input, Regime::kInteger, 3, impl.pass);
+    std::visit([](auto& t) { t.shape = {4, 6, 3, 2}; }, c.w);
+    const Operands o = c.operands();
+    for (const bool prepare : {false, true}) {
+      try {
+        if (prepare) {
+          prepared(impl, pr.params, o, 1).execute();
+        } else {
+          invoke(impl, pr.params, o);
+        }
+        ADD_FAILURE() << impl.name << " " << to_string(impl.pass) << " took the weight";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.subject(), "weight") << impl.name;
+        EXPECT_EQ(std::string(e.what()), want) << impl.name << " " << to_string(impl.pass);
+      }
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+}
+
 TEST(Registry, WorkingBytesBoundWhatEachImplementationAllocates) {
   // Every built-in implementation declares its working memory, and a run (measured through
   // operator new, the returned y excepted) stays within it: the references' accumulator tensors,

@@ -350,12 +350,7 @@ Problem checked_problem(const Params& p, const Case& c,
     pr.params.bias = p.bias;
   } else {
     pr = problem_from_output(p, shape_of(*c.dy));
-    if (reads_w(pass) && shape_of(c.w) != weight_shape(p)) {
-      throw Error("weight",
-                  fmt::format("weight: shape {} does not match the parameters, which "
-                              "require {}",
-                              format_shape(shape_of(c.w)), format_shape(weight_shape(p))));
-    }
+    if (reads_w(pass)) check_weight_shape(p, shape_of(c.w));
     if (declared_input && *declared_input != input_shape(pr)) {
       throw Error("input_shape",
                   fmt::format("input_shape {} disagrees with dy.npy's shape {}, "

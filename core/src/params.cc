@@ -126,6 +126,15 @@ Shape weight_shape(const Params& p) {
           p.kernel_size.w};
 }
 
+void check_weight_shape(const Params& p, const Shape& w) {
+  const Shape ws = weight_shape(p);
+  if (w != ws) {
+    throw Error("weight", fmt::format("weight: shape {} does not match the parameters, which "
+                                      "require {}",
+                                      format_shape(w), format_shape(ws)));
+  }
+}
+
 Shape bias_shape(const Params& p) {
   validate(p);
   return {1, p.out_channels, 1, 1};
@@ -191,12 +200,7 @@ Problem problem_from_shapes(const Params& params, const Shape& x, const Shape& w
   }
   Problem pr{x[0], x[2], x[3], params};
   validate(pr);
-  const Shape ws = weight_shape(params);
-  if (w != ws) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters, which "
-                                      "require {}",
-                                      format_shape(w), format_shape(ws)));
-  }
+  check_weight_shape(params, w);
   if (params.bias) {
     if (b == nullptr) throw Error("bias", "bias: parameters have bias=true but no bias was given");
     const Shape bs = bias_shape(params);

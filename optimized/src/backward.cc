@@ -153,11 +153,7 @@ std::string BwdDataWeights::kernel_names() const {
 
 BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
   require_isa(isa);
-  const Shape ws = weight_shape(p);  // validates p
-  if (w.shape != ws) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters' {}",
-                                      format_shape(w.shape), format_shape(ws)));
-  }
+  check_weight_shape(p, w.shape);  // validates p
   auto pl = std::make_shared<BwdDataWeights::Impl>();
   pl->p = p;
   pl->isa = isa;

@@ -131,11 +131,7 @@ PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa, Path path
 
 PackedWeights pack(const Params& p, const Tensor<float>& w, Isa isa, Path path) {
   require_isa(isa);
-  const Shape ws = weight_shape(p);  // validates p
-  if (w.shape != ws) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters' {}",
-                                      format_shape(w.shape), format_shape(ws)));
-  }
+  check_weight_shape(p, w.shape);  // validates p
   return PackedWeights(make_plan(p, w, isa, path == Path::kAuto ? auto_path(p, isa) : path));
 }
 

@@ -84,12 +84,7 @@ Tensor<Sum> gather(const Params& params, const Tensor<T>& in, const Tensor<T>& w
     throw Error("input", fmt::format("conv2d input: expected shape (N, {}, H, W), got {}",
                                      p.out_channels, format_shape(in.shape)));
   }
-  const Shape ws = weight_shape(p);
-  if (w.shape != ws) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters, which "
-                                      "require {}",
-                                      format_shape(w.shape), format_shape(ws)));
-  }
+  check_weight_shape(p, w.shape);
   if (b != nullptr && b->shape != Shape{1, p.in_channels, 1, 1}) {
     throw Error("bias", fmt::format("conv2d bias: expected shape (1, {}, 1, 1), got {}",
                                     p.in_channels, format_shape(b->shape)));

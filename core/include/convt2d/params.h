@@ -70,6 +70,9 @@ void validate(const Params& p);
 
 /// Weight shape: (IC, OC, kh, kw) when groups == 1, else (G, IC/G, OC/G, kh, kw). Validates p.
 Shape weight_shape(const Params& p);
+/// The one weight-shape check of every pass and implementation: throws Error("weight", ...)
+/// naming both shapes unless `w` is weight_shape(p). Validates p.
+void check_weight_shape(const Params& p, const Shape& w);
 /// Bias shape: (1, OC, 1, 1). Validates p.
 Shape bias_shape(const Params& p);
 
