@@ -52,6 +52,12 @@ TEST(Storage, SizeChangesAndReleaseOfAViewCopy) {
   a.assign(2, 9);  // replaced, not copied: the source stays
   EXPECT_EQ(a.to_vector(), (std::vector<int>{9, 9}));
   EXPECT_EQ(src, (std::vector<int>{4, 5}));
+  Storage<int> c = Storage<int>::view(src.data(), src.size());
+  const auto copies = storage_view_copies().load();
+  c.clear();  // dropped, not copied
+  EXPECT_TRUE(c.empty());
+  EXPECT_FALSE(c.is_view());
+  EXPECT_EQ(storage_view_copies().load(), copies);
 }
 
 TEST(Storage, ACopyOwnsAMoveKeepsTheView) {

@@ -120,6 +120,9 @@ TEST_P(Microkernels, EveryGemmTile) {
 
 // ---- direct, zipped-direct and fused-phase tiles ----
 
+// The three tile kernels that share TileArgs.
+enum class Tile { kDirect, kZip, kFused };
+
 // One tile's input: `chans` channels of `chan_stride` floats, taps at row offsets.
 class TileTester {
  public:
@@ -148,14 +151,13 @@ class TileTester {
     return *this;
   }  // zipped: y_n
 
-  // kind: 0 direct, 1 direct zipped, 2 fused.
-  void Test(const KernelTable& t, int kind) const {
-    const TileKernel kernel = kind == 0   ? t.direct[mr_][nv_]
-                              : kind == 1 ? t.direct_zip[mr_][nv_]
-                                          : t.fused[mr_][nv_];
-    const char* name = kind == 0   ? t.direct_name[mr_][nv_]
-                       : kind == 1 ? "direct_zip"
-                                   : t.fused_name[mr_][nv_];
+  void Test(const KernelTable& t, Tile kind) const {
+    const TileKernel kernel = kind == Tile::kDirect ? t.direct[mr_][nv_]
+                              : kind == Tile::kZip  ? t.direct_zip[mr_][nv_]
+                                                    : t.fused[mr_][nv_];
+    const char* name = kind == Tile::kDirect ? t.direct_name[mr_][nv_]
+                       : kind == Tile::kZip  ? "direct_zip"
+                                             : t.fused_name[mr_][nv_];
     if (kernel == nullptr) return;  // a tile this ISA does not have
     const int64_t cols = int64_t{nv_} * t.lanes;
     const int64_t row_len = cols + 2 * taps_ + 5;  // each tap shifts by its index
@@ -173,7 +175,7 @@ class TileTester {
     const std::vector<float> bias = ints(static_cast<size_t>(mr_), 5);
     // acc(r, m, j) of the contract: fused reads bias[0] for every phase.
     const auto acc = [&](int64_t r, int m, int64_t j) {
-      float s = bias[static_cast<size_t>(kind == 2 ? 0 : m)];
+      float s = bias[static_cast<size_t>(kind == Tile::kFused ? 0 : m)];
       for (int64_t tp = 0; tp < taps_; ++tp) {
         for (int64_t c = 0; c < icg_; ++c) {
           s += w[static_cast<size_t>(tp)][static_cast<size_t>(c * mr_ + m)] *
@@ -190,7 +192,7 @@ class TileTester {
     a.icg = icg_;
     a.chan_stride = cs;
     a.bias = bias.data();
-    const int64_t rows = kind == 2 ? 1 : rows_;
+    const int64_t rows = kind == Tile::kFused ? 1 : rows_;
     a.rows = rows;
     a.x_row_step = row_len;
     const int64_t out_stride = cols + 4;
@@ -199,7 +201,7 @@ class TileTester {
     a.out = out.data();
     a.out_stride = out_stride;
     a.out_row_step = out_row;
-    if (kind == 1) {
+    if (kind == Tile::kZip) {
       // The even phase's results; y rows interleave them with this tile's.
       const std::vector<float> partner = ints(out.size(), 6);
       const int64_t y_stride = 2 * cols + 5, y_row = y_stride * mr_;
@@ -253,7 +255,7 @@ TEST_P(Microkernels, EveryDirectTile) {
       for (const int64_t icg : {1, 2, 5}) {
         for (const int64_t taps : {1, 3}) {
           for (const int64_t rows : {1, 3}) {
-            TileTester().mr(mr).nv(nv).taps(taps).icg(icg).rows(rows).Test(t, 0);
+            TileTester().mr(mr).nv(nv).taps(taps).icg(icg).rows(rows).Test(t, Tile::kDirect);
           }
         }
       }
@@ -272,7 +274,7 @@ TEST_P(Microkernels, EveryZippedDirectTileStoresExactlyYN) {
       const int64_t full = 2 * int64_t{nv} * t.lanes;
       // Every remainder of the last vector pair, and a tile that stores nothing past its first.
       for (const int64_t n : {full, full - 1, full - t.lanes, full - t.lanes - 1, int64_t{1}}) {
-        TileTester().mr(mr).nv(nv).taps(2).icg(3).rows(2).zip_n(n).Test(t, 1);
+        TileTester().mr(mr).nv(nv).taps(2).icg(3).rows(2).zip_n(n).Test(t, Tile::kZip);
       }
     }
   }
@@ -286,7 +288,8 @@ TEST_P(Microkernels, EveryFusedPhaseTile) {
     for (int nv = 1; nv <= t.fused_nv[p]; ++nv) {
       ASSERT_NE(t.fused[p][nv], nullptr) << p << "x" << nv;
       ++tested;
-      for (const int64_t icg : {1, 4}) TileTester().mr(p).nv(nv).taps(3).icg(icg).Test(t, 2);
+      for (const int64_t icg : {1, 4})
+        TileTester().mr(p).nv(nv).taps(3).icg(icg).Test(t, Tile::kFused);
     }
   }
   EXPECT_GT(tested, 0);

@@ -123,8 +123,8 @@ class Storage {
     sync();
   }
   void clear() {
-    own();
-    own_.clear();
+    own_.clear();  // a view is dropped, not copied first
+    viewing_ = false;
     sync();
   }
   void assign(size_t n, const T& v) {
