@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -43,7 +44,8 @@ TEST(CaseJson, DefaultsPairsAndUnknownKeys) {
 // declaration, and a declaration that disagrees with the arrays is an error naming it.
 TEST(CaseDir, HalfDtypesRoundTripAndBFloat16NeedsItsDeclaration) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "convt2d_case_dir_half_test";
+  const fs::path dir =
+      fs::temp_directory_path() / ("convt2d_case_dir_half_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const Problem pr = parse_problem("mb1ic2ih3oc2kh2sh2");
   for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {

@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -181,7 +182,8 @@ TEST(Npy, Float16IsF2AndBFloat16IsDeclaredUint16) {
 TEST(Npy, FileRoundTripLeavesNoTemporaryBehind) {
   const fs::path dir = fs::temp_directory_path() /
                        fs::path("convt2d_npy_test_" +
-                                std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+                                std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                                "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const AnyTensor t = Tensor<double>(Shape{2, 2}, {1, 2, 3, 4});

@@ -60,7 +60,10 @@ class Cli : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
-  static std::string fmt_name(const std::string& test) { return "convt2d_cli_" + test; }
+  // The pid keeps two checkouts' suites running at once on one machine out of each other's way.
+  static std::string fmt_name(const std::string& test) {
+    return "convt2d_cli_" + test + "_" + std::to_string(::getpid());
+  }
 
   // Runs `convt2d ARGS`, capturing stdout and stderr. `before` is shell code run first in the
   // same shell, which then execs convt2d (so $$ there is convt2d's pid; e.g. AddressSpace(kib)
