@@ -5,7 +5,7 @@ set -euo pipefail
 
 # ocl-icd-opencl-dev: Debian's oneDNN CMake config needs it (libdnnl-dev only recommends it).
 packages=(
-  cmake ninja-build g++ clang clang-format
+  cmake ninja-build g++ clang clang-format clang-tidy
   libgtest-dev librapidcheck-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libbenchmark-dev libdnnl-dev ocl-icd-opencl-dev libomp-dev python3
   python3-dev python3-numpy python3-pytest python3-hypothesis pybind11-dev python3-pybind11

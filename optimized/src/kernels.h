@@ -1,5 +1,6 @@
 #pragma once
-// Micro-kernel interface shared by the ISA-specific kernel files and the driver (plan.cc).
+// Micro-kernel interface shared by the ISA-specific kernel files and the forward drivers
+// (drivers.h).
 
 #include <cstdint>
 

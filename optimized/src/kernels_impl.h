@@ -37,6 +37,39 @@ void store_zipped(float* out, typename V::type a, typename V::type b, int64_t le
   }
 }
 
+// Vector v of channel m of a direct tile: to the row buffer at `dst`, or (Zip) interleaved with
+// the even phase's vector from `partner` straight into the output row at `dst`: no second pass.
+template <class V, bool Zip>
+[[gnu::always_inline]] inline void store_direct(const TileArgs& a, float* dst, const float* partner,
+                                                int m, int v, typename V::type res) {
+  constexpr int kL = V::kLanes;
+  if constexpr (Zip) {
+    store_zipped<V>(dst + m * a.y_stride + 2 * kL * v, V::load(partner + m * a.out_stride + kL * v),
+                    res, a.y_n - 2 * kL * v);
+  } else {
+    V::store(dst + m * a.out_stride + kL * v, res);
+  }
+}
+
+// One input channel of a direct tile: NV input vectors at xp times MR weights at wp into acc.
+template <class V, int MR, int NV>
+[[gnu::always_inline]] inline void direct_channel(typename V::type (&acc)[MR][NV], const float* xp,
+                                                  const float* wp) {
+  constexpr int kL = V::kLanes;
+  typename V::type xv[NV];
+  // Loaded once into a register: GCC would otherwise fold the load into every FMA that uses it,
+  // MR loads per vector instead of one (for MR = 1 folding is best).
+  _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+    xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
+  }
+  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+    const auto wv = V::broadcast(wp + m);
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      acc[m][v] = V::fma(wv, xv[v], acc[m][v]);
+    }
+  }
+}
+
 template <class V, int MR, int NV, bool Zip = false>
 void direct_kernel(const TileArgs& a) {
   constexpr int kL = V::kLanes;
@@ -74,18 +107,7 @@ void direct_kernel(const TileArgs& a) {
       const float* wp = a.wtap[t];
       // One input channel into accumulator set s.
       const auto step = [&](int s) {
-        typename V::type xv[NV];
-        // Loaded once into a register: GCC would otherwise fold the load into every FMA that
-        // uses it, MR loads per vector instead of one (for MR = 1 folding is best).
-        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-          xv[v] = MR > 1 ? V::pin(V::load(xp + kL * v)) : V::load(xp + kL * v);
-        }
-        _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-          const auto wv = V::broadcast(wp + m);
-          _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-            acc[s][m][v] = V::fma(wv, xv[v], acc[s][m][v]);
-          }
-        }
+        direct_channel<V, MR, NV>(acc[s], xp, wp);
         xp += cs;
         wp += MR;
       };
@@ -102,13 +124,7 @@ void direct_kernel(const TileArgs& a) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
         auto res = acc[0][m][v];
         if constexpr (kSets == 2) res = V::add(res, acc[1][m][v]);
-        if constexpr (Zip) {
-          // Interleaved with the even phase straight into the output row: no second pass.
-          store_zipped<V>(y + m * a.y_stride + 2 * kL * v,
-                          V::load(partner + m * a.out_stride + kL * v), res, a.y_n - 2 * kL * v);
-        } else {
-          V::store(out + m * a.out_stride + kL * v, res);
-        }
+        store_direct<V, Zip>(a, Zip ? y : out, partner, m, v, res);
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "blocking.h"
 #include "convt2d/checked.h"
 #include "convt2d/error.h"
 #include "plan.h"
@@ -113,12 +114,12 @@ Path PackedWeights::path() const {
 
 Path auto_path(const Params& params, Isa) {
   validate(params);
-  return params.out_channels / params.groups >= kGemmMinOcg ? Path::kGemm : Path::kDirect;
+  return params.out_channels / params.groups >= blocking::kGemmMinOcg ? Path::kGemm : Path::kDirect;
 }
 
 Path auto_path(const Problem& pr, Isa isa) {
   const Pair out = output_size(pr);  // validates
-  if (pr.params.out_channels / pr.params.groups < kGemmMinOcg) return Path::kDirect;
+  if (pr.params.out_channels / pr.params.groups < blocking::kGemmMinOcg) return Path::kDirect;
   // The widest column phase of an output row: ceil(Wout / sw).
   const int64_t phase_width = (out.w + pr.params.stride.w - 1) / pr.params.stride.w;
   const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;

@@ -1,6 +1,7 @@
 #pragma once
 // The stride-phase plan behind PackedWeights: which taps reach which output phase, and the
 // weights packed per (group, row phase, column phase, channel block) in the micro-kernels' order.
+// pack_weights.cc builds it; plan.cc runs it through one of the drivers (drivers.h).
 
 #include <algorithm>
 #include <cstdint>
@@ -9,34 +10,9 @@
 #include "aligned.h"
 #include "convt2d/optimized.h"
 #include "kernels.h"
+#include "phases.h"
 
 namespace convt2d::optimized {
-
-/// The taps of one phase along one dimension: tap index k (fh or fw) and its input offset a, so
-/// that output q (in phase units) reads input q - a.
-struct PhaseTaps {
-  std::vector<int64_t> k, a;
-  int64_t size() const { return static_cast<int64_t>(k.size()); }
-};
-
-/// The phases of one dimension that some tap reaches, with their taps: at most k of the s phases,
-/// so that a huge stride costs nothing (phases no tap reaches hold the bias alone).
-struct PhaseSet {
-  std::vector<int64_t> phase;   ///< sorted
-  std::vector<PhaseTaps> taps;  ///< by position in `phase`
-  int64_t count() const { return static_cast<int64_t>(phase.size()); }
-  /// Position of phase r in `phase`, or -1 when no tap reaches r.
-  int64_t find(int64_t r) const {
-    const auto it = std::lower_bound(phase.begin(), phase.end(), r);
-    return it != phase.end() && *it == r ? it - phase.begin() : -1;
-  }
-  /// The taps of phase r (none when no tap reaches it).
-  const PhaseTaps& of(int64_t r) const {
-    static const PhaseTaps kNone;
-    const int64_t i = find(r);
-    return i < 0 ? kNone : taps[static_cast<size_t>(i)];
-  }
-};
 
 struct PackedWeights::Impl {
   Params p;
@@ -102,7 +78,8 @@ struct PackedWeights::Impl {
     return panel(gi, iry, irx, 0) + k0 * ocg + ocb * mr_block * kc;
   }
   /// Offset in `packed` of the weight of tap t, input channel c, output channel o (within the
-  /// group) of panel (gi, iry, irx), in either layout.
+  /// group) of panel (gi, iry, irx), in either layout. Divides: for the non-finite fallback and
+  /// tests, never per weight on a hot path (packing walks the panels in order instead).
   int64_t index(int64_t gi, int64_t iry, int64_t irx, int64_t t, int64_t c, int64_t o) const {
     const int64_t ocb = o / mr_block, m = o % mr_block;
     const int64_t mr = std::min(mr_block, ocg - ocb * mr_block);
@@ -113,11 +90,6 @@ struct PackedWeights::Impl {
     return (gemm_a(gi, iry, irx, k0, kc, ocb) - packed.data()) + (c * nt + t - k0) * mr + m;
   }
 };
-
-/// Output channels per group from which Path::kAuto may take the phase GEMM (packed input); below
-/// it the direct path, reading the input in place, is faster (grouped-g4: 16 channels per group,
-/// 0.14 ms direct vs 0.20 ms GEMM on the benchmark machine).
-inline constexpr int64_t kGemmMinOcg = 32;
 
 /// Builds the plan and packs `w` (shape already validated) for `isa` and `path`.
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
