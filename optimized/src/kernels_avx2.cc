@@ -10,6 +10,7 @@ namespace {
 
 struct Avx2 {
   static constexpr int kLanes = 8;
+  static constexpr int kRegisters = 16;  // ymm0-15
   using type = __m256;
   static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static void prefetch(const float* p) {

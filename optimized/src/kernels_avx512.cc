@@ -19,6 +19,7 @@ namespace {
 
 struct Avx512 {
   static constexpr int kLanes = 16;
+  static constexpr int kRegisters = 32;  // zmm0-31
   using type = __m512;
   static type broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static void prefetch(const float* p) {

@@ -134,8 +134,10 @@ template <class V, int MR, int NV>
 void gemm_kernel(const GemmArgs& g) {
   constexpr int kL = V::kLanes;
   // A narrow tile (8 × 1 vector for a 16-pixel phase) has too few accumulators to hide the FMA
-  // latency: then even and odd k go to two sets, summed at the end.
-  constexpr int kSets = MR * NV <= 8 ? 2 : 1;
+  // latency: then even and odd k go to two sets, summed at the end, where both sets, the NV input
+  // vectors and the broadcast fit in the registers (AVX2's 4 × 2 tile would spill 3 of 19
+  // vectors to the stack every k: dcgan-2 at 56 % of peak).
+  constexpr int kSets = MR * NV <= 8 && 2 * MR * NV + NV + 1 <= V::kRegisters ? 2 : 1;
   typename V::type acc[kSets][MR][NV];
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {

@@ -12,6 +12,7 @@ namespace {
 
 struct Lanes8 {
   static constexpr int kLanes = 8;
+  static constexpr int kRegisters = 16;  // as AVX2, whose tile shapes it shares
   struct type {
     float v[8];
   };
