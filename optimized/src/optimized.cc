@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <numeric>
 
 #include "blocking.h"
 #include "convt2d/checked.h"
@@ -119,11 +120,22 @@ Path auto_path(const Params& params, Isa) {
 
 Path auto_path(const Problem& pr, Isa isa) {
   const Pair out = output_size(pr);  // validates
-  if (pr.params.out_channels / pr.params.groups < blocking::kGemmMinOcg) return Path::kDirect;
+  const Params& p = pr.params;
+  if (p.out_channels / p.groups < blocking::kGemmMinOcg) return Path::kDirect;
   // The widest column phase of an output row: ceil(Wout / sw).
-  const int64_t phase_width = (out.w + pr.params.stride.w - 1) / pr.params.stride.w;
+  const int64_t phase_width = (out.w + p.stride.w - 1) / p.stride.w;
   const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
-  return phase_width <= lanes ? Path::kGemm : Path::kDirect;
+  if (phase_width <= lanes) return Path::kGemm;
+  // One tap per phase in both dimensions (taps t·d mod s all distinct: k <= s / gcd(d, s)).
+  const auto one_tap = [](int64_t k, int64_t s, int64_t d) { return k <= s / std::gcd(d, s); };
+  if (isa == Isa::kAvx2 && one_tap(p.kernel_size.h, p.stride.h, p.dilation.h) &&
+      one_tap(p.kernel_size.w, p.stride.w, p.dilation.w)) {
+    // AVX2's direct tiles of 4 channels × 8-float vectors reread the whole input once per
+    // channel block, with no neighbouring tap to share a line it loads; the GEMM packs it once
+    // per L1 panel (Zen 5: unet-up 5.95 ms direct vs 3.56 ms GEMM, unet-up-large 21.0 vs 17.1).
+    return Path::kGemm;
+  }
+  return Path::kDirect;
 }
 
 PackedWeights pack(const Problem& pr, const Tensor<float>& w, Isa isa, Path path) {

@@ -791,17 +791,29 @@ TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
     const auto d = make_data<float>(pr, Regime::kReal, 1);
     EXPECT_EQ(optimized::pack(pr.params, d.w).path(), path) << problem;
   }
-  // With it: the GEMM only while a column phase of an output row fits in one vector.
+  // With it: the GEMM while a column phase of an output row fits in one vector.
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
     const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
     for (int64_t iw : {lanes - 1, lanes, lanes + 1}) {
-      // stride 2, k 2: Wout = 2·iw, so a column phase is iw wide.
-      Problem pr = parse_problem("mb1ic8ih3oc32kh2sh2");
+      // stride 2, k 4, padding 1: Wout = 2·iw, so a column phase is iw wide (two taps each).
+      Problem pr = parse_problem("mb1ic8ih3oc32kh4sh2ph1");
       pr.iw = iw;
       EXPECT_EQ(optimized::auto_path(pr, isa), iw <= lanes ? Path::kGemm : Path::kDirect)
           << optimized::to_string(isa) << " iw " << iw;
     }
     EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih3oc31kh2sh2"), isa), Path::kDirect);
+    // Wider phases of one tap each (kernel within the stride, dilation spreading taps over
+    // distinct phases): the GEMM on AVX2 only; two taps in one phase (kh2 sh2 dh2): direct.
+    for (const auto& [problem, one_tap] :
+         {std::pair{"mb1ic8ih3iw40oc32kh2sh2", true}, std::pair{"mb1ic8ih3iw40oc32kh3sh3", true},
+          std::pair{"mb1ic8ih3iw40oc32kh2sh4dh2", true},
+          std::pair{"mb1ic8ih3iw40oc32kh2sh2dh2", false},
+          std::pair{"mb1ic8ih3iw40oc32kh1kw2sh1sw2", true},
+          std::pair{"mb1ic8ih3iw40oc32kh3kw2sh1sw2", false}}) {
+      const Path want = one_tap && isa == Isa::kAvx2 ? Path::kGemm : Path::kDirect;
+      EXPECT_EQ(optimized::auto_path(parse_problem(problem), isa), want)
+          << optimized::to_string(isa) << " " << problem;
+    }
   }
 }
 

@@ -43,8 +43,9 @@ std::string to_string(Path path);
 
 /// What kAuto chooses. Knowing the input size (`pr`): the GEMM for at least 32 output channels
 /// per group when a column phase of an output row fits in one vector of `isa` (small images,
-/// where direct tiles would be mostly empty), the direct path otherwise. Without it (`params`
-/// only): the GEMM from 32 output channels per group.
+/// where direct tiles would be mostly empty) or, on AVX2, when every phase has one tap (kernel
+/// no larger than the stride, as in unet-up's kh2sh2); the direct path otherwise. Without it
+/// (`params` only): the GEMM from 32 output channels per group.
 Path auto_path(const Problem& pr, Isa isa);
 Path auto_path(const Params& params, Isa isa);
 
