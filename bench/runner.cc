@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "bandwidth.h"
+#include "convt2d/compare.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
 #include "convt2d/implementations.h"
@@ -223,9 +224,22 @@ Selection select_impls(const Registry& r, const std::vector<std::string>& names,
   return s;
 }
 
-std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs) {
+std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs,
+                        int64_t max_bytes) {
   if (impl.name.rfind("reference", 0) == 0 && macs(pr) > max_ref_macs) {
     return fmt::format("{:.3g} multiply-adds > --max-ref-macs {:.3g}", macs(pr), max_ref_macs);
+  }
+  try {
+    check_problem_bytes(pr, max_bytes);  // the tensors, before any is allocated
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (impl.working_bytes) {
+    const int64_t bytes = impl.working_bytes(pr);
+    if (bytes > max_bytes) {
+      return fmt::format("needs {} bytes of working memory, more than --max-bytes {}", bytes,
+                         max_bytes);
+    }
   }
   return "";
 }
@@ -275,7 +289,7 @@ int run_bench(const BenchOptions& o) {
     std::optional<Data> data[2];
     std::vector<Row> results;
     for (const Implementation* impl : sel.impls) {
-      Row row{impl, impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs)};
+      Row row{impl, impl->name, std::nullopt, skip_reason(*impl, pr, o.max_ref_macs, o.max_bytes)};
       if (row.why.empty()) {
         auto& d = data[impl->input == DType::kFloat64 ? 1 : 0];
         if (!d) d = make_any(pr, impl->input, o.seed, o.pass);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "convt2d/case_dir.h"
 #include "convt2d/params.h"
 #include "convt2d/registry.h"
 
@@ -38,6 +39,10 @@ struct BenchOptions {
   uint64_t seed = 1;
   /// The pass timed: its implementations from the registry, beside oneDNN's of the same pass.
   Pass pass = Pass::kForward;
+  /// A layer whose tensors (input, weight, output, as float64) exceed this many bytes is skipped
+  /// before anything is allocated for it, and so is an implementation whose declared working
+  /// memory does: every row SKIPPED with the reason, as `verify` does.
+  int64_t max_bytes = kDefaultMaxBytes;
 
   static constexpr double kDefaultMaxRefMacs = 5e7;
 };
@@ -58,8 +63,11 @@ struct Selection {
 Selection select_impls(const Registry& r, const std::vector<std::string>& names,
                        Pass pass = Pass::kForward);
 
-/// Why `impl` is not timed on `pr` (a reference* implementation over max_ref_macs), or "".
-std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs);
+/// Why `impl` is not timed on `pr`, or "": a reference* implementation over max_ref_macs, a
+/// tensor of pr over max_bytes (checked before anything is allocated), or impl's declared working
+/// memory over max_bytes.
+std::string skip_reason(const Implementation& impl, const Problem& pr, double max_ref_macs,
+                        int64_t max_bytes = kDefaultMaxBytes);
 
 /// 2 * macs(pr): the multiply-adds of the definition, the same count for each pass (the bwd_data
 /// and bwd_weights sums have exactly the forward pass's products).

@@ -32,6 +32,7 @@ int bench(const BenchCliOptions& o) {
   b.min_time = o.min_time;
   b.max_ref_macs = o.max_ref_macs;
   b.json = o.json;
+  b.max_bytes = o.max_bytes;
   if (!o.pass.empty()) b.pass = parse_pass(o.pass, "--pass");
   return bench::run_bench(b);
 }

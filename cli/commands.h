@@ -10,8 +10,8 @@
 #include "convt2d/case_dir.h"
 #include "convt2d/compare.h"
 #include "convt2d/params.h"
-#include "convt2d/registry.h"
 #include "convt2d/problem_file.h"
+#include "convt2d/registry.h"
 
 namespace convt2d::cli {
 
@@ -69,6 +69,7 @@ struct BenchCliOptions {
   double min_time = 0.5;
   double max_ref_macs = kDefaultBenchMaxRefMacs;
   bool json = false;
+  int64_t max_bytes = kDefaultMaxBytes;
 };
 /// `convt2d bench` (cli/bench.cc, built only with CONVT2D_BUILD_BENCH).
 int bench(const BenchCliOptions& o);

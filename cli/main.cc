@@ -22,8 +22,9 @@ std::string one_line(std::string msg) {
   return msg;
 }
 
-// Integer and real options are taken as strings and converted by convt2d/option_values.h, never by CLI11: its
-// strtoull with base 0 reads "010" as 8 and "0x10" as 16, and it reduces out-of-range values.
+// Integer and real options are taken as strings and converted by convt2d/option_values.h, never by
+// CLI11: its strtoull with base 0 reads "010" as 8 and "0x10" as 16, and it reduces out-of-range
+// values.
 template <class T>
 CLI::Option* add_integer(CLI::App* cmd, const std::string& name, T& target, const std::string& help,
                          T lo = std::numeric_limits<T>::min(),
@@ -195,6 +196,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--pass", bench.pass,
                         "time this pass's implementations: forward (default), bwd_data, "
                         "bwd_weights or bwd_bias");
+  add_integer(bench_cmd, "--max-bytes", bench.max_bytes,
+              "skip a layer whose tensors, or an implementation whose working memory, exceed "
+              "this many bytes (default 4 GiB)",
+              int64_t{1}, kMaxBytesMax);
 #else
   // Without oneDNN there is nothing to compare with: any arguments, one clear line, exit 2.
   auto* bench_cmd =

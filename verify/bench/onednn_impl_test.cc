@@ -236,5 +236,22 @@ TEST(BenchRegistry, SkipsOnlyReferencesOverTheLimit) {
   EXPECT_DOUBLE_EQ(bench::flops(big), 2 * macs(big));
 }
 
+TEST(BenchRegistry, SkipsWhatExceedsMaxBytesBeforeAllocatingIt) {
+  const Registry r = bench::bench_registry();
+  // As float64: x 512 KiB, w 512 KiB, y 2 MiB.
+  const Problem pr = parse_problem("mb1ic64ih32oc64kh4sh2ph1");
+  for (const char* impl : {"optimized", "onednn-best", "reference"}) {
+    const std::string why = bench::skip_reason(r.get(impl), pr, 1e12, 1 << 20);
+    EXPECT_NE(why.find("--max-bytes"), std::string::npos) << impl << ": " << why;
+    EXPECT_EQ(bench::skip_reason(r.get(impl), pr, 1e12, 64 << 20), "") << impl;
+  }
+  // The tensors fit, the declared working memory does not.
+  Implementation greedy = r.get("optimized");
+  greedy.working_bytes = [](const Problem&) { return int64_t{64} << 20; };
+  const std::string why = bench::skip_reason(greedy, pr, 1e12, 32 << 20);
+  EXPECT_NE(why.find("working memory"), std::string::npos) << why;
+  EXPECT_EQ(bench::skip_reason(greedy, pr, 1e12, 64 << 20), "");
+}
+
 }  // namespace
 }  // namespace convt2d
