@@ -152,6 +152,22 @@ TEST_P(BwdIsaTest, Depthwise) {
       GetParam());
   BwdTester().channels(5, 10).groups(5).kernel(3).Test(GetParam());
 }
+TEST_P(BwdIsaTest, ManySmallGroupsInChunksOfTheDyCopy) {
+  // bwd_data copies dy's phases for a chunk of groups at a time (~256 KB): 48 groups of 1 and
+  // of 2 channels take several chunks, the last one partial; an odd dy width leaves the stride-2
+  // unzip a tail; a batch of 2 reuses the copy (its padding stays zero).
+  BwdTester()
+      .channels(48, 48)
+      .groups(48)
+      .input(40, 37)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .batch(2)
+      .output_padding(1)
+      .Test(GetParam());
+  BwdTester().channels(96, 48).groups(48).input(33, 40).kernel(3).stride(2).Test(GetParam());
+}
 TEST_P(BwdIsaTest, OneByOneInput) {
   BwdTester().input(1, 1).kernel(4).stride(2).padding(1).Test(GetParam());
   BwdTester().input(1, 1).kernel(1).channels(9, 7).Test(GetParam());

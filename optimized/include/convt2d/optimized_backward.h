@@ -82,7 +82,7 @@ std::string bwd_weights_kernel_names(Isa isa = detected_isa());
 
 /// Upper bounds on the bytes one conv_transpose2d_bwd_data / conv_transpose2d_bwd_weights call
 /// on pr's shapes allocates beyond its operands and result, for any data: the packed weights,
-/// the column-phase copy of dy (one image and group at a time for bwd_data, padded by one tile
+/// the column-phase copy of dy (one image and chunk of groups at a time for bwd_data, padded
 /// on each side; the whole dy for bwd_weights when sw > 1, none when sw = 1), and per-thread tap
 /// and row lists. Never proportional to padding or dilation alone. Validates pr; Error naming the
 /// quantity on int64 overflow.
