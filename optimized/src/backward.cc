@@ -542,20 +542,19 @@ struct TapBlocks {
   int64_t prow = 0;  ///< floats per padded phase row
 };
 
+// Only for pr with weights_blocks_taps (whose bounds keep every sum here inside int64).
 TapBlocks tap_blocks(const Problem& pr, const ColPhases& cp) {
   const Params& p = pr.params;
   const Pair out = output_size(pr);
   TapBlocks tb;
-  // Tap rows oh = ih·sh − ph + fh·dh over every pixel and tap; tap columns iw + a.
-  const int64_t oh_lo = -p.padding.h;
-  const int64_t oh_hi =
-      (pr.ih - 1) * p.stride.h - p.padding.h + (p.kernel_size.h - 1) * p.dilation.h;
-  tb.top = std::max<int64_t>(0, -oh_lo);
-  tb.rows = tb.top + std::max(out.h, oh_hi + 1);
+  // Tap rows oh = ih·sh − ph + fh·dh over every pixel and tap lie in [−ph, Hout + ph − oph);
+  // tap columns of slot rows at iw + a.
+  tb.top = p.padding.h;
+  tb.rows = tb.top + out.h + std::max<int64_t>(0, p.padding.h - p.output_padding.h);
   int64_t amin = 0, amax = 0;
   for (const ColTap& ct : cp.taps) {
     amin = std::min(amin, ct.a);
-    amax = std::max(amax, ct.a);
+    amax = std::max(amax, ct.a);  // < jmax: the tap reaches dy
   }
   tb.pad = -amin;
   tb.prow = tb.pad + std::max(cp.jmax, pr.iw + amax);
@@ -563,14 +562,24 @@ TapBlocks tap_blocks(const Problem& pr, const ColPhases& cp) {
 }
 
 // Only where the padding stays small beside dy (a padding or dilation far larger than the
-// image would make it proportional to them).
+// image would make it proportional to them): at most 2·Hout rows of 2·(phase + lanes) floats.
+// Decided in double, before any of tap_blocks' sums is formed.
 bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
   if (p.out_channels / p.groups >= k.weights_nr) return false;
-  const ColPhases cp = bwd::col_phases(p, pr.iw, output_size(pr).w);
+  const Pair out = output_size(pr);
+  const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
   if (cp.slots() == 0) return false;
-  const TapBlocks tb = tap_blocks(pr, cp);
-  return tb.rows <= 2 * output_size(pr).h && tb.prow <= 2 * (cp.jmax + k.lanes);
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double rows =
+      d(p.padding.h) + d(out.h) + std::max(0.0, d(p.padding.h) - d(p.output_padding.h));
+  double amin = 0, amax = 0;
+  for (const ColTap& ct : cp.taps) {
+    amin = std::min(amin, d(ct.a));
+    amax = std::max(amax, d(ct.a));
+  }
+  const double prow = -amin + std::max(d(cp.jmax), d(pr.iw) + amax);
+  return rows <= 2.0 * d(out.h) && prow <= 2.0 * (d(cp.jmax) + k.lanes);
 }
 
 void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor<float>& x,

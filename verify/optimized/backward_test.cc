@@ -168,6 +168,16 @@ TEST_P(BwdIsaTest, ManySmallGroupsInChunksOfTheDyCopy) {
       .Test(GetParam());
   BwdTester().channels(96, 48).groups(48).input(33, 40).kernel(3).stride(2).Test(GetParam());
 }
+TEST_P(BwdIsaTest, FewOutputChannelsTakeTapBlocks) {
+  // Fewer output channels per group than the bwd_weights tile's columns (AVX-512: 6, AVX2 and
+  // scalar: 3): for a finite x its columns are (o, tap row, tap column of a phase) over a
+  // zero-padded copy of dy; fsrcnn's shape, dcgan's last layer's, groups with dilation.
+  BwdTester().channels(7, 1).input(9, 21).kernel(9).stride(3).padding(4).output_padding(2).Test(
+      GetParam());
+  BwdTester().channels(10, 2).input(6, 17).kernel(4).stride(2).padding(1).batch(2).Test(GetParam());
+  BwdTester().channels(6, 4).groups(2).input(5, 19).kernel({3, 2}).dilation(2).padding({2, 1}).Test(
+      GetParam());
+}
 TEST_P(BwdIsaTest, OneByOneInput) {
   BwdTester().input(1, 1).kernel(4).stride(2).padding(1).Test(GetParam());
   BwdTester().input(1, 1).kernel(1).channels(9, 7).Test(GetParam());
