@@ -419,10 +419,12 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
         const int64_t gn = std::min(gchunk, g_count - g0);
         // Taps' rows reach every dy row of the group unless none reaches a column phase.
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < gn * ocg * hout; ++r) {
-          const int64_t c = r / hout, oh = r % hout, gl = c / ocg, o = c % ocg;
-          split_phases(k, dyn + (g0 * ocg * hout + r) * wout, wout, p.stride.w, d.cp, d.pad, row,
-                       dyp.data() + gl * grp + oh * ohs + o * chan);
+        for (int64_t c = 0; c < gn * ocg; ++c) {  // a channel's rows in turn, no division
+          const float* src = dyn + (g0 * ocg + c) * hout * wout;
+          float* dst = dyp.data() + c / ocg * grp + c % ocg * chan;
+          for (int64_t oh = 0; oh < hout; ++oh) {
+            split_phases(k, src + oh * wout, wout, p.stride.w, d.cp, d.pad, row, dst + oh * ohs);
+          }
         }
         // Consecutive items share a channel block's weights; each takes a run of dx rows.
 #pragma omp for schedule(dynamic, 1)
