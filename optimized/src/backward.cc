@@ -232,6 +232,13 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
   const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
   const int64_t plane = d.plane;
   AlignedVector<float> col(static_cast<size_t>(taps * ocg * plane));  // <= kMaxColBytes
+  // One group's dy in column phases: [o][oh][slot][jmax] (counted by bwd_data_working_bytes).
+  const int64_t prow = d.cp.slots() * d.cp.jmax;
+  AlignedVector<float> ph(static_cast<size_t>(ocg * hout * prow));
+  std::vector<int64_t> tap_of_fw(static_cast<size_t>(kw), -1);  // -1: the tap misses dy
+  for (size_t i = 0; i < d.cp.taps.size(); ++i) {
+    tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
+  }
   const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
   for (int64_t n = 0; n < pr.mb; ++n) {
     for (int64_t g = 0; g < g_count; ++g) {
@@ -239,18 +246,31 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
       float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * hw;
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
+        // The group's dy rows split into their column phases first (stride 2: the unzip
+        // kernel), so that each tap row below is a contiguous copy with zeros around it.
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < ocg * hout; ++r) {
+          split_phases(k, dyg + r * wout, wout, p.stride.w, d.cp, 0, d.cp.jmax,
+                       ph.data() + r * prow);
+        }
 #pragma omp for schedule(static)
         for (int64_t to = 0; to < taps * ocg; ++to) {
           const int64_t t = to / ocg, o = to % ocg, fh = t / kw, fw = t % kw;
-          const float* src = dyg + o * hout * wout;
           float* dst = col.data() + to * plane;
+          const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
           for (int64_t ih = 0; ih < h; ++ih) {
             const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-            for (int64_t iw = 0; iw < w; ++iw) {
-              const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
-              const bool inside = oh >= 0 && oh < hout && ow >= 0 && ow < wout;
-              dst[ih * w + iw] = inside ? src[oh * wout + ow] : 0.0f;
+            float* out = dst + ih * w;
+            if (ct_index < 0 || oh < 0 || oh >= hout) {
+              std::fill(out, out + w, 0.0f);
+              continue;
             }
+            const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
+            // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
+            const float* src = ph.data() + (o * hout + oh) * prow + ct.slot * d.cp.jmax;
+            std::fill(out, out + ct.lo, 0.0f);
+            std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
+            std::fill(out + ct.hi, out + w, 0.0f);
           }
           std::fill(dst + hw, dst + plane, 0.0f);
         }
@@ -501,6 +521,9 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   const int64_t ocg = p.out_channels / p.groups;
   if (d.col) {
     bytes = checked_add(bytes, kMaxColBytes, what);
+    const int64_t phases = checked_mul(
+        checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.cp.jmax, what);
+    bytes = checked_add(bytes, bytes_of(phases, what), what);
   } else {
     const int64_t grp =
         checked_mul(checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.row, what);
