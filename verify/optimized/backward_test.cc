@@ -197,6 +197,11 @@ TEST_P(BwdIsaTest, NarrowImagesTakeTheColumnPath) {
   BwdTester().channels(16, 8).input(4, 4).kernel(4).stride(2).padding(1).Test(GetParam());
   BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(GetParam());
   BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(GetParam());
+  // Its dy goes through the column phases first: tap columns that miss dy entirely (fw = 0 and 2
+  // of a 3-wide kernel dilated by 5, padded by 5), an odd width at stride 2 (the unzip's tail).
+  BwdTester().channels(8, 3).input(4, 3).kernel(3).dilation(5).padding(5).Test(GetParam());
+  BwdTester().channels(12, 4).input(5, 13).kernel(3).stride(2).padding(1).output_padding(1).Test(
+      GetParam());
 }
 TEST_P(BwdIsaTest, LongChannelSumAcrossBlocks) {
   // More than one K block of the GEMM's bwd_data (OC/G · kh · kw > 256) and its bwd_weights
