@@ -23,29 +23,33 @@ using bwd::ColPhases;
 using bwd::ColTap;
 using bwd::table_for;
 
-// Copies dy rows (an image's channels) into column-phase rows of `stride` floats: slot s's
-// column j at pad + j, zeros in [0, pad) and after its last column.
-void split_phases(const float* src, int64_t wout, int64_t sw, const ColPhases& cp, int64_t pad,
-                  int64_t stride, float* dst) {
+// Copies one dy row into its column-phase rows, `stride` floats apart: slot s's column j at
+// dst + s·stride + pad + j. Only those floats are written: the caller zeroes the buffer once,
+// and every row it holds is written at the same places, so the padding stays zero. Two phases
+// of stride 2 go through the ISA's unzip kernel.
+void split_phases(const BwdKernelTable& k, const float* src, int64_t wout, int64_t sw,
+                  const ColPhases& cp, int64_t pad, int64_t stride, float* dst) {
+  if (sw == 2 && cp.slots() == 2) {
+    const int64_t even = cp.rx[0] == 0 ? 0 : 1;
+    k.unzip2(src, wout, dst + even * stride + pad, dst + (1 - even) * stride + pad);
+    return;
+  }
   for (int64_t s = 0; s < cp.slots(); ++s, dst += stride) {
     const int64_t rx = cp.rx[static_cast<size_t>(s)], len = cp.len[static_cast<size_t>(s)];
-    std::fill(dst, dst + pad, 0.0f);
     const float* in = src + rx;
     if (sw == 1) {
       std::copy(in, in + len, dst + pad);
     } else {
       for (int64_t j = 0; j < len; ++j) dst[pad + j] = in[j * sw];
     }
-    std::fill(dst + pad + len, dst + stride, 0.0f);
-    (void)wout;
   }
 }
 
 // The bwd_data tiling of a problem: mr channels × nv vectors of columns (T floats), the phase
-// rows padded by T on each side.
+// rows of `row` floats with `pad` zeros before their first column and enough after the last.
 struct DataLayout {
   ColPhases cp;
-  int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1;
+  int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1, pad = 0;
   // Narrow images (fewer than two vectors per row) take the column path instead: every tap's dy
   // values gathered per image and group into planes of `plane` floats (H·W rounded up to whole
   // vectors), tiles over the flattened pixels, so that no lane idles past a short row.
@@ -78,11 +82,27 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   // Balanced: the fewest tiles of at most nv_max vectors, all about as wide.
   d.nv = ceil_div(d.nvec, ceil_div(d.nvec, nv_max));
   d.tile = d.nv * k.lanes;
-  d.row = checked_add(d.cp.jmax, 2 * d.tile, "bwd_data: dy phase row");
+  // A tile reads its taps' phase rows at iw + a for iw in [iw0, iw0 + nv·lanes): from the
+  // smallest a to the last vector's end past the largest, which the padding covers with zeros.
+  int64_t amin = 0, amax = 0;
+  for (const ColTap& ct : d.cp.taps) {
+    amin = std::min(amin, ct.a);
+    amax = std::max(amax, ct.a);
+  }
+  d.pad = -amin;
+  const int64_t right = std::max<int64_t>(0, d.nvec * k.lanes + amax - d.cp.jmax);
+  d.row = checked_add(checked_add(d.cp.jmax, d.pad, "bwd_data: dy phase row"), right,
+                      "bwd_data: dy phase row");
   return d;
 }
 
 constexpr int64_t kBookkeepingBytes = 1024;
+
+// Groups per chunk of bwd_data's dy copy (grp floats each): as many as fit in ~256 KB, at least
+// one.
+int64_t data_group_chunk(int64_t grp, int64_t groups) {
+  return std::clamp<int64_t>((int64_t{64} << 10) / std::max<int64_t>(grp, 1), 1, groups);
+}
 
 int64_t bytes_of(int64_t floats, const char* what) {
   return checked_mul(floats, static_cast<int64_t>(sizeof(float)), what);
@@ -189,6 +209,16 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
 
 namespace {
 
+// Whether dx rows a and b have the same tap rows inside dy (then b's taps are a's, shifted).
+bool same_tap_rows(const Params& p, int64_t hout, int64_t a, int64_t b) {
+  for (int64_t fh = 0; fh < p.kernel_size.h; ++fh) {
+    const int64_t oa = a * p.stride.h - p.padding.h + fh * p.dilation.h;
+    const int64_t ob = b * p.stride.h - p.padding.h + fh * p.dilation.h;
+    if ((oa >= 0 && oa < hout) != (ob >= 0 && ob < hout)) return false;
+  }
+  return true;
+}
+
 // The column path (DataLayout::col): per image and group, col[t][o][pixel] = the dy value tap t
 // of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
 // only, so 0·w adds nothing); then dx[c][pixels] = Σ_(t, o) w[c, o, t] · col[t][o][pixels] by
@@ -202,6 +232,13 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
   const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
   const int64_t plane = d.plane;
   AlignedVector<float> col(static_cast<size_t>(taps * ocg * plane));  // <= kMaxColBytes
+  // One group's dy in column phases: [o][oh][slot][jmax] (counted by bwd_data_working_bytes).
+  const int64_t prow = d.cp.slots() * d.cp.jmax;
+  AlignedVector<float> ph(static_cast<size_t>(ocg * hout * prow));
+  std::vector<int64_t> tap_of_fw(static_cast<size_t>(kw), -1);  // -1: the tap misses dy
+  for (size_t i = 0; i < d.cp.taps.size(); ++i) {
+    tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
+  }
   const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
   for (int64_t n = 0; n < pr.mb; ++n) {
     for (int64_t g = 0; g < g_count; ++g) {
@@ -209,18 +246,31 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
       float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * hw;
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
+        // The group's dy rows split into their column phases first (stride 2: the unzip
+        // kernel), so that each tap row below is a contiguous copy with zeros around it.
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < ocg * hout; ++r) {
+          split_phases(k, dyg + r * wout, wout, p.stride.w, d.cp, 0, d.cp.jmax,
+                       ph.data() + r * prow);
+        }
 #pragma omp for schedule(static)
         for (int64_t to = 0; to < taps * ocg; ++to) {
           const int64_t t = to / ocg, o = to % ocg, fh = t / kw, fw = t % kw;
-          const float* src = dyg + o * hout * wout;
           float* dst = col.data() + to * plane;
+          const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
           for (int64_t ih = 0; ih < h; ++ih) {
             const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-            for (int64_t iw = 0; iw < w; ++iw) {
-              const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
-              const bool inside = oh >= 0 && oh < hout && ow >= 0 && ow < wout;
-              dst[ih * w + iw] = inside ? src[oh * wout + ow] : 0.0f;
+            float* out = dst + ih * w;
+            if (ct_index < 0 || oh < 0 || oh >= hout) {
+              std::fill(out, out + w, 0.0f);
+              continue;
             }
+            const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
+            // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
+            const float* src = ph.data() + (o * hout + oh) * prow + ct.slot * d.cp.jmax;
+            std::fill(out, out + ct.lo, 0.0f);
+            std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
+            std::fill(out + ct.hi, out + w, 0.0f);
           }
           std::fill(dst + hw, dst + plane, 0.0f);
         }
@@ -280,9 +330,12 @@ bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   if (d.col) return false;
   const double rows_bytes = 4.0 * static_cast<double>(p.kernel_size.h) *
                             static_cast<double>(p.out_channels / p.groups) *
-                            static_cast<double>(d.cp.slots()) * static_cast<double>(d.row);
+                            static_cast<double>(d.cp.slots()) *
+                            static_cast<double>(d.cp.jmax + 2 * d.tile);  // rows as fitted
   return rows_bytes > 384.0 * 1024;
 }
+
+bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k);
 
 // bwd_weights, in units of the GEMM tile's time per multiply-add: the GEMM pays for its idle
 // lanes and for building its panel of dy (~64 such units per element, one element per IC/G
@@ -297,8 +350,15 @@ bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
       bwd::lane_use(ocg * p.kernel_size.h * p.kernel_size.w, int64_t{kGemmNv} * g.lanes) *
       bwd::lane_use(icg, g.gemm_mr);
   const double gemm = 1.0 / gemm_use + 64.0 / static_cast<double>(icg);
-  const double direct_use = 0.6 * bwd::lane_use(pr.iw, k.lanes) *
-                            bwd::lane_use(icg, k.weights_mr) * bwd::lane_use(ocg, k.weights_nr);
+  // Few output channels per group: the tap blocks' columns are (o, fh, tap of a phase).
+  double cols_use = bwd::lane_use(ocg, k.weights_nr);
+  if (weights_blocks_taps(pr, k)) {
+    const ColPhases cp = bwd::col_phases(p, pr.iw, output_size(pr).w);
+    const int64_t cols = ocg * p.kernel_size.h * static_cast<int64_t>(cp.taps.size());
+    cols_use = bwd::lane_use(ceil_div(cols, cp.slots()), k.weights_nr);
+  }
+  const double direct_use =
+      0.6 * bwd::lane_use(pr.iw, k.lanes) * bwd::lane_use(icg, k.weights_mr) * cols_use;
   return gemm < 1.0 / direct_use;
 }
 
@@ -355,59 +415,81 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
     return;
   }
   const int64_t slots = d.cp.slots(), row = d.row;
-  // [oh][o][slot][row]: a tile's output channels for one dy row lie close together (a plane
-  // per channel would put hundreds of streams pages apart).
+  // [g][oh][o][slot][row] for a chunk of an image's groups: a tile's output channels for one
+  // dy row lie close together (a plane per channel would put hundreds of streams pages apart).
+  // Many small groups (depthwise) share one parallel region and chunk of about L2's size.
   const int64_t chan = checked_mul(slots, row, "bwd_data: dy copy");
   const int64_t ohs = checked_mul(ocg, chan, "bwd_data: dy copy");
-  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(hout, ohs, "bwd_data: dy copy")));
+  const int64_t grp = checked_mul(hout, ohs, "bwd_data: dy copy");
+  const int64_t gchunk = data_group_chunk(grp, g_count);
+  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(gchunk, grp, "bwd_data: dy copy")));
   const int64_t max_taps = kh * static_cast<int64_t>(d.cp.taps.size());
+  // Row chunks: enough items for every thread to take a few.
+  const int64_t nchunks =
+      std::clamp<int64_t>(ceil_div(4 * int64_t{nt}, std::min(gchunk, g_count) * ncb), 1, h);
+  const int64_t chunk = ceil_div(h, nchunks);
   for (int64_t n = 0; n < pr.mb; ++n) {
-    for (int64_t g = 0; g < g_count; ++g) {
-      const float* dyg = dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout;
-      float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * h * w;
-      // Taps' rows reach every dy row of the group unless none reaches a column phase.
+    const float* dyn = dy.ptr() + n * p.out_channels * hout * wout;
+    float* dxn = dx.ptr() + n * p.in_channels * h * w;
 #pragma omp parallel num_threads(nt) if (nt > 1)
-      {
+    {
+      std::vector<int64_t> dyoff(static_cast<size_t>(max_taps));
+      std::vector<const float*> wtap(static_cast<size_t>(max_taps));
+      for (int64_t g0 = 0; g0 < g_count; g0 += gchunk) {
+        const int64_t gn = std::min(gchunk, g_count - g0);
+        // Taps' rows reach every dy row of the group unless none reaches a column phase.
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < ocg * hout; ++r) {
-          const int64_t o = r / hout, oh = r % hout;
-          split_phases(dyg + r * wout, wout, p.stride.w, d.cp, d.tile, row,
-                       dyp.data() + oh * ohs + o * chan);
+        for (int64_t c = 0; c < gn * ocg; ++c) {  // a channel's rows in turn, no division
+          const float* src = dyn + (g0 * ocg + c) * hout * wout;
+          float* dst = dyp.data() + c / ocg * grp + c % ocg * chan;
+          for (int64_t oh = 0; oh < hout; ++oh) {
+            split_phases(k, src + oh * wout, wout, p.stride.w, d.cp, d.pad, row, dst + oh * ohs);
+          }
         }
-        std::vector<int64_t> dyoff(static_cast<size_t>(max_taps));
-        std::vector<const float*> wtap(static_cast<size_t>(max_taps));
-        // Consecutive items share a channel block's weights.
+        // Consecutive items share a channel block's weights; each takes a run of dx rows.
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < ncb * h; ++item) {
-          const int64_t cb = item / h, ih = item % h, c0 = cb * d.mr;
-          const int64_t mb = std::min(d.mr, icg - c0);
+        for (int64_t item = 0; item < gn * ncb * nchunks; ++item) {
+          const int64_t gl = item / (ncb * nchunks), g = g0 + gl, cb = item / nchunks % ncb;
+          const int64_t ih0 = item % nchunks * chunk, ih1 = std::min(h, ih0 + chunk);
+          const int64_t c0 = cb * d.mr, mb = std::min(d.mr, icg - c0);
           const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
-          for (int64_t ti = 0; ti < ntiles; ++ti) {
-            const int64_t iw0 = ti * d.tile, cols = std::min(d.tile, w - iw0);
-            int64_t nt_taps = 0;
-            for (int64_t fh = 0; fh < kh; ++fh) {
-              const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-              if (oh < 0 || oh >= hout) continue;
-              for (const ColTap& ct : d.cp.taps) {
-                if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
-                dyoff[static_cast<size_t>(nt_taps)] =
-                    oh * ohs + ct.slot * row + d.tile + iw0 + ct.a;
-                wtap[static_cast<size_t>(nt_taps)] = wblock + (fh * kw + ct.fw) * ocg * mb;
-                ++nt_taps;
+          float* dxg = dxn + g * icg * h * w;
+          for (int64_t ih = ih0; ih < ih1;) {
+            // Rows whose tap rows are all inside dy or outside alike as ih's share its tap
+            // list, shifted by sh dy rows per row: one kernel call each.
+            int64_t run = 1;
+            while (ih + run < ih1 && same_tap_rows(p, hout, ih, ih + run)) ++run;
+            for (int64_t ti = 0; ti < ntiles; ++ti) {
+              const int64_t iw0 = ti * d.tile, cols = std::min(d.tile, w - iw0);
+              int64_t nt_taps = 0;
+              for (int64_t fh = 0; fh < kh; ++fh) {
+                const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+                if (oh < 0 || oh >= hout) continue;
+                for (const ColTap& ct : d.cp.taps) {
+                  if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
+                  dyoff[static_cast<size_t>(nt_taps)] =
+                      gl * grp + oh * ohs + ct.slot * row + d.pad + iw0 + ct.a;
+                  wtap[static_cast<size_t>(nt_taps)] = wblock + (fh * kw + ct.fw) * ocg * mb;
+                  ++nt_taps;
+                }
               }
+              BwdDataArgs a;
+              a.dy = dyp.data();
+              a.dyoff = dyoff.data();
+              a.wtap = wtap.data();
+              a.ntaps = nt_taps;
+              a.ocg = ocg;
+              a.chan_stride = chan;
+              a.dx = dxg + (c0 * h + ih) * w + iw0;
+              a.dx_stride = h * w;
+              a.n = cols;
+              a.rows = run;
+              a.dy_row_step = p.stride.h * ohs;
+              a.dx_row_step = w;
+              const int64_t nvt = std::min(d.nv, d.nvec - ti * d.nv);
+              k.data[mb][nvt](a);
             }
-            BwdDataArgs a;
-            a.dy = dyp.data();
-            a.dyoff = dyoff.data();
-            a.wtap = wtap.data();
-            a.ntaps = nt_taps;
-            a.ocg = ocg;
-            a.chan_stride = chan;
-            a.dx = dxg + (c0 * h + ih) * w + iw0;
-            a.dx_stride = h * w;
-            a.n = cols;
-            const int64_t nvt = std::min(d.nv, d.nvec - ti * d.nv);
-            k.data[mb][nvt](a);
+            ih += run;
           }
         }
       }
@@ -439,9 +521,13 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   const int64_t ocg = p.out_channels / p.groups;
   if (d.col) {
     bytes = checked_add(bytes, kMaxColBytes, what);
+    const int64_t phases = checked_mul(
+        checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.cp.jmax, what);
+    bytes = checked_add(bytes, bytes_of(phases, what), what);
   } else {
-    const int64_t dyp =
+    const int64_t grp =
         checked_mul(checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.row, what);
+    const int64_t dyp = checked_mul(grp, data_group_chunk(grp, p.groups), what);
     bytes = checked_add(bytes, bytes_of(dyp, what), what);
   }
   const int nt = threads > 0 ? threads : omp_get_max_threads();
@@ -467,6 +553,143 @@ int64_t rows_per_block(const Problem& pr) {
       std::max(floats / std::max(per_row, 1.0), 2048.0 / static_cast<double>(pr.iw));
   const double all = static_cast<double>(pr.mb) * static_cast<double>(pr.ih);
   return static_cast<int64_t>(std::clamp(std::ceil(rows), 1.0, std::max(all, 1.0)));
+}
+
+// Groups with fewer output channels than the bwd_weights tile has columns (dcgan's last layer:
+// 3; fsrcnn: 1) would leave most of it idle: for a finite x, the direct tiles then take as their
+// columns every (output channel, tap row, tap column) of one column phase, which read the same
+// x rows at fixed offsets into a copy of dy padded with zero rows and columns. The zeros meet
+// only finite x values, so the sum is the definition's.
+struct TapBlocks {
+  int64_t top = 0;   ///< zero rows above dy's first
+  int64_t rows = 0;  ///< padded rows per channel
+  int64_t pad = 0;   ///< zeros before a phase row's first column
+  int64_t prow = 0;  ///< floats per padded phase row
+};
+
+// Only for pr with weights_blocks_taps (whose bounds keep every sum here inside int64).
+TapBlocks tap_blocks(const Problem& pr, const ColPhases& cp) {
+  const Params& p = pr.params;
+  const Pair out = output_size(pr);
+  TapBlocks tb;
+  // Tap rows oh = ih·sh − ph + fh·dh over every pixel and tap lie in [−ph, Hout + ph − oph);
+  // tap columns of slot rows at iw + a.
+  tb.top = p.padding.h;
+  tb.rows = tb.top + out.h + std::max<int64_t>(0, p.padding.h - p.output_padding.h);
+  int64_t amin = 0, amax = 0;
+  for (const ColTap& ct : cp.taps) {
+    amin = std::min(amin, ct.a);
+    amax = std::max(amax, ct.a);  // < jmax: the tap reaches dy
+  }
+  tb.pad = -amin;
+  tb.prow = tb.pad + std::max(cp.jmax, pr.iw + amax);
+  return tb;
+}
+
+// Only where the padding stays small beside dy (a padding or dilation far larger than the
+// image would make it proportional to them): at most 2·Hout rows of 2·(phase + lanes) floats.
+// Decided in double, before any of tap_blocks' sums is formed.
+bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k) {
+  const Params& p = pr.params;
+  if (p.out_channels / p.groups >= k.weights_nr) return false;
+  const Pair out = output_size(pr);
+  const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
+  if (cp.slots() == 0) return false;
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double rows =
+      d(p.padding.h) + d(out.h) + std::max(0.0, d(p.padding.h) - d(p.output_padding.h));
+  double amin = 0, amax = 0;
+  for (const ColTap& ct : cp.taps) {
+    amin = std::min(amin, d(ct.a));
+    amax = std::max(amax, d(ct.a));
+  }
+  const double prow = -amin + std::max(d(cp.jmax), d(pr.iw) + amax);
+  return rows <= 2.0 * d(out.h) && prow <= 2.0 * (d(cp.jmax) + k.lanes);
+}
+
+void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor<float>& x,
+                        const Tensor<float>& dy, Tensor<float>& dw, int nt) {
+  const Params& p = pr.params;
+  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
+  const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
+  const ColPhases cp = bwd::col_phases(p, w, wout);
+  const int64_t slots = cp.slots();  // > 0 (weights_blocks_taps)
+  const TapBlocks tb = tap_blocks(pr, cp);
+  const char* what = "bwd_weights: dy copy";
+  // [n][oc][padded oh][slot][prow], zeros around dy's values.
+  const int64_t rs = checked_mul(slots, tb.prow, what);
+  const int64_t chan = checked_mul(tb.rows, rs, what),
+                img = checked_mul(p.out_channels, chan, what);
+  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(pr.mb, img, what)));
+  const int64_t planes = pr.mb * p.out_channels * hout;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < planes; ++r) {
+    const int64_t plane = r / hout, oh = r % hout;
+    split_phases(k, dy.ptr() + r * wout, wout, p.stride.w, cp, tb.pad, tb.prow,
+                 dyp.data() + plane * chan + (oh + tb.top) * rs);
+  }
+  // Per slot: its columns (o, fh, tap of the slot), o-major.
+  std::vector<std::vector<int64_t>> dcols(static_cast<size_t>(slots)),
+      wcols(static_cast<size_t>(slots));
+  for (int64_t o = 0; o < ocg; ++o) {
+    for (int64_t fh = 0; fh < kh; ++fh) {
+      for (const ColTap& ct : cp.taps) {
+        dcols[static_cast<size_t>(ct.slot)].push_back(o * chan + fh * p.dilation.h * rs + ct.a);
+        wcols[static_cast<size_t>(ct.slot)].push_back(o * taps + fh * kw + ct.fw);
+      }
+    }
+  }
+  const int64_t mr = std::min<int64_t>(k.weights_mr, icg), nr = k.weights_nr;
+  const int64_t nib = ceil_div(icg, mr);
+  std::vector<int64_t> cb0;  // per (slot, column block): slot and first column
+  std::vector<int64_t> cbs;
+  for (int64_t s = 0; s < slots; ++s) {
+    const int64_t ncols = static_cast<int64_t>(dcols[static_cast<size_t>(s)].size());
+    for (int64_t c0 = 0; c0 < ncols; c0 += nr) {
+      cbs.push_back(s);
+      cb0.push_back(c0);
+    }
+  }
+  const int64_t ncb = static_cast<int64_t>(cbs.size());
+  const int64_t items = g_count * ncb * nib;
+  const int64_t all_rows = pr.mb * h, block = rows_per_block(pr);
+  for (int64_t r0 = 0; r0 < all_rows; r0 += block) {
+    const int64_t r1 = std::min(all_rows, r0 + block), nrows = r1 - r0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      std::vector<int64_t> xoff(static_cast<size_t>(nrows)), dyoff(static_cast<size_t>(nrows));
+      // Consecutive items share the columns (dy rows) and walk the input channels (x rows).
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        const int64_t ib = item % nib, cb = item / nib % ncb, g = item / nib / ncb;
+        const int64_t s = cbs[static_cast<size_t>(cb)], c0 = cb0[static_cast<size_t>(cb)];
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t n = r / h, ih = r % h;
+          xoff[static_cast<size_t>(r - r0)] = n * p.in_channels * h * w + ih * w;
+          // The padded row of tap row 0; the columns add fh·dh rows.
+          dyoff[static_cast<size_t>(r - r0)] =
+              n * img + (ih * p.stride.h - p.padding.h + tb.top) * rs + s * tb.prow + tb.pad;
+        }
+        const std::vector<int64_t>& dc = dcols[static_cast<size_t>(s)];
+        const int64_t i0 = ib * mr, mb = std::min(mr, icg - i0);
+        const int64_t nb = std::min(nr, static_cast<int64_t>(dc.size()) - c0);
+        BwdWeightsArgs a;
+        a.x = x.ptr() + (g * icg + i0) * h * w;
+        a.dy = dyp.data() + g * ocg * chan;
+        a.xoff = xoff.data();
+        a.dyoff = dyoff.data();
+        a.nrows = nrows;
+        a.len = w;
+        a.x_cs = h * w;
+        a.dy_col = dc.data() + c0;
+        a.dw = dw.ptr() + (g * icg + i0) * ocg * taps;
+        a.ldi = ocg * taps;
+        a.dw_col = wcols[static_cast<size_t>(s)].data() + c0;
+        k.weights[mb][nb](a);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -495,9 +718,14 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
   const int nt = choose_threads(threads, macs(pr));
   // The GEMM tiles' zeros of dy's tap columns would meet every x value (0·Inf is NaN where the
   // definition has no term): a non-finite x takes the direct tiles, which read only its terms.
-  if (resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm &&
-      std::all_of(x.data.begin(), x.data.end(), [](float v) { return std::isfinite(v); })) {
+  const bool finite_x =
+      std::all_of(x.data.begin(), x.data.end(), [](float v) { return std::isfinite(v); });
+  if (resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm && finite_x) {
     bwd::weights_gemm(pr, bwd::gemm_table_for(isa), x, dy, dw, nt);
+    return;
+  }
+  if (finite_x && weights_blocks_taps(pr, k)) {
+    weights_tap_blocks(pr, k, x, dy, dw, nt);
     return;
   }
   const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
@@ -518,7 +746,7 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
     const int64_t planes = pr.mb * p.out_channels * hout;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t r = 0; r < planes; ++r) {
-      split_phases(dy.ptr() + r * wout, wout, sw, cp, 0, cp.jmax, dyp.data() + r * row);
+      split_phases(k, dy.ptr() + r * wout, wout, sw, cp, 0, cp.jmax, dyp.data() + r * row);
     }
     dsrc = dyp.data();
   }
@@ -527,6 +755,11 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
                 nr = std::min<int64_t>(k.weights_nr, ocg);
   const int64_t nib = ceil_div(icg, mr), nob = ceil_div(ocg, nr);
   const int64_t ncol = static_cast<int64_t>(cp.taps.size());
+  int64_t dy_col[kMaxBwdWeightsNr], dw_col[kMaxBwdWeightsNr];  // consecutive output channels
+  for (int64_t r = 0; r < kMaxBwdWeightsNr; ++r) {
+    dy_col[r] = r * chan;
+    dw_col[r] = r * taps;
+  }
   const int64_t items = g_count * kh * ncol * nob * nib;
   const int64_t all_rows = pr.mb * h, block = rows_per_block(pr);
   for (int64_t r0 = 0; r0 < all_rows; r0 += block) {
@@ -566,10 +799,10 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
         a.nrows = nrows;
         a.len = ct.hi - ct.lo;
         a.x_cs = h * w;
-        a.dy_cs = chan;
+        a.dy_col = dy_col;
         a.dw = dw.ptr() + ((g * icg + i0) * ocg + o0) * taps + fh * kw + ct.fw;
         a.ldi = ocg * taps;
-        a.ldo = taps;
+        a.dw_col = dw_col;
         k.weights[mb][nb](a);
       }
     }
@@ -605,6 +838,20 @@ int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
                                 cp.slots(), what),
                     cp.jmax, what);
     bytes = checked_add(bytes, bytes_of(copy, what), what);
+  }
+  if (weights_blocks_taps(pr, table_for(isa))) {
+    // The tap blocks' padded copy (at most 2·Hout rows of 2·(phase + lanes) floats each) and
+    // their column lists.
+    const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
+    const TapBlocks tb = tap_blocks(pr, cp);
+    const int64_t copy = checked_mul(
+        checked_mul(checked_mul(checked_mul(pr.mb, p.out_channels, what), tb.rows, what),
+                    cp.slots(), what),
+        tb.prow, what);
+    bytes = checked_add(bytes, bytes_of(copy, what), what);
+    const int64_t cols = checked_mul(p.out_channels / p.groups,
+                                     checked_mul(p.kernel_size.h, p.kernel_size.w, what), what);
+    bytes = checked_add(bytes, checked_mul(cols, 32, what), what);
   }
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   bytes =

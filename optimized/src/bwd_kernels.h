@@ -7,7 +7,8 @@
 namespace convt2d::optimized {
 
 /// One bwd_data register tile: mr input channels × nv vectors of consecutive columns of one dx
-/// row. acc starts at 0, then for every tap t and every output channel o of the group:
+/// row, for `rows` dx rows in turn (row r reads dy + r·dy_row_step and writes dx + r·dx_row_step).
+/// Per row, acc starts at 0, then for every tap t and every output channel o of the group:
 ///   acc[m][j] += w_t[o·mr + m] · dy[dyoff[t] + o·chan_stride + j],
 /// and dx[m·dx_stride + j] = acc[m][j] for j < n. The caller lists only taps whose dy columns
 /// meet the tile; the reads a partly outside tap makes are zeros of the padded dy.
@@ -21,15 +22,19 @@ struct BwdDataArgs {
   float* dx;
   int64_t dx_stride;  ///< floats between two input channels of dx
   int64_t n;          ///< columns to store, <= nv·lanes
+  int64_t rows = 1;
+  int64_t dy_row_step = 0;
+  int64_t dx_row_step = 0;
 };
 
 using BwdDataKernel = void (*)(const BwdDataArgs&);
 
-/// One bwd_weights register tile: mr input channels × nr output channels of one tap, summed over
-/// `nrows` pixel rows of `len` floats each:
-///   dw[m·ldi + r·ldo] += Σ_rows Σ_k<len x[xoff[row] + m·x_cs + k] · dy[dyoff[row] + r·dy_cs + k].
-/// Only the pixels of the definition are read (the tail with masked loads), so a non-finite
-/// input never meets a padding zero.
+/// One bwd_weights register tile: mr input channels × nr columns (an output channel of a tap),
+/// summed over `nrows` pixel rows of `len` floats each:
+///   dw[m·ldi + dw_col[r]] += Σ_rows Σ_k<len x[xoff[row] + m·x_cs + k] · dy[dyoff[row] + dy_col[r]
+///   + k].
+/// Only the floats named are read (the tail with masked loads), so where the caller lists only
+/// the pixels of the definition a non-finite input never meets a padding zero.
 struct BwdWeightsArgs {
   const float* x;
   const float* dy;
@@ -38,13 +43,17 @@ struct BwdWeightsArgs {
   int64_t nrows;
   int64_t len;
   int64_t x_cs;
-  int64_t dy_cs;
+  const int64_t* dy_col;  ///< nr offsets into dy, one per column
   float* dw;
   int64_t ldi;
-  int64_t ldo;
+  const int64_t* dw_col;  ///< nr offsets into dw, one per column
 };
 
 using BwdWeightsKernel = void (*)(const BwdWeightsArgs&);
+
+/// dy's two column phases of one row at stride 2: even[j] = src[2j] for 2j < n and
+/// odd[j] = src[2j + 1] for 2j + 1 < n; nothing else is read or written.
+using BwdUnzipKernel = void (*)(const float* src, int64_t n, float* even, float* odd);
 
 inline constexpr int kMaxBwdDataMr = 8;
 inline constexpr int kMaxBwdDataNv = 4;
@@ -64,6 +73,8 @@ struct BwdKernelTable {
   const char* data_name[kMaxBwdDataMr + 1][kMaxBwdDataNv + 1] = {};
   BwdWeightsKernel weights[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
   const char* weights_name[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
+  BwdUnzipKernel unzip2 = nullptr;
+  const char* unzip2_name = nullptr;  ///< "convt2d_bwd_unzip2_f32__avx512"
 };
 
 const BwdKernelTable& scalar_bwd_kernels();

@@ -13,21 +13,29 @@ namespace convt2d::optimized {
 template <class V, int MR, int NV>
 void bwd_data_kernel(const BwdDataArgs& a) {
   constexpr int kL = V::kLanes;
-  // Fewer than 8 accumulators cannot hide the FMA latency: even and odd output channels then go
-  // to two accumulator sets, summed at the end.
+  // Fewer than 8 accumulators cannot hide the FMA latency: even and odd output channels (or,
+  // for one output channel, taps) then go to two accumulator sets, summed at the end.
   constexpr int kSets = MR * NV < 8 ? 2 : 1;
-  const int64_t ntaps = a.ntaps, ocg = a.ocg, cs = a.chan_stride;
-  typename V::type acc[kSets][MR][NV];
-  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      acc[0][m][v] = V::zero();
-      if constexpr (kSets == 2) acc[1][m][v] = V::zero();
+  // Locals, not reads through `a`: vector stores may alias anything.
+  const int64_t ntaps = a.ntaps, ocg = a.ocg, cs = a.chan_stride, n = a.n, rows = a.rows;
+  const int64_t* dyoff = a.dyoff;
+  const float* const* wtap = a.wtap;
+  const float* dy = a.dy;
+  float* dx = a.dx;
+  for (int64_t row = 0; row < rows; ++row) {
+    if (row > 0) {  // stepped before use: never past the last row (that could leave the buffer)
+      dy += a.dy_row_step;
+      dx += a.dx_row_step;
     }
-  }
-  for (int64_t t = 0; t < ntaps; ++t) {
-    const float* dp = a.dy + a.dyoff[t];
-    const float* wp = a.wtap[t];
-    const auto step = [&](int s) {
+    typename V::type acc[kSets][MR][NV];
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        acc[0][m][v] = V::zero();
+        if constexpr (kSets == 2) acc[1][m][v] = V::zero();
+      }
+    }
+    // One output channel of a tap into accumulator set s.
+    const auto step = [&](int s, const float*& dp, const float*& wp) {
       typename V::type dv[NV];
       // Loaded once into a register (GCC would fold the load into each of the MR FMAs).
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
@@ -42,26 +50,42 @@ void bwd_data_kernel(const BwdDataArgs& a) {
       dp += cs;
       wp += MR;
     };
-    int64_t o = 0;
+    int64_t t = 0;
     if constexpr (kSets == 2) {
-      for (; o + 2 <= ocg; o += 2) {
-        step(0);
-        step(1);
+      if (ocg == 1) {
+        for (; t + 2 <= ntaps; t += 2) {
+          const float* d0 = dy + dyoff[t];
+          const float* w0 = wtap[t];
+          const float* d1 = dy + dyoff[t + 1];
+          const float* w1 = wtap[t + 1];
+          step(0, d0, w0);
+          step(1, d1, w1);
+        }
       }
     }
-    for (; o < ocg; ++o) step(0);
-  }
-  const int64_t n = a.n;
-  _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
-    float* out = a.dx + m * a.dx_stride;
-    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      auto r = acc[0][m][v];
-      if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
-      const int64_t left = n - kL * v;
-      if (left >= kL) {
-        V::store(out + kL * v, r);
-      } else if (left > 0) {
-        V::store_partial(out + kL * v, r, left);
+    for (; t < ntaps; ++t) {
+      const float* dp = dy + dyoff[t];
+      const float* wp = wtap[t];
+      int64_t o = 0;
+      if constexpr (kSets == 2) {
+        for (; o + 2 <= ocg; o += 2) {
+          step(0, dp, wp);
+          step(1, dp, wp);
+        }
+      }
+      for (; o < ocg; ++o) step(0, dp, wp);
+    }
+    _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
+      float* out = dx + m * a.dx_stride;
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        auto r = acc[0][m][v];
+        if constexpr (kSets == 2) r = V::add(r, acc[1][m][v]);
+        const int64_t left = n - kL * v;
+        if (left >= kL) {
+          V::store(out + kL * v, r);
+        } else if (left > 0) {
+          V::store_partial(out + kL * v, r, left);
+        }
       }
     }
   }
@@ -74,12 +98,14 @@ void bwd_weights_kernel(const BwdWeightsArgs& a) {
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) acc[m][r] = V::zero();
   }
-  const int64_t len = a.len, xcs = a.x_cs, dcs = a.dy_cs, full = len - len % kL;
+  const int64_t len = a.len, xcs = a.x_cs, full = len - len % kL;
+  int64_t dcol[NR];
+  _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) dcol[r] = a.dy_col[r];
   const auto step = [&](const float* xp, const float* dp, auto load) {
     typename V::type xv[MR];
     _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) xv[m] = V::pin(load(xp + m * xcs));
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) {
-      const auto dv = load(dp + r * dcs);
+      const auto dv = load(dp + dcol[r]);
       _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
         acc[m][r] = V::fma(xv[m], dv, acc[m][r]);
       }
@@ -98,8 +124,24 @@ void bwd_weights_kernel(const BwdWeightsArgs& a) {
   }
   _Pragma("GCC unroll 8") for (int m = 0; m < MR; ++m) {
     _Pragma("GCC unroll 8") for (int r = 0; r < NR; ++r) {
-      a.dw[m * a.ldi + r * a.ldo] += V::hsum(acc[m][r]);
+      a.dw[m * a.ldi + a.dw_col[r]] += V::hsum(acc[m][r]);
     }
+  }
+}
+
+template <class V>
+void bwd_unzip2_kernel(const float* src, int64_t n, float* even, float* odd) {
+  constexpr int kL = V::kLanes;
+  int64_t j = 0;
+  for (; 2 * (j + kL) <= n; j += kL) {
+    typename V::type e, o;
+    V::unzip(V::load(src + 2 * j), V::load(src + 2 * j + kL), e, o);
+    V::store(even + j, e);
+    V::store(odd + j, o);
+  }
+  for (; 2 * j < n; ++j) {
+    even[j] = src[2 * j];
+    if (2 * j + 1 < n) odd[j] = src[2 * j + 1];
   }
 }
 
@@ -154,6 +196,9 @@ BwdKernelTable make_bwd_table(const char* isa) {
   t.weights_nr = WNr;
   fill_bwd_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdDataMr>{});
   fill_bwd_weights_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdWeightsMr>{});
+  t.unzip2 = &bwd_unzip2_kernel<V>;
+  static const std::string unzip_name = std::string("convt2d_bwd_unzip2_f32__") + isa;
+  t.unzip2_name = unzip_name.c_str();
   return t;
 }
 

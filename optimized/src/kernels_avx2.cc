@@ -23,6 +23,13 @@ struct Avx2 {
     lo = _mm256_permute2f128_ps(l, h, 0x20);
     hi = _mm256_permute2f128_ps(l, h, 0x31);
   }
+  // The inverse of zip: even = a0 a2 a4 a6 b0 b2 b4 b6, odd = a1 a3 a5 a7 b1 b3 b5 b7.
+  static void unzip(type a, type b, type& even, type& odd) {
+    const __m256 e = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+    const __m256 o = _mm256_shuffle_ps(a, b, 0xdd);  // a1 a3 b1 b3 | a5 a7 b5 b7
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xd8));
+  }
   static type add(type a, type b) { return _mm256_add_ps(a, b); }
   // Forces v into a register (an empty asm the compiler cannot see through).
   static type pin(type v) {

@@ -33,6 +33,13 @@ struct Avx512 {
     lo = _mm512_permutex2var_ps(a, ilo, b);
     hi = _mm512_permutex2var_ps(a, ihi, b);
   }
+  // The inverse of zip: even = a0 a2 ... a14 b0 b2 ... b14, odd = a1 a3 ... b15.
+  static void unzip(type a, type b, type& even, type& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, io, b);
+  }
   static type add(type a, type b) { return _mm512_add_ps(a, b); }
   // Forces v into a register (an empty asm the compiler cannot see through).
   static type pin(type v) {

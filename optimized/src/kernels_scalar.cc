@@ -30,6 +30,14 @@ struct Lanes8 {
       hi.v[2 * i + 1] = b.v[4 + i];
     }
   }
+  static void unzip(const type& a, const type& b, type& even, type& odd) {
+    for (int i = 0; i < 4; ++i) {
+      even.v[i] = a.v[2 * i];
+      odd.v[i] = a.v[2 * i + 1];
+      even.v[4 + i] = b.v[2 * i];
+      odd.v[4 + i] = b.v[2 * i + 1];
+    }
+  }
   static type add(type a, const type& b) {
     for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
     return a;

@@ -152,6 +152,32 @@ TEST_P(BwdIsaTest, Depthwise) {
       GetParam());
   BwdTester().channels(5, 10).groups(5).kernel(3).Test(GetParam());
 }
+TEST_P(BwdIsaTest, ManySmallGroupsInChunksOfTheDyCopy) {
+  // bwd_data copies dy's phases for a chunk of groups at a time (~256 KB): 48 groups of 1 and
+  // of 2 channels take several chunks, the last one partial; an odd dy width leaves the stride-2
+  // unzip a tail; a batch of 2 reuses the copy (its padding stays zero).
+  BwdTester()
+      .channels(48, 48)
+      .groups(48)
+      .input(40, 37)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .batch(2)
+      .output_padding(1)
+      .Test(GetParam());
+  BwdTester().channels(96, 48).groups(48).input(33, 40).kernel(3).stride(2).Test(GetParam());
+}
+TEST_P(BwdIsaTest, FewOutputChannelsTakeTapBlocks) {
+  // Fewer output channels per group than the bwd_weights tile's columns (AVX-512: 6, AVX2 and
+  // scalar: 3): for a finite x its columns are (o, tap row, tap column of a phase) over a
+  // zero-padded copy of dy; fsrcnn's shape, dcgan's last layer's, groups with dilation.
+  BwdTester().channels(7, 1).input(9, 21).kernel(9).stride(3).padding(4).output_padding(2).Test(
+      GetParam());
+  BwdTester().channels(10, 2).input(6, 17).kernel(4).stride(2).padding(1).batch(2).Test(GetParam());
+  BwdTester().channels(6, 4).groups(2).input(5, 19).kernel({3, 2}).dilation(2).padding({2, 1}).Test(
+      GetParam());
+}
 TEST_P(BwdIsaTest, OneByOneInput) {
   BwdTester().input(1, 1).kernel(4).stride(2).padding(1).Test(GetParam());
   BwdTester().input(1, 1).kernel(1).channels(9, 7).Test(GetParam());
@@ -171,6 +197,11 @@ TEST_P(BwdIsaTest, NarrowImagesTakeTheColumnPath) {
   BwdTester().channels(16, 8).input(4, 4).kernel(4).stride(2).padding(1).Test(GetParam());
   BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(GetParam());
   BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(GetParam());
+  // Its dy goes through the column phases first: tap columns that miss dy entirely (fw = 0 and 2
+  // of a 3-wide kernel dilated by 5, padded by 5), an odd width at stride 2 (the unzip's tail).
+  BwdTester().channels(8, 3).input(4, 3).kernel(3).dilation(5).padding(5).Test(GetParam());
+  BwdTester().channels(12, 4).input(5, 13).kernel(3).stride(2).padding(1).output_padding(1).Test(
+      GetParam());
 }
 TEST_P(BwdIsaTest, LongChannelSumAcrossBlocks) {
   // More than one K block of the GEMM's bwd_data (OC/G · kh · kw > 256) and its bwd_weights

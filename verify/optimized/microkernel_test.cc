@@ -357,29 +357,41 @@ TEST_P(Microkernels, EveryBwdDataTileStoresExactlyN) {
       if (kernel == nullptr) continue;
       ++tested;
       const int64_t cols = int64_t{nv} * t.lanes;
+      // ocg = 1 pairs taps (the depthwise order), ocg = 3 pairs output channels; 1 and 3 taps
+      // leave an odd one over; 3 rows step dy and dx between rows.
       for (const int64_t ocg : {1, 3}) {
-        for (const int64_t n : {cols, cols - 1, int64_t{1}}) {
-          const int64_t taps = 2, row_len = cols + 6, cs = row_len * 2;
-          const std::vector<float> dy = ints(static_cast<size_t>(ocg * cs), 7);
-          const int64_t dyoff[2] = {0, row_len + 2};
-          const std::vector<float> w0 = ints(static_cast<size_t>(ocg * mr), 8);
-          const std::vector<float> w1 = ints(static_cast<size_t>(ocg * mr), 9);
-          const float* wtap[2] = {w0.data(), w1.data()};
-          const int64_t dx_stride = cols + 3;
-          std::vector<float> dx(static_cast<size_t>(mr * dx_stride), kSentinel), want = dx;
-          for (int m = 0; m < mr; ++m) {
-            for (int64_t j = 0; j < n; ++j) {
-              float s = 0;
-              for (int64_t tp = 0; tp < taps; ++tp) {
-                for (int64_t o = 0; o < ocg; ++o) {
-                  s += wtap[tp][o * mr + m] * dy[static_cast<size_t>(dyoff[tp] + o * cs + j)];
+        for (const int64_t taps : {1, 2, 3}) {
+          for (const int64_t rows : {1, 3}) {
+            for (const int64_t n : {cols, cols - 1, int64_t{1}}) {
+              const int64_t row_len = cols + 6, cs = row_len * 3, dy_step = ocg * cs + 5;
+              const std::vector<float> dy = ints(static_cast<size_t>(rows * dy_step), 7);
+              const int64_t dyoff[3] = {0, row_len + 2, 2 * row_len + 5};
+              const std::vector<float> w0 = ints(static_cast<size_t>(ocg * mr), 8);
+              const std::vector<float> w1 = ints(static_cast<size_t>(ocg * mr), 9);
+              const std::vector<float> w2 = ints(static_cast<size_t>(ocg * mr), 10);
+              const float* wtap[3] = {w0.data(), w1.data(), w2.data()};
+              const int64_t dx_stride = cols + 3, dx_step = mr * dx_stride + 2;
+              std::vector<float> dx(static_cast<size_t>(rows * dx_step), kSentinel), want = dx;
+              for (int64_t r = 0; r < rows; ++r) {
+                for (int m = 0; m < mr; ++m) {
+                  for (int64_t j = 0; j < n; ++j) {
+                    float s = 0;
+                    for (int64_t tp = 0; tp < taps; ++tp) {
+                      for (int64_t o = 0; o < ocg; ++o) {
+                        s += wtap[tp][o * mr + m] *
+                             dy[static_cast<size_t>(r * dy_step + dyoff[tp] + o * cs + j)];
+                      }
+                    }
+                    want[static_cast<size_t>(r * dx_step + m * dx_stride + j)] = s;
+                  }
                 }
               }
-              want[static_cast<size_t>(m * dx_stride + j)] = s;
+              kernel(BwdDataArgs{dy.data(), dyoff, wtap, taps, ocg, cs, dx.data(), dx_stride, n,
+                                 rows, dy_step, dx_step});
+              EXPECT_EQ(dx, want) << t.data_name[mr][nv] << " ocg=" << ocg << " taps=" << taps
+                                  << " rows=" << rows << " n=" << n;
             }
           }
-          kernel(BwdDataArgs{dy.data(), dyoff, wtap, taps, ocg, cs, dx.data(), dx_stride, n});
-          EXPECT_EQ(dx, want) << t.data_name[mr][nv] << " ocg=" << ocg << " n=" << n;
         }
       }
     }
@@ -402,10 +414,17 @@ TEST_P(Microkernels, EveryBwdWeightsTileOverEveryTail) {
         const std::vector<float> dy = ints(static_cast<size_t>(nr * dy_cs), 13);
         const int64_t xoff[3] = {0, row + 1, 2 * row};
         const int64_t dyoff[3] = {1, row, 2 * row + 1};
-        const int64_t ldi = nr * 2 + 1, ldo = 2;  // dw[m·ldi + r·ldo], gaps hold sentinels
+        // Columns in no order of their own: dy's and dw's offsets per column, gaps in dw hold
+        // sentinels.
+        int64_t dy_col[kMaxBwdWeightsNr], dw_col[kMaxBwdWeightsNr];
+        for (int r = 0; r < nr; ++r) {
+          dy_col[r] = (nr - 1 - r) * dy_cs + r % 2;
+          dw_col[r] = 2 * (nr - 1 - r);
+        }
+        const int64_t ldi = nr * 2 + 1;
         std::vector<float> dw(static_cast<size_t>(mr * ldi), kSentinel);
         for (int m = 0; m < mr; ++m) {
-          for (int r = 0; r < nr; ++r) dw[static_cast<size_t>(m * ldi + r * ldo)] = 1;  // +=
+          for (int r = 0; r < nr; ++r) dw[static_cast<size_t>(m * ldi + dw_col[r])] = 1;  // +=
         }
         std::vector<float> want = dw;
         for (int m = 0; m < mr; ++m) {
@@ -414,19 +433,38 @@ TEST_P(Microkernels, EveryBwdWeightsTileOverEveryTail) {
             for (int64_t q = 0; q < nrows; ++q) {
               for (int64_t k = 0; k < len; ++k) {
                 s += x[static_cast<size_t>(xoff[q] + m * x_cs + k)] *
-                     dy[static_cast<size_t>(dyoff[q] + r * dy_cs + k)];
+                     dy[static_cast<size_t>(dyoff[q] + dy_col[r] + k)];
               }
             }
-            want[static_cast<size_t>(m * ldi + r * ldo)] += s;
+            want[static_cast<size_t>(m * ldi + dw_col[r])] += s;
           }
         }
-        kernel(BwdWeightsArgs{x.data(), dy.data(), xoff, dyoff, nrows, len, x_cs, dy_cs, dw.data(),
-                              ldi, ldo});
+        kernel(BwdWeightsArgs{x.data(), dy.data(), xoff, dyoff, nrows, len, x_cs, dy_col, dw.data(),
+                              ldi, dw_col});
         EXPECT_EQ(dw, want) << t.weights_name[mr][nr] << " len=" << len;
       }
     }
   }
   EXPECT_GT(tested, 0);
+}
+
+TEST_P(Microkernels, BwdUnzip2EveryLength) {
+  const BwdKernelTable& t = *tables_.bwd;
+  ASSERT_NE(t.unzip2, nullptr);
+  ASSERT_NE(t.unzip2_name, nullptr);
+  for (int64_t n = 0; n <= 4 * t.lanes + 3; ++n) {
+    // The source is exactly n floats: a read past it is an address sanitizer's error.
+    const std::vector<float> src = ints(static_cast<size_t>(n), 14);
+    const int64_t half = (n + 1) / 2;
+    std::vector<float> even(static_cast<size_t>(half + 8), kSentinel), odd = even;
+    std::vector<float> want_even = even, want_odd = odd;
+    for (int64_t i = 0; i < n; ++i) {
+      (i % 2 ? want_odd : want_even)[static_cast<size_t>(i / 2)] = src[static_cast<size_t>(i)];
+    }
+    t.unzip2(src.data(), n, even.data(), odd.data());
+    EXPECT_EQ(even, want_even) << t.unzip2_name << " n=" << n;
+    EXPECT_EQ(odd, want_odd) << t.unzip2_name << " n=" << n;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, Microkernels,

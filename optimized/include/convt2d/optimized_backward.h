@@ -5,11 +5,15 @@
 /// correlation of x with dy, on the same ISAs as the forward kernels (convt2d/optimized.h).
 ///
 /// Both read dy through its column phases: dy's columns j·sw + rx, for the phases rx some tap
-/// reaches, are copied once into rows of their own, so that a tap's dy columns for consecutive
-/// input columns iw are consecutive floats whatever the stride. bwd_data then runs register tiles
-/// of input channels × columns of one dx row (tap rows outside dy are left out, columns outside
-/// read zeros of the copy); bwd_weights runs tiles of input × output channels of one tap that sum
-/// over the pixels of the definition only, blocked in rows of the batch for the cache.
+/// reaches, are copied once into rows of their own (stride 2 by a per-ISA unzip kernel), so that
+/// a tap's dy columns for consecutive input columns iw are consecutive floats whatever the
+/// stride. bwd_data then runs register tiles of input channels × columns of a run of dx rows
+/// that share their tap rows (tap rows outside dy are left out, columns outside read zeros of
+/// the copy), all of an image's small groups in one pass; bwd_weights runs tiles of input ×
+/// output channels of one tap that sum over the pixels of the definition only, blocked in rows
+/// of the batch for the cache — or, for a finite x and fewer output channels per group than the
+/// tile has columns, tiles whose columns are (output channel, tap row, tap of one column phase)
+/// over a copy of dy padded with zeros (which then meet finite x values only).
 ///
 /// Sums are float32 in an order of the kernels' choosing; NaN and infinity propagate as in a plain
 /// sum over the definition's terms (weights that are not all finite send bwd_data down a loop
@@ -82,7 +86,7 @@ std::string bwd_weights_kernel_names(Isa isa = detected_isa());
 
 /// Upper bounds on the bytes one conv_transpose2d_bwd_data / conv_transpose2d_bwd_weights call
 /// on pr's shapes allocates beyond its operands and result, for any data: the packed weights,
-/// the column-phase copy of dy (one image and group at a time for bwd_data, padded by one tile
+/// the column-phase copy of dy (one image and chunk of groups at a time for bwd_data, padded
 /// on each side; the whole dy for bwd_weights when sw > 1, none when sw = 1), and per-thread tap
 /// and row lists. Never proportional to padding or dilation alone. Validates pr; Error naming the
 /// quantity on int64 overflow.
