@@ -87,6 +87,10 @@ Isa PackedWeights::isa() const {
 
 std::string PackedWeights::kernel_names() const {
   const Impl& pl = *impl_;
+  if (pl.stream.on) {
+    const int64_t nv = std::min(pl.stream.block, pl.stream.ocp) / pl.stream.lanes;
+    return pl.kernels->stream_name[kMaxStreamP][nv];
+  }
   if (pl.fused) {
     const int p = static_cast<int>(pl.fused_p);
     return pl.kernels->fused_name[p][pl.kernels->fused_nv[p]];
@@ -101,13 +105,24 @@ std::string to_string(Path path) {
       return "direct";
     case Path::kGemm:
       return "gemm";
+    case Path::kStream:
+      return "stream";
     case Path::kAuto:
       break;
   }
   return "auto";
 }
 
+Path parse_path(const std::string& s, const std::string& what) {
+  for (Path p : {Path::kAuto, Path::kDirect, Path::kGemm, Path::kStream}) {
+    if (s == to_string(p)) return p;
+  }
+  throw Error(what,
+              fmt::format("{}: unknown path '{}' (known: auto, direct, gemm, stream)", what, s));
+}
+
 Path PackedWeights::path() const {
+  if (impl_->stream.on) return Path::kStream;
   return impl_->gemm ? Path::kGemm : Path::kDirect;
 }
 
@@ -118,10 +133,17 @@ Path auto_path(const Params& params, Isa) {
 
 Path auto_path(const Problem& pr, Isa isa) {
   const Pair out = output_size(pr);  // validates
-  if (pr.params.out_channels / pr.params.groups < kGemmMinOcg) return Path::kDirect;
+  const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+  // Tiny inputs: each weight serves at most a few pixels, and streaming them once is the best
+  // any algorithm can do (input_shape() fits: validate() checked it).
+  const int64_t ocg = pr.params.out_channels / pr.params.groups;
+  if (ocg >= lanes && pr.mb <= kStreamMaxPixels && pr.ih * pr.iw <= kStreamMaxPixels &&
+      pr.mb * pr.ih * pr.iw <= kStreamMaxPixels) {
+    return Path::kStream;
+  }
+  if (ocg < kGemmMinOcg) return Path::kDirect;
   // The widest column phase of an output row: ceil(Wout / sw).
   const int64_t phase_width = (out.w + pr.params.stride.w - 1) / pr.params.stride.w;
-  const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
   return phase_width <= lanes ? Path::kGemm : Path::kDirect;
 }
 

@@ -169,12 +169,24 @@ std::unique_ptr<PackedWeights::Impl> plan_skeleton(const Params& p, Isa isa, Pat
     pl->fused_ah = pl->rows.taps[0].a;
     pl->fused_aw = pl->cols.taps[0].a;
   }
+  // Path::kStream: the stream layout (stream.h) instead of the phase panels.
+  if (path == Path::kStream) {
+    pl->fused = false;
+    pl->fused_p = 0;
+    pl->fused_ah = {};
+    pl->fused_aw = {};
+    stream_skeleton(p, *pl->kernels, pl->stream);
+  }
   return pl;
 }
 
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
                                                Path path) {
   auto pl = plan_skeleton(p, isa, path);
+  if (pl->stream.on) {
+    stream_pack(p, w, pl->stream);
+    return pl;
+  }
   const int64_t nry = pl->rows.count(), nrx = pl->cols.count();
   // g·nry·nrx·ocblocks <= OC·kh·kw <= the weight count: it fits.
   pl->offsets.reserve(static_cast<size_t>(pl->g * nry * nrx * pl->ocblocks));
@@ -1252,6 +1264,10 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
              Tensor<float>& y, int threads) {
   if (y.size() == 0) return;
   if (threads <= 0) threads = default_threads(pl, x.size(), y.size());
+  if (pl.stream.on) {
+    stream_execute(pl.p, pl.stream, *pl.kernels, x, b, y, threads);
+    return;
+  }
   if (pl.gemm) {
     execute_gemm(pl, x, b, y, threads);
   } else if (const FusedLayout fl = pl.fused ? fused_layout(pl, x.shape, y.shape) : FusedLayout{};
@@ -1288,7 +1304,8 @@ constexpr int64_t kFloat = sizeof(float), kInt64 = sizeof(int64_t), kPtr = sizeo
 
 int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y, int threads) {
   const int64_t x_size = element_count(x, "input"), y_size = element_count(y, "output");
-  if (y_size == 0) return 0;  // execute() returns at once
+  if (y_size == 0) return 0;                                // execute() returns at once
+  if (pl.stream.on) return stream_run_bytes(pl.stream, x);  // shared by the threads
   const int nt = threads > 0 ? threads : default_threads(pl, x_size, y_size);
   const int64_t ow = y[3], sw = pl.p.stride.w;
   ByteCount shared, each;  // the calling thread's buffers; each OpenMP thread's
@@ -1342,6 +1359,9 @@ int64_t plan_bytes(const PackedWeights::Impl& pl) {
     b.add("plan: phases", kInt64, k)
         .add("plan: phases", sizeof(PhaseTaps), ps->count())
         .add("plan: phase taps", 2 * 3 * kInt64, k);
+  }
+  if (pl.stream.on) {
+    return b.add("plan: stream weights", kFloat, stream_weight_floats(pl.p, pl.stream)).total();
   }
   const int64_t weights = element_count(weight_shape(pl.p), "weight");
   b.add("plan: packed weights", kFloat, weights)

@@ -33,18 +33,28 @@ Isa detected_isa();
 /// Nothing if this CPU runs `isa`, else Error naming "isa".
 void require_isa(Isa isa);
 
-/// The two algorithms (see README): the phase GEMM over packed input tiles, or the direct tiles
-/// that read the zero-padded input in place. Both give results within the certified bound for
-/// every parameter set; forcing one is for tests and benchmarks. kAuto: see auto_path().
-enum class Path { kAuto, kDirect, kGemm };
+/// The algorithms (see README): the phase GEMM over packed input tiles, the direct tiles that
+/// read the zero-padded input in place, or the weight stream for tiny inputs (a 1x1 or 2x2
+/// latent: the weights packed per tap as [input channel][output channel] panels that run()
+/// reads once, front to back, each feeding the few input pixels, the results added into the
+/// output where each tap puts them). All give results within the certified bound for every
+/// parameter set; forcing one is for tests and benchmarks. kAuto: see auto_path().
+enum class Path { kAuto, kDirect, kGemm, kStream };
 
-/// "auto" / "direct" / "gemm".
+/// "auto" / "direct" / "gemm" / "stream".
 std::string to_string(Path path);
+/// Parses those names; anything else is an Error naming `what`.
+Path parse_path(const std::string& s, const std::string& what = "path");
 
-/// What kAuto chooses. Knowing the input size (`pr`): the GEMM for at least 32 output channels
-/// per group when a column phase of an output row fits in one vector of `isa` (small images,
-/// where direct tiles would be mostly empty), the direct path otherwise. Without it (`params`
-/// only): the GEMM from 32 output channels per group.
+/// Most input pixels (N·H·W) for which kAuto takes the weight stream.
+inline constexpr int64_t kStreamMaxPixels = 8;
+
+/// What kAuto chooses. Knowing the input size (`pr`): the weight stream for at most
+/// kStreamMaxPixels input pixels (N·H·W) and at least one vector of `isa` of output channels
+/// per group; else the GEMM for at least 32 output channels per group when a column phase of
+/// an output row fits in one vector of `isa` (small images, where direct tiles would be mostly
+/// empty), the direct path otherwise. Without it (`params` only): the GEMM from 32 output
+/// channels per group.
 Path auto_path(const Problem& pr, Isa isa);
 Path auto_path(const Params& params, Isa isa);
 
