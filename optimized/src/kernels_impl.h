@@ -18,6 +18,7 @@ namespace convt2d::optimized {
 
 inline constexpr int64_t kPrefetchChannels = 4;
 inline constexpr int64_t kPrefetchFloats = 1024;
+inline constexpr int64_t kStreamPrefetchFloats = 1024;
 
 // Two phases' vectors a and b interleaved (a0 b0 a1 b1 ...) into out, of which only the first
 // `left` floats exist (none when left <= 0).
@@ -304,43 +305,46 @@ void narrow_f16_kernel(const float* in, uint16_t* out, int64_t n) {
 }
 
 // Stream tile (StreamArgs): every weight is loaded once and feeds P FMAs. Small tiles (P·NV < 8
-// accumulators) split the input channels over several accumulator sets, summed at the end, so
-// that enough independent FMA chains hide the latency.
+// accumulators) split the input channels into kSets equal ranges, each with its own
+// accumulators, summed at the end: enough independent FMA chains to hide the latency, and kSets
+// sequential streams in flight at once (measured faster than one stream of the same bytes).
 template <class V, int P, int NV>
 void stream_kernel(const StreamArgs& a) {
   constexpr int kL = V::kLanes;
   constexpr int kSets = P * NV >= 8 ? 1 : P * NV >= 4 ? 2 : 4;
+  constexpr int64_t kStep = int64_t{NV} * kL;  // floats of one input channel
   typename V::type acc[kSets][P][NV];
   _Pragma("GCC unroll 8") for (int s = 0; s < kSets; ++s) {
     _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[s][p][v] = V::zero();
     }
   }
+  const int64_t icg = a.icg, len = icg / kSets;
   const float* w = a.w;
   const float* x = a.x;
-  const int64_t icg = a.icg;
-  const auto step = [&](int s) {
-    V::prefetch(w + kPrefetchFloats);
+  // Input channel c of set s: s·len + c; the last icg - kSets·len channels go to set 0.
+  const auto step = [&](int s, const float* wc, const float* xc) {
+    // Every cache line of the stream is prefetched, kStreamPrefetchFloats ahead.
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      V::prefetch(wc + kStreamPrefetchFloats + kL * v);
+    }
     typename V::type wv[NV];
     _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
-      wv[v] = P > 1 ? V::pin(V::load(w + kL * v)) : V::load(w + kL * v);
+      wv[v] = P > 1 ? V::pin(V::load(wc + kL * v)) : V::load(wc + kL * v);
     }
     _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
-      const auto xv = V::broadcast(x + p);
+      const auto xv = V::broadcast(xc + p);
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
         acc[s][p][v] = V::fma(wv[v], xv, acc[s][p][v]);
       }
     }
-    w += NV * kL;
-    x += P;
   };
-  int64_t c = 0;
-  if constexpr (kSets > 1) {
-    for (; c + kSets <= icg; c += kSets) {
-      _Pragma("GCC unroll 4") for (int s = 0; s < kSets; ++s) step(s);
+  for (int64_t c = 0; c < len; ++c) {
+    _Pragma("GCC unroll 4") for (int s = 0; s < kSets; ++s) {
+      step(s, w + (s * len + c) * kStep, x + (s * len + c) * P);
     }
   }
-  for (; c < icg; ++c) step(0);
+  for (int64_t c = kSets * len; c < icg; ++c) step(0, w + c * kStep, x + c * P);
   const int64_t nout = a.nout, os = a.out_stride;
   _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
     if (a.off[p] < 0) continue;
