@@ -135,17 +135,19 @@ inline constexpr int kMaxFusedP = 9;
 inline constexpr int kMaxFusedNv = 6;
 
 /// One stream tile (Path::kStream, tiny inputs): for P input pixels and one block of nv·lanes
-/// output channels of one tap, acc[p][o] = Σ_c x[c·P + p] · w[c·nv·lanes + o] over the group's
-/// icg input channels, each weight read once, in order (w is the block's [c][nv·lanes] panel,
-/// x the pixels' channels transposed); then y[off[p] + o·out_stride] += acc[p][o] for o < nout
-/// and every pixel p with off[p] >= 0 (-1: the tap lands it in the cropped padding). Lanes at
-/// and past nout (the zero-padded weights of a last block) are never stored.
+/// output channels of one tap, acc[p][o] = Σ_c x[c·x_stride + xidx[p]] · w[c·nv·lanes + o] over
+/// the group's icg input channels, each weight read once, in order (w is the block's
+/// [c][nv·lanes] panel, x the group's channels transposed to [c][pixel]); then
+/// y[off[p] + o·out_stride] += acc[p][o] for o < nout. Lanes at and past nout (the zero-padded
+/// weights of a last block) are never stored.
 struct StreamArgs {
   const float* w;
   const float* x;
+  int64_t x_stride;     ///< floats between two input channels of x
+  const int64_t* xidx;  ///< P pixel indices into each channel of x
   int64_t icg;
   float* y;
-  const int64_t* off;  ///< P offsets from y, or -1
+  const int64_t* off;  ///< P offsets from y
   int64_t out_stride;  ///< floats between two output channels (OH·OW)
   int64_t nout;        ///< channels of the block, 1 to nv·lanes
 };

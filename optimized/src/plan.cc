@@ -1304,9 +1304,9 @@ constexpr int64_t kFloat = sizeof(float), kInt64 = sizeof(int64_t), kPtr = sizeo
 
 int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y, int threads) {
   const int64_t x_size = element_count(x, "input"), y_size = element_count(y, "output");
-  if (y_size == 0) return 0;                                // execute() returns at once
-  if (pl.stream.on) return stream_run_bytes(pl.stream, x);  // shared by the threads
+  if (y_size == 0) return 0;  // execute() returns at once
   const int nt = threads > 0 ? threads : default_threads(pl, x_size, y_size);
+  if (pl.stream.on) return stream_run_bytes(pl.stream, x, nt);
   const int64_t ow = y[3], sw = pl.p.stride.w;
   ByteCount shared, each;  // the calling thread's buffers; each OpenMP thread's
   if (pl.gemm) {

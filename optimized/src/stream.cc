@@ -1,5 +1,7 @@
 #include "stream.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -22,7 +24,8 @@ int64_t tap_output(int64_t i, int64_t s, int64_t pad, int64_t k, int64_t d, int6
   return o >= 0 && o < out ? static_cast<int64_t>(o) : -1;
 }
 
-// Pixels are processed in chunks of at most kMaxStreamP, as equal as possible (8: 4 + 4).
+// A tap's valid pixels are processed in chunks of at most kMaxStreamP, as equal as possible
+// (8: 4 + 4).
 struct Chunks {
   int64_t count = 0, base = 0, rem = 0;
   explicit Chunks(int64_t npix)
@@ -31,6 +34,15 @@ struct Chunks {
         rem(count ? npix % count : 0) {}
   int64_t start(int64_t k) const { return k * base + std::min(k, rem); }
   int64_t size(int64_t k) const { return base + (k < rem ? 1 : 0); }
+};
+
+// A sum of byte counts, overflow-checked.
+struct ByteSum {
+  int64_t total = 0;
+  ByteSum& add(int64_t n, const char* what) {
+    total = checked_add(total, n, what);
+    return *this;
+  }
 };
 
 }  // namespace
@@ -74,12 +86,16 @@ void stream_pack(const Params& p, const Tensor<float>& w, StreamPlan& sp) {
   }
 }
 
-int64_t stream_run_bytes(const StreamPlan&, const Shape& x) {
+int64_t stream_run_bytes(const StreamPlan&, const Shape& x, int threads) {
   const char* what = "working memory: stream input";
   const int64_t npix = checked_mul(checked_mul(x[0], x[2], what), x[3], what);
   const int64_t xt = checked_mul(checked_mul(npix, x[1], what), sizeof(float), what);
-  const int64_t px = checked_mul(npix, sizeof(Pixel), "working memory: stream pixels");
-  return checked_add(xt, px, "working memory");
+  const char* lists = "working memory: stream tap lists";
+  return ByteSum()
+      .add(xt, what)
+      .add(checked_mul(npix, sizeof(Pixel), "working memory: stream pixels"), what)
+      .add(checked_mul(checked_mul(threads, npix, lists), 2 * sizeof(int64_t), lists), lists)
+      .total;
 }
 
 void stream_execute(const Params& p, const StreamPlan& sp, const KernelTable& k,
@@ -88,35 +104,31 @@ void stream_execute(const Params& p, const StreamPlan& sp, const KernelTable& k,
   const int64_t oc = y.shape[1], oh = y.shape[2], ow = y.shape[3];
   const int64_t ohw = oh * ow, icg = sp.icg, ocg = oc / p.groups;
   const int64_t npix = n_img * h * wd, hw = h * wd;
-  const Chunks chunks(npix);
 
-  // The pixels in order (n, ih, iw), and their channels transposed per group and chunk:
-  // xt[gi][chunk k][c][pixel of k], chunk k at offset start(k)·icg of its group.
+  // The pixels in order (n, ih, iw), and the input transposed to xt[channel][pixel].
   std::vector<Pixel> pix(static_cast<size_t>(npix));
   for (int64_t n = 0, q = 0; n < n_img; ++n) {
     for (int64_t ih = 0; ih < h; ++ih) {
-      for (int64_t iw = 0; iw < wd; ++iw, ++q)
+      for (int64_t iw = 0; iw < wd; ++iw, ++q) {
         pix[static_cast<size_t>(q)] = {n, n * oc * ohw, ih, iw};
-    }
-  }
-  std::vector<float> xt(static_cast<size_t>(npix * ic));
-  for (int64_t kc = 0; kc < chunks.count; ++kc) {
-    const int64_t q0 = chunks.start(kc), pc = chunks.size(kc);
-    for (int64_t j = 0; j < pc; ++j) {
-      const Pixel& px = pix[static_cast<size_t>(q0 + j)];
-      const float* xs = x.ptr() + px.n * ic * hw + px.ih * wd + px.iw;
-      for (int64_t gi = 0; gi < p.groups; ++gi) {
-        float* dst = xt.data() + gi * icg * npix + q0 * icg + j;
-        const float* s = xs + gi * icg * hw;
-        for (int64_t c = 0; c < icg; ++c) dst[c * pc] = s[c * hw];
       }
     }
   }
+  std::vector<float> xt(static_cast<size_t>(npix * ic));
+  for (int64_t n = 0; n < n_img; ++n) {
+    for (int64_t c = 0; c < ic; ++c) {
+      std::copy_n(x.ptr() + (n * ic + c) * hw, hw, xt.data() + c * npix + n * hw);
+    }
+  }
+  // Per thread: the valid pixels of one tap (index and output offset).
+  std::vector<int64_t> lists(static_cast<size_t>(std::max(threads, 1) * 2 * npix));
 
   const int64_t items = p.groups * sp.nblocks;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t it = 0; it < items; ++it) {
+    int64_t* const qs = lists.data() + 2 * npix * (threads > 1 ? omp_get_thread_num() : 0);
+    int64_t* const offs = qs + npix;
     const int64_t gi = it / sp.nblocks, bi = it % sp.nblocks;
     const int64_t o0 = bi * sp.block;
     const int64_t nout = std::min(sp.block, ocg - o0);
@@ -135,28 +147,33 @@ void stream_execute(const Params& p, const StreamPlan& sp, const KernelTable& k,
     const float* xg = xt.data() + gi * icg * npix;
     for (int64_t fh = 0; fh < kh; ++fh) {
       for (int64_t fw = 0; fw < kw; ++fw) {
+        // The pixels this tap puts inside the output: the others (in the cropped padding)
+        // are neither computed nor stored.
+        int64_t m = 0;
+        for (int64_t q = 0; q < npix; ++q) {
+          const Pixel& px = pix[static_cast<size_t>(q)];
+          const int64_t oy = tap_output(px.ih, p.stride.h, p.padding.h, fh, p.dilation.h, oh);
+          const int64_t ox = tap_output(px.iw, p.stride.w, p.padding.w, fw, p.dilation.w, ow);
+          if (oy < 0 || ox < 0) continue;
+          qs[m] = q;
+          offs[m] = px.ybase + oy * ow + ox;
+          ++m;
+        }
         const float* wt = wb + (fh * kw + fw) * icg * width;
+        const Chunks chunks(m);
         for (int64_t kc = 0; kc < chunks.count; ++kc) {
-          const int64_t q0 = chunks.start(kc), pc = chunks.size(kc);
-          int64_t off[kMaxStreamP];
-          bool any = false;
-          for (int64_t j = 0; j < pc; ++j) {
-            const Pixel& px = pix[static_cast<size_t>(q0 + j)];
-            const int64_t oy = tap_output(px.ih, p.stride.h, p.padding.h, fh, p.dilation.h, oh);
-            const int64_t ox = tap_output(px.iw, p.stride.w, p.padding.w, fw, p.dilation.w, ow);
-            off[j] = oy >= 0 && ox >= 0 ? px.ybase + oy * ow + ox : -1;
-            any = any || off[j] >= 0;
-          }
-          if (!any) continue;  // every pixel of the chunk lands in the cropped padding
+          const int64_t j0 = chunks.start(kc);
           StreamArgs a{};
           a.w = wt;
-          a.x = xg + q0 * icg;
+          a.x = xg;
+          a.x_stride = npix;
+          a.xidx = qs + j0;
           a.icg = icg;
           a.y = yb;
-          a.off = off;
+          a.off = offs + j0;
           a.out_stride = ohw;
           a.nout = nout;
-          k.stream[pc][nv](a);
+          k.stream[chunks.size(kc)][nv](a);
         }
       }
     }

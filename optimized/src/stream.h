@@ -4,10 +4,11 @@
 // weights and runs at the bandwidth of the level they live in. pack() lays them out in the
 // order the stream tiles read them, [group][channel block][tap][c][block's channels], so that one
 // run() reads them once, front to back; each tile computes, for one tap and up to kMaxStreamP
-// input pixels, the skinny GEMM pixels × icg by icg × block, and adds it into y where the tap
-// puts those pixels (a col2im of a few vectors). No input padding exists on this path: only taps
-// whose input pixel exists are summed, as in the definition, so Inf and NaN weights or inputs
-// give the definition's non-finite values with no special case.
+// of the input pixels that tap puts inside the output, the skinny GEMM pixels × icg by
+// icg × block, and adds it into y where the tap puts those pixels (a col2im of a few vectors). No
+// input padding exists on this path: only taps whose input pixel exists are summed, as in the
+// definition, so Inf and NaN weights or inputs give the definition's non-finite values with no
+// special case.
 
 #include <cstdint>
 
@@ -48,9 +49,10 @@ void stream_pack(const Params& p, const Tensor<float>& w, StreamPlan& sp);
 void stream_execute(const Params& p, const StreamPlan& sp, const KernelTable& k,
                     const Tensor<float>& x, const float* b, Tensor<float>& y, int threads);
 
-/// The bytes stream_execute() allocates for inputs of shape x (whatever the threads): the
-/// transposed input and the pixel list. Error naming the buffer when a size overflows int64.
-int64_t stream_run_bytes(const StreamPlan& sp, const Shape& x);
+/// The bytes stream_execute() allocates for inputs of shape x on `threads` threads (>= 1): the
+/// transposed input, the pixel list and each thread's list of a tap's pixels. Error naming the
+/// buffer when a size overflows int64.
+int64_t stream_run_bytes(const StreamPlan& sp, const Shape& x, int threads);
 
 /// The floats of sp.w for p: G·ocp·kh·kw·icg. Error naming it when that overflows int64.
 int64_t stream_weight_floats(const Params& p, const StreamPlan& sp);
