@@ -134,8 +134,8 @@ Path auto_path(const Params& params, Isa) {
 Path auto_path(const Problem& pr, Isa isa) {
   const Pair out = output_size(pr);  // validates
   const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
-  // Tiny inputs: each weight serves at most a few pixels, and streaming them once is the best
-  // any algorithm can do (input_shape() fits: validate() checked it).
+  // Small inputs: each weight serves at most a few dozen pixels; streaming them once, skipping
+  // the taps' cropped pixels, beats the phase GEMM (input_shape() fits: validate() checked it).
   const int64_t ocg = pr.params.out_channels / pr.params.groups;
   if (ocg >= lanes && pr.mb <= kStreamMaxPixels && pr.ih * pr.iw <= kStreamMaxPixels &&
       pr.mb * pr.ih * pr.iw <= kStreamMaxPixels) {

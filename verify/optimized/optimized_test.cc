@@ -977,6 +977,11 @@ TEST(Path, AutoStreamsTheWeightsOfTinyInputs) {
                           "mb1ic100ih1oc512kh4", "mb2ic16ih2oc64kh4sh2ph1"}) {
       EXPECT_EQ(optimized::auto_path(parse_problem(s), isa), Path::kStream) << s;
     }
+    // The shared suite's dcgan-2 (16 pixels) streams, dcgan-3 (64) and pose-head (48) do not.
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic512ih4oc256kh4sh2ph1"), isa), Path::kStream);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic256ih8oc128kh4sh2ph1"), isa), Path::kGemm);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic2048ih8iw6oc256kh4sh2ph1"), isa),
+              Path::kGemm);
     // Up to kStreamMaxPixels input pixels, from one vector of output channels per group.
     Problem pr = parse_problem("mb1ic16ih1oc16kh4");
     pr.params.out_channels = lanes;
@@ -989,9 +994,11 @@ TEST(Path, AutoStreamsTheWeightsOfTinyInputs) {
     pr.params.out_channels = lanes - 1;
     EXPECT_NE(optimized::auto_path(pr, isa), Path::kStream);
     pr.params.out_channels = lanes;
-    pr.ih = 3;
-    pr.iw = 3;
+    pr.ih = 6;
+    pr.iw = 6;  // 36 pixels
     EXPECT_NE(optimized::auto_path(pr, isa), Path::kStream);
+    pr.iw = 5;  // 30 pixels
+    EXPECT_EQ(optimized::auto_path(pr, isa), Path::kStream);
   }
 }
 
@@ -1022,12 +1029,12 @@ TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
     const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
     for (int64_t iw : {lanes - 1, lanes, lanes + 1}) {
       // stride 2, k 2: Wout = 2·iw, so a column phase is iw wide.
-      Problem pr = parse_problem("mb1ic8ih3oc32kh2sh2");
+      Problem pr = parse_problem("mb1ic8ih5oc32kh2sh2");  // > 32 pixels: not the stream
       pr.iw = iw;
       EXPECT_EQ(optimized::auto_path(pr, isa), iw <= lanes ? Path::kGemm : Path::kDirect)
           << optimized::to_string(isa) << " iw " << iw;
     }
-    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih3oc31kh2sh2"), isa), Path::kDirect);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih6oc31kh2sh2"), isa), Path::kDirect);
   }
 }
 

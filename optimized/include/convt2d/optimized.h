@@ -46,8 +46,11 @@ std::string to_string(Path path);
 /// Parses those names; anything else is an Error naming `what`.
 Path parse_path(const std::string& s, const std::string& what = "path");
 
-/// Most input pixels (N·H·W) for which kAuto takes the weight stream.
-inline constexpr int64_t kStreamMaxPixels = 8;
+/// Most input pixels (N·H·W) for which kAuto takes the weight stream: measured faster than the
+/// phase GEMM up to 32 (dcgan-2's 16 pixels: 0.29 vs 0.44 ms on AVX-512, 0.64 vs 1.14 ms on
+/// AVX2; two of its images, 32 pixels: 0.57 vs 0.86 ms), even at 48 (pose-head: 4.33 vs 4.24 ms),
+/// slower at 64 (dcgan-3: 0.51 vs 0.37 ms).
+inline constexpr int64_t kStreamMaxPixels = 32;
 
 /// What kAuto chooses. Knowing the input size (`pr`): the weight stream for at most
 /// kStreamMaxPixels input pixels (N·H·W) and at least one vector of `isa` of output channels
@@ -95,7 +98,9 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
                   int threads = 0);
 
 /// The same into a caller-owned, correctly sized output (no allocation of y): for benchmarks and
-/// for repeated calls. Every element of `y` is written exactly once.
+/// for repeated calls. Every element of `y` is written, none read before: its previous contents
+/// do not matter (the GEMM and direct paths write each element exactly once; the weight stream
+/// sets it to the bias, then adds each tap's sum into it).
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
               Tensor<float>& y, int threads = 0);
 
