@@ -135,6 +135,30 @@ inline constexpr int kGemmNv = 3;
 inline constexpr int kMaxFusedP = 9;
 inline constexpr int kMaxFusedNv = 6;
 
+/// One stream tile (Path::kStream, tiny inputs): for P input pixels and one block of nv·lanes
+/// output channels of one tap, acc[p][o] = Σ_c x[c·x_stride + xidx[p]] · w[c·nv·lanes + o] over
+/// the group's icg input channels, each weight read once, in order (w is the block's
+/// [c][nv·lanes] panel, x the group's channels transposed to [c][pixel]); then
+/// y[off[p] + o·out_stride] += acc[p][o] for o < nout. Lanes at and past nout (the zero-padded
+/// weights of a last block) are never stored.
+struct StreamArgs {
+  const float* w;
+  const float* x;
+  int64_t x_stride;     ///< floats between two input channels of x
+  const int64_t* xidx;  ///< P pixel indices into each channel of x
+  int64_t icg;
+  float* y;
+  const int64_t* off;  ///< P offsets from y
+  int64_t out_stride;  ///< floats between two output channels (OH·OW)
+  int64_t nout;        ///< channels of the block, 1 to nv·lanes
+};
+
+using StreamKernel = void (*)(const StreamArgs&);
+
+/// Stream tiles: P <= kMaxStreamP pixels × nv <= KernelTable::stream_nv vectors of channels.
+inline constexpr int kMaxStreamP = 6;
+inline constexpr int kMaxStreamNv = 4;
+
 /// The kernels of one ISA. Names say type, tile and ISA: "convt2d_f32_gemm_8x48__avx512".
 struct KernelTable {
   int lanes = 8;      ///< floats per vector
@@ -160,6 +184,11 @@ struct KernelTable {
   TileKernel fused[kMaxFusedP + 1][kMaxFusedNv + 1] = {};
   const char* fused_name[kMaxFusedP + 1][kMaxFusedNv + 1] = {};
   int fused_nv[kMaxFusedP + 1] = {};
+  /// stream[P][nv] for 1 <= P <= kMaxStreamP, 1 <= nv <= stream_nv: the channel block of the
+  /// stream path is stream_nv vectors (its last block of a group fewer).
+  int stream_nv = 2;
+  StreamKernel stream[kMaxStreamP + 1][kMaxStreamNv + 1] = {};
+  const char* stream_name[kMaxStreamP + 1][kMaxStreamNv + 1] = {};
 };
 
 const KernelTable& scalar_kernels();

@@ -65,7 +65,7 @@ struct Avx2 {
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = make_table<Avx2, 4, 4, 16>("avx2");
+  static const KernelTable t = make_table<Avx2, 4, 4, 16, 2>("avx2");
   return t;
 }
 

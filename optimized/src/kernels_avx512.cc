@@ -106,7 +106,7 @@ void pack_small_kernel(const SmallPackArgs& p) {
 
 const KernelTable& avx512_kernels() {
   static const KernelTable t = [] {
-    KernelTable k = make_table<Avx512, 8, 8, 32>("avx512");
+    KernelTable k = make_table<Avx512, 8, 8, 32, 4>("avx512");
     k.pack_small = &pack_small_kernel;
     return k;
   }();

@@ -18,6 +18,7 @@ namespace convt2d::optimized {
 
 inline constexpr int64_t kPrefetchChannels = 4;
 inline constexpr int64_t kPrefetchFloats = 1024;
+inline constexpr int64_t kStreamPrefetchFloats = 1024;
 
 // Two phases' vectors a and b interleaved (a0 b0 a1 b1 ...) into out, of which only the first
 // `left` floats exist (none when left <= 0).
@@ -321,6 +322,85 @@ void narrow_f16_kernel(const float* in, uint16_t* out, int64_t n) {
   for (; i < n; ++i) out[i] = float16(in[i]).bits();
 }
 
+// Stream tile (StreamArgs): every weight is loaded once and feeds P FMAs. Small tiles (P·NV < 8
+// accumulators) split the input channels into kSets equal ranges, each with its own
+// accumulators, summed at the end: enough independent FMA chains to hide the latency, and kSets
+// sequential streams in flight at once (measured faster than one stream of the same bytes).
+template <class V, int P, int NV>
+void stream_kernel(const StreamArgs& a) {
+  constexpr int kL = V::kLanes;
+  constexpr int kSets = P * NV >= 8 ? 1 : P * NV >= 4 ? 2 : 4;
+  constexpr int64_t kStep = int64_t{NV} * kL;  // floats of one input channel
+  typename V::type acc[kSets][P][NV];
+  _Pragma("GCC unroll 8") for (int s = 0; s < kSets; ++s) {
+    _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[s][p][v] = V::zero();
+    }
+  }
+  const int64_t icg = a.icg, len = icg / kSets, xs = a.x_stride;
+  const float* w = a.w;
+  const float* x = a.x;
+  int64_t xi[P];
+  _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) xi[p] = a.xidx[p];
+  // Input channel c of set s: s·len + c; the last icg - kSets·len channels go to set 0.
+  const auto step = [&](int s, const float* wc, const float* xc) {
+    // Every cache line of the stream is prefetched, kStreamPrefetchFloats ahead: one prefetch
+    // per 16 floats (two AVX2 vectors share a line; measured faster than one per vector).
+    constexpr int kPerLine = kL >= 16 ? 1 : 16 / kL;
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v += kPerLine) {
+      V::prefetch(wc + kStreamPrefetchFloats + kL * v);
+    }
+    typename V::type wv[NV];
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      wv[v] = P > 1 ? V::pin(V::load(wc + kL * v)) : V::load(wc + kL * v);
+    }
+    _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
+      const auto xv = V::broadcast(xc + xi[p]);
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+        acc[s][p][v] = V::fma(wv[v], xv, acc[s][p][v]);
+      }
+    }
+  };
+  for (int64_t c = 0; c < len; ++c) {
+    _Pragma("GCC unroll 4") for (int s = 0; s < kSets; ++s) {
+      step(s, w + (s * len + c) * kStep, x + (s * len + c) * xs);
+    }
+  }
+  for (int64_t c = kSets * len; c < icg; ++c) step(0, w + c * kStep, x + c * xs);
+  const int64_t nout = a.nout, os = a.out_stride;
+  _Pragma("GCC unroll 8") for (int p = 0; p < P; ++p) {
+    alignas(64) float res[NV * kL];
+    _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) {
+      auto r = acc[0][p][v];
+      _Pragma("GCC unroll 4") for (int s = 1; s < kSets; ++s) r = V::add(r, acc[s][p][v]);
+      V::store(res + kL * v, r);
+    }
+    float* y = a.y + a.off[p];
+    for (int64_t o = 0; o < nout; ++o) y[o * os] += res[o];
+  }
+}
+
+template <class V, int P, int NV>
+const char* stream_name(const char* isa) {
+  static const std::string name =
+      "convt2d_f32_stream" + std::to_string(P) + "x" + std::to_string(V::kLanes * NV) + "__" + isa;
+  return name.c_str();
+}
+
+template <class V, int P, int... NVs>
+void fill_stream(KernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  ((t.stream[P][NVs + 1] = &stream_kernel<V, P, NVs + 1>,
+    t.stream_name[P][NVs + 1] = stream_name<V, P, NVs + 1>(isa)),
+   ...);
+}
+
+template <class V, int NV, int... Ps>
+void fill_stream_rows(KernelTable& t, const char* isa, std::integer_sequence<int, Ps...>) {
+  static_assert(NV <= kMaxStreamNv);
+  t.stream_nv = NV;
+  (fill_stream<V, Ps + 1>(t, isa, std::make_integer_sequence<int, NV>{}), ...);
+}
+
 // Names are built once per instantiation and live as long as the program.
 template <class V, bool Gemm, int MR, int NV>
 const char* kernel_name(const char* isa) {
@@ -383,8 +463,8 @@ void fill_direct_rows(KernelTable& t, const char* isa, std::integer_sequence<int
 }
 
 /// The table of one ISA: direct tiles up to DirectMr channels, GEMM tiles up to GemmMr, fused
-/// tiles sized for Regs vector registers.
-template <class V, int GemmMr, int DirectMr, int Regs>
+/// tiles sized for Regs vector registers, stream tiles of StreamNv vectors of channels.
+template <class V, int GemmMr, int DirectMr, int Regs, int StreamNv>
 KernelTable make_table(const char* isa) {
   KernelTable t;
   t.lanes = V::kLanes;
@@ -393,6 +473,7 @@ KernelTable make_table(const char* isa) {
   fill_direct_rows<V>(t, isa, std::make_integer_sequence<int, DirectMr>{});
   fill_gemm_rows<V>(t, isa, std::make_integer_sequence<int, GemmMr>{});
   fill_fused_rows<V, Regs>(t, isa, std::make_integer_sequence<int, kMaxFusedP - 1>{});
+  fill_stream_rows<V, StreamNv>(t, isa, std::make_integer_sequence<int, kMaxStreamP>{});
   t.pack = &pack_kernel<V>;
   t.interleave2 = &interleave2_kernel<V>;
   t.row2 = &row2_kernel<V>;

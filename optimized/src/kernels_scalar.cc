@@ -81,7 +81,7 @@ struct Lanes8 {
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t = make_table<Lanes8, 4, 4, 16>("scalar");
+  static const KernelTable t = make_table<Lanes8, 4, 4, 16, 2>("scalar");
   return t;
 }
 

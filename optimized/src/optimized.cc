@@ -89,6 +89,10 @@ Isa PackedWeights::isa() const {
 
 std::string PackedWeights::kernel_names() const {
   const Impl& pl = *impl_;
+  if (pl.stream.on) {
+    const int64_t nv = std::min(pl.stream.block, pl.stream.ocp) / pl.stream.lanes;
+    return pl.kernels->stream_name[kMaxStreamP][nv];
+  }
   if (pl.fused) {
     const int p = static_cast<int>(pl.fused_p);
     return pl.kernels->fused_name[p][pl.kernels->fused_nv[p]];
@@ -103,13 +107,24 @@ std::string to_string(Path path) {
       return "direct";
     case Path::kGemm:
       return "gemm";
+    case Path::kStream:
+      return "stream";
     case Path::kAuto:
       break;
   }
   return "auto";
 }
 
+Path parse_path(const std::string& s, const std::string& what) {
+  for (Path p : {Path::kAuto, Path::kDirect, Path::kGemm, Path::kStream}) {
+    if (s == to_string(p)) return p;
+  }
+  throw Error(what,
+              fmt::format("{}: unknown path '{}' (known: auto, direct, gemm, stream)", what, s));
+}
+
 Path PackedWeights::path() const {
+  if (impl_->stream.on) return Path::kStream;
   return impl_->gemm ? Path::kGemm : Path::kDirect;
 }
 
@@ -121,10 +136,17 @@ Path auto_path(const Params& params, Isa) {
 Path auto_path(const Problem& pr, Isa isa) {
   const Pair out = output_size(pr);  // validates
   const Params& p = pr.params;
-  if (p.out_channels / p.groups < blocking::kGemmMinOcg) return Path::kDirect;
+  const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+  // Small inputs: each weight serves at most a few dozen pixels; streaming them once, skipping
+  // the taps' cropped pixels, beats the phase GEMM (input_shape() fits: validate() checked it).
+  const int64_t ocg = p.out_channels / p.groups;
+  if (ocg >= lanes && pr.mb <= kStreamMaxPixels && pr.ih * pr.iw <= kStreamMaxPixels &&
+      pr.mb * pr.ih * pr.iw <= kStreamMaxPixels) {
+    return Path::kStream;
+  }
+  if (ocg < blocking::kGemmMinOcg) return Path::kDirect;
   // The widest column phase of an output row: ceil(Wout / sw).
   const int64_t phase_width = (out.w + p.stride.w - 1) / p.stride.w;
-  const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
   if (phase_width <= lanes) return Path::kGemm;
   // One tap per phase in both dimensions (taps t·d mod s all distinct: k <= s / gcd(d, s)).
   const auto one_tap = [](int64_t k, int64_t s, int64_t d) { return k <= s / std::gcd(d, s); };

@@ -167,13 +167,22 @@ std::unique_ptr<PackedWeights::Impl> plan_skeleton(const Params& p, Isa isa, Pat
   pl->ocblocks = ceil_div(pl->ocg, pl->mr_block);
   pl->kc_block = blocking::gemm_panel_bytes() / (4 * pl->kernels->lanes * kGemmNv);
   pl->max_taps = pl->rows.most_taps() * pl->cols.most_taps();  // <= kh·kw
-  plan_fused(*pl);  // make_plan() turns it off for weights that are not all finite
+  // Path::kStream: the stream layout (stream.h) instead of the phase panels.
+  if (path == Path::kStream) {
+    stream_skeleton(p, *pl->kernels, pl->stream);
+  } else {
+    plan_fused(*pl);  // make_plan() turns it off for weights that are not all finite
+  }
   return pl;
 }
 
 std::unique_ptr<PackedWeights::Impl> make_plan(const Params& p, const Tensor<float>& w, Isa isa,
                                                Path path) {
   auto pl = plan_skeleton(p, isa, path);
+  if (pl->stream.on) {
+    stream_pack(p, w, pl->stream);
+    return pl;
+  }
   pack_panels(*pl, w);
   pl->weights_finite =
       std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); });

@@ -24,7 +24,9 @@ void execute(const PackedWeights::Impl& pl, const Tensor<float>& x, const float*
              Tensor<float>& y, int threads) {
   if (y.size() == 0) return;
   if (threads <= 0) threads = default_threads(pl, x.size(), y.size());
-  if (pl.gemm) {
+  if (pl.stream.on) {
+    stream_execute(pl.p, pl.stream, *pl.kernels, x, b, y, threads);
+  } else if (pl.gemm) {
     execute_gemm(pl, x, b, y, threads);
   } else if (fused_fits(pl, x.shape, y.shape)) {
     execute_fused(pl, x, b, y, threads);
@@ -37,6 +39,7 @@ int64_t run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& y,
   const int64_t x_size = element_count(x, "input"), y_size = element_count(y, "output");
   if (y_size == 0) return 0;  // execute() returns at once
   const int nt = threads > 0 ? threads : default_threads(pl, x_size, y_size);
+  if (pl.stream.on) return stream_run_bytes(pl.stream, x, nt);
   ByteCount shared, each;  // the calling thread's buffers; each OpenMP thread's
   if (pl.gemm) {
     gemm_run_bytes(pl, x, y, shared, each);
@@ -57,6 +60,10 @@ int64_t plan_bytes(const PackedWeights::Impl& pl) {
     b.add("plan: phases", kInt64Bytes, k)
         .add("plan: phases", sizeof(PhaseTaps), ps->count())
         .add("plan: phase taps", 2 * 3 * kInt64Bytes, k);
+  }
+  if (pl.stream.on) {
+    return b.add("plan: stream weights", kFloatBytes, stream_weight_floats(pl.p, pl.stream))
+        .total();
   }
   const int64_t weights = element_count(weight_shape(pl.p), "weight");
   b.add("plan: packed weights", kFloatBytes, weights)

@@ -11,6 +11,7 @@
 #include "convt2d/optimized.h"
 #include "kernels.h"
 #include "phases.h"
+#include "stream.h"
 
 namespace convt2d::optimized {
 
@@ -50,6 +51,8 @@ struct PackedWeights::Impl {
   int64_t fused_p = 0;
   std::vector<int64_t> fused_ah, fused_aw;
   AlignedVector<float> fused_w;
+  /// Path::kStream (stream.h): its own layout and weights; `packed` and `offsets` stay empty.
+  StreamPlan stream;
   /// Offset in fused_w of the [c][phase] weights of group gi and tap offsets (gh, gw).
   int64_t fused_index(int64_t gi, int64_t gh, int64_t gw) const {
     const int64_t naw = static_cast<int64_t>(fused_aw.size());

@@ -363,9 +363,10 @@ Registry builtin_registry() {
   const optimized::Isa best = optimized::detected_isa();
   r.add(optimized_impl("optimized", best));
   // Each algorithm forced, so that small random problems (which auto sends down the direct path)
-  // exercise the phase GEMM too.
+  // exercise the phase GEMM and the weight stream too.
   r.add(optimized_impl("optimized-direct", best, optimized::Path::kDirect));
   r.add(optimized_impl("optimized-gemm", best, optimized::Path::kGemm));
+  r.add(optimized_impl("optimized-stream", best, optimized::Path::kStream));
   r.add(optimized_half_impl<float16>("optimized-f16", best));
   r.add(optimized_half_impl<bfloat16>("optimized-bf16", best));
   for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {

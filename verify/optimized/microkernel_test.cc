@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -293,6 +294,100 @@ TEST_P(Microkernels, EveryFusedPhaseTile) {
     }
   }
   EXPECT_GT(tested, 0);
+}
+
+// ---- stream tiles ----
+
+class StreamTester {
+ public:
+  StreamTester& pixels(int v) {
+    pixels_ = v;
+    return *this;
+  }
+  StreamTester& nv(int v) {
+    nv_ = v;
+    return *this;
+  }
+  StreamTester& icg(int64_t v) {
+    icg_ = v;
+    return *this;
+  }
+  /// Channels stored: nv·lanes or fewer (a group's last block).
+  StreamTester& nout(int64_t v) {
+    nout_ = v;
+    return *this;
+  }
+
+  void Test(const KernelTable& t) const {
+    const StreamKernel kernel = t.stream[pixels_][nv_];
+    ASSERT_NE(kernel, nullptr) << pixels_ << "x" << nv_;
+    const int64_t width = int64_t{nv_} * t.lanes;
+    const int64_t nout = nout_ > 0 ? nout_ : width;
+    std::vector<float> w = ints(static_cast<size_t>(icg_ * width), 21);
+    // The lanes past nout hold what a last block's padding holds (zeros); an Inf there would
+    // make NaN in lanes that must never reach y.
+    for (int64_t c = 0; c < icg_; ++c) {
+      for (int64_t o = nout; o < width; ++o) {
+        w[static_cast<size_t>(c * width + o)] = std::numeric_limits<float>::infinity();
+      }
+    }
+    // x: channels of 2·P + 1 pixels, of which the tile reads P, in reverse and every other one.
+    const int64_t xs = 2 * pixels_ + 1;
+    const std::vector<float> x = ints(static_cast<size_t>(icg_ * xs), 22);
+    std::vector<int64_t> xidx(static_cast<size_t>(pixels_));
+    for (int p = 0; p < pixels_; ++p) xidx[static_cast<size_t>(p)] = 2 * (pixels_ - 1 - p) + 1;
+    // y: per pixel a column of `stride`-spaced channels, interleaved with the other pixels
+    // (offsets p, channel stride pixels + 1: the gaps and the tail hold sentinels).
+    const int64_t stride = pixels_ + 1;
+    std::vector<float> y(static_cast<size_t>(width * stride + 2), kSentinel);
+    std::vector<int64_t> off(static_cast<size_t>(pixels_));
+    for (int p = 0; p < pixels_; ++p) {
+      off[static_cast<size_t>(p)] = p;
+      for (int64_t o = 0; o < nout; ++o) {
+        y[static_cast<size_t>(p + o * stride)] = 1.0f + static_cast<float>(p);  // +=
+      }
+    }
+    std::vector<float> want = y;
+    for (int p = 0; p < pixels_; ++p) {
+      for (int64_t o = 0; o < nout; ++o) {
+        float s = 0;
+        for (int64_t c = 0; c < icg_; ++c) {
+          s += x[static_cast<size_t>(c * xs + xidx[static_cast<size_t>(p)])] *
+               w[static_cast<size_t>(c * width + o)];
+        }
+        want[static_cast<size_t>(p + o * stride)] += s;
+      }
+    }
+    kernel(
+        StreamArgs{w.data(), x.data(), xs, xidx.data(), icg_, y.data(), off.data(), stride, nout});
+    EXPECT_EQ(y, want) << t.stream_name[pixels_][nv_] << " icg=" << icg_ << " nout=" << nout;
+  }
+
+ private:
+  int pixels_ = 1, nv_ = 1;
+  int64_t icg_ = 1, nout_ = 0;
+};
+
+TEST_P(Microkernels, EveryStreamTile) {
+  const KernelTable& t = *tables_.fwd;
+  ASSERT_GE(t.stream_nv, 1);
+  ASSERT_LE(t.stream_nv, kMaxStreamNv);
+  int tested = 0;
+  for (int p = 1; p <= kMaxStreamP; ++p) {
+    for (int nv = 1; nv <= t.stream_nv; ++nv) {
+      ++tested;
+      const int64_t width = int64_t{nv} * t.lanes;
+      // icg: one step, every remainder of the accumulator sets' ranges (up to 4), a long one.
+      for (const int64_t icg : {1, 2, 3, 5, 7, 64}) {
+        StreamTester().pixels(p).nv(nv).icg(icg).Test(t);
+      }
+      // A last block's remainders.
+      for (const int64_t nout : {width - 1, width - t.lanes + 1, int64_t{1}}) {
+        StreamTester().pixels(p).nv(nv).icg(6).nout(nout).Test(t);
+      }
+    }
+  }
+  EXPECT_EQ(tested, kMaxStreamP * t.stream_nv);
 }
 
 // ---- row helpers ----

@@ -22,8 +22,8 @@ namespace {
 using optimized::Isa;
 using optimized::Path;
 
-// Every test runs both algorithms: auto would send most small problems down the direct path.
-constexpr Path kPaths[] = {Path::kDirect, Path::kGemm};
+// Every test runs every algorithm: auto would send most small problems down the direct path.
+constexpr Path kPaths[] = {Path::kDirect, Path::kGemm, Path::kStream};
 
 class IsaTest : public ::testing::TestWithParam<Isa> {
  protected:
@@ -72,17 +72,23 @@ class ConvTransposeTester {
     return set(pr_.params.output_padding_rule, OutputPaddingRule::kPyTorch);
   }
   ConvTransposeTester& threads(int t) { return set(threads_, t); }
+  /// The algorithm forced (default: auto), checked to be the one packed.
+  ConvTransposeTester& path(Path p) { return set(path_, p); }
 
   /// Integer data must match the reference bit for bit; real and cancellation data must lie
   /// within the certified float32 bound.
   void Test(Isa isa) const {
     validate(pr_);
     const auto packed = [&](const ProblemData<float>& d) {
-      return optimized::pack(pr_.params, d.w, isa);
+      return optimized::pack(pr_.params, d.w, isa, path_);
     };
     for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
       const auto d = make_data<float>(pr_, regime, 7);
-      const Tensor<float> y = optimized::run(packed(d), d.x, d.bias(), threads_);
+      const auto pw = packed(d);
+      if (path_ != Path::kAuto) {
+        EXPECT_EQ(pw.path(), path_);
+      }
+      const Tensor<float> y = optimized::run(pw, d.x, d.bias(), threads_);
       EXPECT_TRUE(judged(pr_, d, y, regime == Regime::kInteger)) << to_string(regime);
     }
   }
@@ -102,6 +108,7 @@ class ConvTransposeTester {
     return p;
   }();
   int threads_ = 0;
+  Path path_ = Path::kAuto;
 };
 
 TEST_P(IsaTest, OneByOneStrideOne) {
@@ -257,7 +264,7 @@ TEST_P(IsaTest, HugePaddingDilationAndStridesCostOnlyTheirOutput) {
     const Problem pr = parse_problem(s);
     for (Regime regime : {Regime::kInteger, Regime::kReal}) {
       const auto d = make_data<float>(pr, regime, 9);
-      for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm}) {
+      for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm, Path::kStream}) {
         Tensor<float> y;
         const int64_t peak = testing::peak_allocated_bytes([&] {
           y = optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), path);
@@ -336,7 +343,7 @@ TEST_P(IsaTest, WorkingBytesBoundTheAllocations) {
     SCOPED_TRACE(s);
     const Problem pr = parse_problem(s);
     const auto d = make_data<float>(pr, Regime::kReal, 2);
-    for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm}) {
+    for (Path path : {Path::kAuto, Path::kDirect, Path::kGemm, Path::kStream}) {
       for (int threads : {1, 2}) {
         const int64_t declared = optimized::working_bytes(pr, GetParam(), path, threads);
         EXPECT_LE(declared, real_work_bytes(pr, threads)) << optimized::to_string(path);
@@ -781,6 +788,232 @@ TEST_P(IsaTest, HalfShapeErrorsNameTheTensor) {
 INSTANTIATE_TEST_SUITE_P(Isas, IsaTest, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          isa_name);
 
+// ---- the weight stream (Path::kStream) ----
+
+// The tiny layers it is for: a latent of 1x1 or 2x2 through a 4x4 kernel to many channels.
+TEST_P(IsaTest, StreamLatentProjections) {
+  ConvTransposeTester().input(1, 1).channels(20, 96).kernel(4).path(Path::kStream).Test(GetParam());
+  ConvTransposeTester()
+      .input(2, 2)
+      .channels(24, 40)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .path(Path::kStream)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, StreamGroups) {
+  // 3 groups of 13 output channels: blocks of every group, each with its remainder.
+  ConvTransposeTester()
+      .input(2, 1)
+      .channels(9, 39)
+      .groups(3)
+      .kernel({3, 2})
+      .stride(2)
+      .path(Path::kStream)
+      .Test(GetParam());
+  // Depthwise: one channel per group, 15 lanes of each vector unused.
+  ConvTransposeTester()
+      .input(2, 3)
+      .channels(6, 6)
+      .groups(6)
+      .kernel(3)
+      .stride(2)
+      .padding(1)
+      .path(Path::kStream)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, StreamBatchAndPixelChunks) {
+  // 2·2·2 = 8 pixels: two chunks of 4; 3·1·3 = 9 pixels: 5 + 4; 3·3·3 = 27: 6 chunks of 4 or 5
+  // pixels, several of them spanning two images.
+  ConvTransposeTester()
+      .batch(2)
+      .input(2, 2)
+      .channels(12, 33)
+      .kernel(4)
+      .stride(2)
+      .padding(1)
+      .path(Path::kStream)
+      .Test(GetParam());
+  ConvTransposeTester()
+      .batch(3)
+      .input(1, 3)
+      .channels(5, 17)
+      .kernel(2)
+      .path(Path::kStream)
+      .Test(GetParam());
+  for (int threads : {1, 2}) {
+    ConvTransposeTester()
+        .batch(3)
+        .input(3, 3)
+        .channels(7, 70)
+        .kernel(3)
+        .stride(2)
+        .threads(threads)
+        .path(Path::kStream)
+        .Test(GetParam());
+  }
+}
+TEST_P(IsaTest, StreamStridePaddingDilationOutputPadding) {
+  // Taps that land in the cropped padding (padding 2 of a 3x3 kernel), dilation that spreads
+  // taps over the output, output padding (a bias-only last row and column), a stride larger than
+  // the kernel (bias-only phases), asymmetric everything.
+  ConvTransposeTester()
+      .input(2, 3)
+      .channels(6, 20)
+      .kernel({3, 4})
+      .stride({3, 2})
+      .padding({2, 1})
+      .dilation({2, 3})
+      .output_padding({2, 1})
+      .path(Path::kStream)
+      .Test(GetParam());
+  ConvTransposeTester()
+      .input(1, 2)
+      .channels(4, 18)
+      .kernel(2)
+      .stride(5)
+      .output_padding(3)
+      .bias(false)
+      .path(Path::kStream)
+      .Test(GetParam());
+  ConvTransposeTester()
+      .input(3, 2)
+      .channels(3, 9)
+      .kernel(5)
+      .stride(2)
+      .padding(4)
+      .dilation(2)
+      .pytorch_rule()
+      .output_padding(1)
+      .path(Path::kStream)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, StreamChannelRemainders) {
+  // Output channels around the vector width and the block width (AVX-512 64, AVX2 16).
+  for (int64_t oc : {1, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 100}) {
+    SCOPED_TRACE(oc);
+    ConvTransposeTester()
+        .input(1, 2)
+        .channels(3, oc)
+        .kernel(2)
+        .stride(2)
+        .path(Path::kStream)
+        .Test(GetParam());
+  }
+}
+TEST_P(IsaTest, StreamLargerInputsStayCorrect) {
+  // Forced on an input far from tiny: many pixel chunks per tap, every chunk's own offsets.
+  ConvTransposeTester()
+      .input(7, 9)
+      .channels(5, 12)
+      .kernel(3)
+      .stride(2)
+      .padding(1)
+      .path(Path::kStream)
+      .Test(GetParam());
+}
+TEST_P(IsaTest, StreamNonFiniteValuesAsTheDefinition) {
+  // 0·Inf = NaN only where the definition multiplies them: an Inf input pixel against the zero
+  // weights of output channel 0 (Inf in the others), Inf weights against zero inputs and taps
+  // that land in the cropped padding (padding 1), a NaN input pixel where there are several.
+  for (const char* s :
+       {"mb1ic4ih1oc24kh4", "mb1ic3ih2oc20kh4sh2ph1", "mb2ic4ih2iw2oc18kh3sh2ph1g2"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    auto d = make_data<float>(pr, Regime::kInteger, 4);
+    const float inf = std::numeric_limits<float>::infinity();
+    const int64_t ocg = pr.params.out_channels / pr.params.groups;
+    const int64_t taps = pr.params.kernel_size.h * pr.params.kernel_size.w;
+    for (int64_t c = 0; c < pr.params.in_channels; ++c) {
+      for (int64_t t = 0; t < taps; ++t) d.w.data[static_cast<size_t>(c * ocg * taps + t)] = 0.0f;
+    }
+    d.x.data[0] = inf;
+    if (pr.mb * pr.ih * pr.iw > 1) {
+      d.x.data[d.x.data.size() - 1] = std::numeric_limits<float>::quiet_NaN();
+    }
+    d.w.data[d.w.data.size() - 1] = -inf;
+    d.w.data[d.w.data.size() / 2 + 1] = inf;
+    const Tensor<float> y =
+        optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 0, GetParam(), Path::kStream);
+    const Tensor<double> r = conv_transpose2d<float, double>(pr.params, d.x, d.w, d.bias());
+    ASSERT_EQ(y.shape, r.shape);
+    int64_t nan = 0, inf_count = 0;
+    for (int64_t i = 0; i < y.size(); ++i) {
+      const double a = y.data[static_cast<size_t>(i)], e = r.data[static_cast<size_t>(i)];
+      ASSERT_EQ(std::isnan(a), std::isnan(e)) << "element " << i << ": " << a << " vs " << e;
+      if (!std::isnan(e)) {
+        ASSERT_EQ(a, e) << "element " << i;  // small integers: exact
+      }
+      nan += std::isnan(e);
+      inf_count += std::isinf(e);
+    }
+    EXPECT_GT(nan, 0);
+    EXPECT_GT(inf_count, 0);
+  }
+}
+TEST_P(IsaTest, StreamWorkingBytesAreExact) {
+  // The plan (the padded stream weights) and the run (the transposed input and its pixel list)
+  // are all it allocates: declared and measured agree within the bookkeeping allowance.
+  const Problem pr = parse_problem("mb2ic12ih2oc40kh4sh2ph1");
+  const auto d = make_data<float>(pr, Regime::kReal, 2);
+  const int64_t declared = optimized::working_bytes(pr, GetParam(), Path::kStream, 1);
+  int64_t y_bytes = 0;
+  const int64_t peak = testing::peak_allocated_bytes([&] {
+    const Tensor<float> y =
+        optimized::conv_transpose2d(pr.params, d.x, d.w, d.bias(), 1, GetParam(), Path::kStream);
+    y_bytes = y.size() * 4 + static_cast<int64_t>(y.shape.size() * sizeof(int64_t));
+  });
+  EXPECT_LE(peak - y_bytes, declared);
+  EXPECT_GE(peak - y_bytes, declared - 1024 - 4096) << "declared far more than allocated";
+}
+
+TEST(Path, AutoStreamsTheWeightsOfTinyInputs) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
+    SCOPED_TRACE(optimized::to_string(isa));
+    // The benchmark's tiny layers.
+    for (const char* s : {"mb1ic128ih1oc1024kh4", "mb1ic512ih2oc256kh4sh2ph1",
+                          "mb1ic100ih1oc512kh4", "mb2ic16ih2oc64kh4sh2ph1"}) {
+      EXPECT_EQ(optimized::auto_path(parse_problem(s), isa), Path::kStream) << s;
+    }
+    // The shared suite's dcgan-2 (16 pixels) streams, dcgan-3 (64) and pose-head (48) do not.
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic512ih4oc256kh4sh2ph1"), isa), Path::kStream);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic256ih8oc128kh4sh2ph1"), isa), Path::kGemm);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic2048ih8iw6oc256kh4sh2ph1"), isa),
+              Path::kGemm);
+    // Up to kStreamMaxPixels input pixels, from one vector of output channels per group.
+    Problem pr = parse_problem("mb1ic16ih1oc16kh4");
+    pr.params.out_channels = lanes;
+    for (int64_t mb = 1; mb <= optimized::kStreamMaxPixels + 1; ++mb) {
+      pr.mb = mb;
+      EXPECT_EQ(optimized::auto_path(pr, isa) == Path::kStream, mb <= optimized::kStreamMaxPixels)
+          << mb;
+    }
+    pr.mb = 1;
+    pr.params.out_channels = lanes - 1;
+    EXPECT_NE(optimized::auto_path(pr, isa), Path::kStream);
+    pr.params.out_channels = lanes;
+    pr.ih = 6;
+    pr.iw = 6;  // 36 pixels
+    EXPECT_NE(optimized::auto_path(pr, isa), Path::kStream);
+    pr.iw = 5;  // 30 pixels
+    EXPECT_EQ(optimized::auto_path(pr, isa), Path::kStream);
+  }
+}
+
+TEST(Path, NamesRoundTripAndUnknownIsAnError) {
+  for (Path p : {Path::kAuto, Path::kDirect, Path::kGemm, Path::kStream}) {
+    EXPECT_EQ(optimized::parse_path(optimized::to_string(p)), p);
+  }
+  try {
+    optimized::parse_path("streaming", "--path");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--path"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
   // Without the input size: by channels per group alone.
   for (const auto& [problem, path] : {std::pair{"mb1ic8ih4oc31kh3sh2", Path::kDirect},
@@ -795,13 +1028,14 @@ TEST(Path, AutoTakesTheGemmForManyChannelsOnSmallImages) {
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
     const int64_t lanes = isa == Isa::kAvx512 ? 16 : 8;
     for (int64_t iw : {lanes - 1, lanes, lanes + 1}) {
-      // stride 2, k 4, padding 1: Wout = 2·iw, so a column phase is iw wide (two taps each).
-      Problem pr = parse_problem("mb1ic8ih3oc32kh4sh2ph1");
+      // stride 2, k 4, padding 1: Wout = 2·iw, so a column phase is iw wide (two taps each);
+      // 5 rows: more than 32 pixels, so not the stream.
+      Problem pr = parse_problem("mb1ic8ih5oc32kh4sh2ph1");
       pr.iw = iw;
       EXPECT_EQ(optimized::auto_path(pr, isa), iw <= lanes ? Path::kGemm : Path::kDirect)
           << optimized::to_string(isa) << " iw " << iw;
     }
-    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih3oc31kh2sh2"), isa), Path::kDirect);
+    EXPECT_EQ(optimized::auto_path(parse_problem("mb1ic8ih6oc31kh2sh2"), isa), Path::kDirect);
     // Wider phases of one tap each (kernel within the stride, dilation spreading taps over
     // distinct phases): the GEMM on AVX2 only; two taps in one phase (kh2 sh2 dh2): direct.
     for (const auto& [problem, one_tap] :

@@ -33,19 +33,32 @@ Isa detected_isa();
 /// Nothing if this CPU runs `isa`, else Error naming "isa".
 void require_isa(Isa isa);
 
-/// The two algorithms (see README): the phase GEMM over packed input tiles, or the direct tiles
-/// that read the zero-padded input in place. Both give results within the certified bound for
-/// every parameter set; forcing one is for tests and benchmarks. kAuto: see auto_path().
-enum class Path { kAuto, kDirect, kGemm };
+/// The algorithms (see README): the phase GEMM over packed input tiles, the direct tiles that
+/// read the zero-padded input in place, or the weight stream for tiny inputs (a 1x1 or 2x2
+/// latent: the weights packed per tap as [input channel][output channel] panels that run()
+/// reads once, front to back, each feeding the few input pixels, the results added into the
+/// output where each tap puts them). All give results within the certified bound for every
+/// parameter set; forcing one is for tests and benchmarks. kAuto: see auto_path().
+enum class Path { kAuto, kDirect, kGemm, kStream };
 
-/// "auto" / "direct" / "gemm".
+/// "auto" / "direct" / "gemm" / "stream".
 std::string to_string(Path path);
+/// Parses those names; anything else is an Error naming `what`.
+Path parse_path(const std::string& s, const std::string& what = "path");
 
-/// What kAuto chooses. Knowing the input size (`pr`): the GEMM for at least 32 output channels
-/// per group when a column phase of an output row fits in one vector of `isa` (small images,
-/// where direct tiles would be mostly empty) or, on AVX2, when every phase has one tap (kernel
-/// no larger than the stride, as in unet-up's kh2sh2); the direct path otherwise. Without it
-/// (`params` only): the GEMM from 32 output channels per group.
+/// Most input pixels (N·H·W) for which kAuto takes the weight stream: measured faster than the
+/// phase GEMM up to 32 (dcgan-2's 16 pixels: 0.29 vs 0.44 ms on AVX-512, 0.64 vs 1.14 ms on
+/// AVX2; two of its images, 32 pixels: 0.57 vs 0.86 ms), even at 48 (pose-head: 4.33 vs 4.24 ms),
+/// slower at 64 (dcgan-3: 0.51 vs 0.37 ms).
+inline constexpr int64_t kStreamMaxPixels = 32;
+
+/// What kAuto chooses. Knowing the input size (`pr`): the weight stream for at most
+/// kStreamMaxPixels input pixels (N·H·W) and at least one vector of `isa` of output channels
+/// per group; else the GEMM for at least 32 output channels per group when a column phase of
+/// an output row fits in one vector of `isa` (small images, where direct tiles would be mostly
+/// empty) or, on AVX2, when every phase has one tap (kernel no larger than the stride, as in
+/// unet-up's kh2sh2); the direct path otherwise. Without it (`params` only): the GEMM from 32
+/// output channels per group.
 Path auto_path(const Problem& pr, Isa isa);
 Path auto_path(const Params& params, Isa isa);
 
@@ -86,7 +99,9 @@ Tensor<float> run(const PackedWeights& packed, const Tensor<float>& x, const Ten
                   int threads = 0);
 
 /// The same into a caller-owned, correctly sized output (no allocation of y): for benchmarks and
-/// for repeated calls. Every element of `y` is written exactly once.
+/// for repeated calls. Every element of `y` is written, none read before: its previous contents
+/// do not matter (the GEMM and direct paths write each element exactly once; the weight stream
+/// sets it to the bias, then adds each tap's sum into it).
 void run_into(const PackedWeights& packed, const Tensor<float>& x, const Tensor<float>* b,
               Tensor<float>& y, int threads = 0);
 

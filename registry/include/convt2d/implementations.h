@@ -25,6 +25,7 @@ namespace convt2d {
 ///   optimized          float32 in and out, the best kernels this CPU runs (AVX-512, AVX2, scalar)
 ///   optimized-direct   the same, always the direct algorithm
 ///   optimized-gemm     the same, always the phase-GEMM algorithm
+///   optimized-stream   the same, always the weight stream (the tiny-input algorithm)
 ///   optimized-f16      float16 in and out through the optimized kernels, float32 accumulator
 ///   optimized-bf16     the same for bfloat16
 ///   optimized-avx2     the same with the AVX2 kernels, when the CPU has AVX2 and a better ISA
