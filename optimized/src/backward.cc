@@ -484,7 +484,10 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
               a.dx_stride = h * w;
               a.n = cols;
               a.rows = run;
-              a.dy_row_step = p.stride.h * ohs;
+              // Rows of a run that read dy have their tap rows sh apart inside dy, so sh·ohs
+              // fits; a single row, or rows with no tap inside dy, never step (sh·ohs may then
+              // exceed int64: a stride of 2^62).
+              a.dy_row_step = run > 1 && nt_taps > 0 ? p.stride.h * ohs : 0;
               a.dx_row_step = w;
               const int64_t nvt = std::min(d.nv, d.nvec - ti * d.nv);
               k.data[mb][nvt](a);
