@@ -186,7 +186,7 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
     pl->raw = w.data.to_vector();
     return BwdDataWeights(std::move(pl));
   }
-  pl->wg = bwd::pack_data_gemm(p, w, bwd::gemm_table_for(isa));
+  pl->wg = bwd::pack_data_gemm(p, w, kernel_table(isa));
   pl->packed.resize(w.data.size());
   const float* src = w.ptr();
   for (int64_t g = 0; g < g_count; ++g) {
@@ -402,7 +402,7 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
   }
   const BwdKernelTable& k = *pl.k;
   if (resolve_data_algo(pr, k, algo) == BwdAlgo::kGemm) {
-    bwd::data_gemm(pr, bwd::gemm_table_for(pl.isa), pl.wg.data(), dy, dx, nt);
+    bwd::data_gemm(pr, kernel_table(pl.isa), pl.wg.data(), dy, dx, nt);
     return;
   }
   const DataLayout d = data_layout(pr, k);
@@ -520,7 +520,7 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   int64_t bytes = bytes_of(checked_mul(wsize, 2, what), what);
   // Plus both algorithms' panels and copies of dy (a sum: an upper bound whichever runs).
   const int nthreads = threads > 0 ? threads : omp_get_max_threads();
-  bytes = checked_add(bytes, bwd::data_gemm_bytes(pr, bwd::gemm_table_for(isa), nthreads), what);
+  bytes = checked_add(bytes, bwd::data_gemm_bytes(pr, kernel_table(isa), nthreads), what);
   const int64_t ocg = p.out_channels / p.groups;
   if (d.col) {
     bytes = checked_add(bytes, kMaxColBytes, what);
@@ -724,7 +724,7 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
   const bool finite_x =
       std::all_of(x.data.begin(), x.data.end(), [](float v) { return std::isfinite(v); });
   if (resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm && finite_x) {
-    bwd::weights_gemm(pr, bwd::gemm_table_for(isa), x, dy, dw, nt);
+    bwd::weights_gemm(pr, kernel_table(isa), x, dy, dw, nt);
     return;
   }
   if (finite_x && weights_blocks_taps(pr, k)) {
@@ -832,8 +832,8 @@ int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
   const char* what = "bwd_weights working memory";
   // The GEMM algorithm's copies, then the direct one's (a sum: an upper bound for either).
   const int nthreads = threads > 0 ? threads : omp_get_max_threads();
-  int64_t bytes = checked_add(
-      kBookkeepingBytes, bwd::weights_gemm_bytes(pr, bwd::gemm_table_for(isa), nthreads), what);
+  int64_t bytes = checked_add(kBookkeepingBytes,
+                              bwd::weights_gemm_bytes(pr, kernel_table(isa), nthreads), what);
   if (p.stride.w > 1) {
     const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
     const int64_t copy =

@@ -86,19 +86,6 @@ inline ColPhases col_phases(const Params& p, int64_t w, int64_t wout) {
 
 // The GEMM drivers (backward_gemm.cc), on the forward pass's GEMM micro-kernels.
 
-/// The forward kernel table of an ISA (its GEMM tiles serve both backward passes).
-inline const KernelTable& gemm_table_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_kernels();
-    case Isa::kAvx2:
-      return avx2_kernels();
-    case Isa::kScalar:
-      break;
-  }
-  return scalar_kernels();
-}
-
 /// dw = bwd_weights(x, dy) for a finite x (a zero of dy's tap columns meets every x value);
 /// dw's every element is written.
 void weights_gemm(const Problem& pr, const KernelTable& k, const Tensor<float>& x,

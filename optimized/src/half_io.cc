@@ -8,17 +8,11 @@
 namespace convt2d::optimized {
 namespace {
 
-const KernelTable& table_of(Isa isa) {
-  return isa == Isa::kAvx512 ? avx512_kernels()
-         : isa == Isa::kAvx2 ? avx2_kernels()
-                             : scalar_kernels();
-}
-
 // Exact: every float16 and bfloat16 value is a float.
 Tensor<float> widen(const Tensor<float16>& t, Isa isa) {
   Tensor<float> r(t.shape);
   static_assert(sizeof(float16) == sizeof(uint16_t));
-  table_of(isa).widen_f16(reinterpret_cast<const uint16_t*>(t.ptr()), r.ptr(), t.size());
+  kernel_table(isa).widen_f16(reinterpret_cast<const uint16_t*>(t.ptr()), r.ptr(), t.size());
   return r;
 }
 Tensor<float> widen(const Tensor<bfloat16>& t, Isa) {
@@ -31,7 +25,7 @@ Tensor<float> widen(const Tensor<bfloat16>& t, Isa) {
 
 // Rounded once, to nearest even.
 void narrow(const Tensor<float>& t, Tensor<float16>& out, Isa isa) {
-  table_of(isa).narrow_f16(t.ptr(), reinterpret_cast<uint16_t*>(out.ptr()), t.size());
+  kernel_table(isa).narrow_f16(t.ptr(), reinterpret_cast<uint16_t*>(out.ptr()), t.size());
 }
 void narrow(const Tensor<float>& t, Tensor<bfloat16>& out, Isa) {
   for (int64_t i = 0; i < t.size(); ++i) {

@@ -195,4 +195,8 @@ const KernelTable& scalar_kernels();
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
 
+enum class Isa;  // convt2d/optimized.h
+/// The table of `isa`: the forward kernels, whose GEMM tiles also serve both backward passes.
+const KernelTable& kernel_table(Isa isa);
+
 }  // namespace convt2d::optimized

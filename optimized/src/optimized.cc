@@ -69,6 +69,18 @@ Isa detected_isa() {
   return isa;
 }
 
+const KernelTable& kernel_table(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_kernels();
+    case Isa::kAvx2:
+      return avx2_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_kernels();
+}
+
 void require_isa(Isa isa) {
   if (!cpu_supports(isa)) {
     throw Error("isa", fmt::format("isa: {} requested, but this CPU lacks it", to_string(isa)));

@@ -10,12 +10,6 @@
 namespace convt2d::optimized {
 namespace {
 
-const KernelTable& kernels_for(Isa isa) {
-  return isa == Isa::kAvx512 ? avx512_kernels()
-         : isa == Isa::kAvx2 ? avx2_kernels()
-                             : scalar_kernels();
-}
-
 // The fused-phase variant of the direct path, where it applies (see Impl::fused).
 void plan_fused(PackedWeights::Impl& pl) {
   const auto shared_offsets = [](const PhaseSet& ps) {
@@ -154,7 +148,7 @@ std::unique_ptr<PackedWeights::Impl> plan_skeleton(const Params& p, Isa isa, Pat
   auto pl = std::make_unique<PackedWeights::Impl>();
   pl->p = p;
   pl->isa = isa;
-  pl->kernels = &kernels_for(isa);
+  pl->kernels = &kernel_table(isa);
   pl->g = p.groups;
   pl->icg = p.in_channels / p.groups;
   pl->ocg = p.out_channels / p.groups;
