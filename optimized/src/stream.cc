@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "byte_count.h"
 #include "convt2d/checked.h"
 
 namespace convt2d::optimized {
@@ -37,14 +38,6 @@ struct Chunks {
 };
 
 // A sum of byte counts, overflow-checked.
-struct ByteSum {
-  int64_t total = 0;
-  ByteSum& add(int64_t n, const char* what) {
-    total = checked_add(total, n, what);
-    return *this;
-  }
-};
-
 }  // namespace
 
 void stream_skeleton(const Params& p, const KernelTable& k, StreamPlan& sp) {
@@ -94,12 +87,11 @@ int64_t stream_run_bytes(const StreamPlan&, const Shape& x, int threads) {
   const char* what = "working memory: stream input";
   const int64_t npix = checked_mul(checked_mul(x[0], x[2], what), x[3], what);
   const int64_t xt = checked_mul(checked_mul(npix, x[1], what), sizeof(float), what);
-  const char* lists = "working memory: stream tap lists";
-  return ByteSum()
-      .add(xt, what)
-      .add(checked_mul(npix, sizeof(Pixel), "working memory: stream pixels"), what)
-      .add(checked_mul(checked_mul(threads, npix, lists), 2 * sizeof(int64_t), lists), lists)
-      .total;
+  return ByteCount()
+      .add(what, xt)
+      .add("working memory: stream pixels", sizeof(Pixel), npix)
+      .add("working memory: stream tap lists", 2 * kInt64Bytes, threads, npix)
+      .total();
 }
 
 void stream_execute(const Params& p, const StreamPlan& sp, const KernelTable& k,
