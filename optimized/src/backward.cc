@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "aligned.h"
@@ -45,20 +48,139 @@ void split_phases(const BwdKernelTable& k, const float* src, int64_t wout, int64
   }
 }
 
+// The plane path's geometry: dy split into its (row phase, column phase) planes, each padded
+// with zero rows and columns so that tap (fh, fw) reads dx pixel (ih, iw)'s dy value at a fixed
+// offset from ih·wp + iw for every pixel. Tiles then run over the flattened pixels of a grid of
+// wp >= W columns (the columns past W are computed and dropped), with no copy per tap and no
+// lane idling past a short row.
+struct PlaneTap {
+  int64_t tap;  ///< fh·kw + fw
+  int64_t off;  ///< floats from a plane block's start to pixel 0's value
+};
+
+struct PlaneLayout {
+  ColPhases rp, cp;           ///< row phases (the column geometry along H) and column phases
+  int64_t top = 0, left = 0;  ///< zero rows above, zero columns before a plane's phase values
+  int64_t wp = 0, rows = 0;   ///< the padded grid
+  int64_t pstride = 0;        ///< floats per plane and output channel
+  int64_t npix = 0;           ///< H·wp pixels computed per input channel
+  int64_t dxs = 0;            ///< floats per input channel of the computed grid (whole vectors)
+  std::vector<PlaneTap> taps;
+};
+
 // The bwd_data tiling of a problem: mr channels × nv vectors of columns (T floats), the phase
 // rows of `row` floats with `pad` zeros before their first column and enough after the last.
 struct DataLayout {
   ColPhases cp;
   int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1, pad = 0;
-  // Narrow images (fewer than two vectors per row) take the column path instead: every tap's dy
-  // values gathered per image and group into planes of `plane` floats (H·W rounded up to whole
-  // vectors), tiles over the flattened pixels, so that no lane idles past a short row.
-  bool col = false;
-  int64_t plane = 0;
+  // kRows: tiles along one dx row. Narrow images leave lanes idle past a short row: kPlanes then
+  // tiles the flattened pixels of dy's padded phase planes (PlaneLayout); kGather, for many input
+  // channels per group, gathers every tap's dy values per image and group into planes of
+  // `col_plane` floats (H·W rounded up to whole vectors), a copy that the channels amortise.
+  BwdDataTiles tiles = BwdDataTiles::kRows;
+  int64_t col_plane = 0;
+  PlaneLayout pl;
 };
 
-// The column path's gathered dy is at most this large (per image and group).
+// The column path's gathered dy, and the plane path's planes, are at most this large (per image
+// and group).
 constexpr int64_t kMaxColBytes = int64_t{32} << 20;
+
+// dy's row phases: the column geometry of bwd::col_phases along H.
+ColPhases row_phases(const Params& p, int64_t h, int64_t hout) {
+  Params t = p;
+  t.kernel_size.w = p.kernel_size.h;
+  t.stride.w = p.stride.h;
+  t.padding.w = p.padding.h;
+  t.dilation.w = p.dilation.h;
+  return bwd::col_phases(t, h, hout);
+}
+
+std::pair<int64_t, int64_t> offset_range(const ColPhases& c) {
+  int64_t lo = 0, hi = 0;
+  for (const ColTap& t : c.taps) {
+    lo = std::min(lo, t.a);
+    hi = std::max(hi, t.a);
+  }
+  return {lo, hi};
+}
+
+// The plane path's layout, or nothing when no tap reaches dy or the planes would exceed
+// kMaxColBytes. Sizes are decided in double before any is formed in int64 (a padding far larger
+// than the image makes them huge).
+std::optional<PlaneLayout> plane_layout(const Problem& pr, const ColPhases& cp, int64_t lanes) {
+  const Params& p = pr.params;
+  const Pair out = output_size(pr);
+  PlaneLayout pl;
+  pl.rp = row_phases(p, pr.ih, out.h);
+  pl.cp = cp;
+  if (pl.rp.taps.empty() || pl.cp.taps.empty()) return std::nullopt;
+  const auto [aymin, aymax] = offset_range(pl.rp);
+  const auto [axmin, axmax] = offset_range(pl.cp);
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  // No phase row may spill into the next: wp also holds a whole phase row after `left` zeros.
+  const double left = -d(axmin), top = -d(aymin);
+  const double wp = std::max(d(pr.iw) + d(axmax) + left, left + d(pl.cp.jmax));
+  const double rows = d(pr.ih) + d(aymax) + top;
+  // The last tile reads whole vectors up to a grid row past the last (H·wp + lanes floats).
+  const double pstride = rows * wp + wp + d(lanes);
+  const double planes = d(pl.rp.slots()) * d(pl.cp.slots()) * d(p.out_channels / p.groups);
+  if (4.0 * planes * pstride > static_cast<double>(kMaxColBytes)) return std::nullopt;
+  pl.left = -axmin;
+  pl.top = -aymin;
+  pl.wp = static_cast<int64_t>(wp);
+  pl.rows = static_cast<int64_t>(rows);
+  pl.pstride = static_cast<int64_t>(pstride);
+  pl.npix = pr.ih * pl.wp;
+  pl.dxs = ceil_div(pl.npix, lanes) * lanes;
+  const int64_t ocg = p.out_channels / p.groups;
+  for (const ColTap& rt : pl.rp.taps) {
+    for (const ColTap& ct : pl.cp.taps) {
+      const int64_t plane = rt.slot * pl.cp.slots() + ct.slot;
+      pl.taps.push_back({rt.fw * p.kernel_size.w + ct.fw,
+                         plane * ocg * pl.pstride + (rt.a + pl.top) * pl.wp + ct.a + pl.left});
+    }
+  }
+  return pl;
+}
+
+// Which tiles a problem takes, by a cost in units of a full register tile's time per useful
+// multiply-add, fitted on the shared suite's narrow layers (bench/README.md, "Backward passes";
+// all three forced on each layer, AVX-512, one thread):
+// - every path pays for the vectors it computes per useful one, and a tile of one vector per
+//   channel (a broadcast per multiply-add vector) ~1.3× more;
+// - rows: the lanes past each row's last column;
+// - planes: the grid's wp − W extra columns, and ~2 tile steps per computed dx vector for the
+//   copy out of the grid, which the group's OC/G·kh·kw steps per vector share (grouped-g4:
+//   rows 0.123 ms, planes 0.137 ms; dcgan-4: rows 0.39, planes 0.36);
+// - col: every lane used, but ~3.4 tile steps per gathered float, shared by IC/G input channels
+//   (dcgan-4: col 0.43 ms; dcgan-2, pose-head: col 0.47 and 5.0 ms, planes 0.64 and 6.3).
+double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t mr) {
+  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
+  const int64_t nv = ceil_div(nvec, ceil_div(nvec, nv_max));
+  const double vectors = static_cast<double>(nvec * k.lanes) / static_cast<double>(useful);
+  return vectors * (nv == 1 ? 1.3 : 1.0);
+}
+
+BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, int64_t mr, bool col_fits,
+                          const std::optional<PlaneLayout>& pl) {
+  const Params& p = pr.params;
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const double lanes = static_cast<double>(k.lanes);
+  double best = tile_cost(ceil_div(pr.iw, k.lanes), pr.iw, k, mr);
+  BwdDataTiles tiles = BwdDataTiles::kRows;
+  if (pl) {
+    const double steps = static_cast<double>(ocg * p.kernel_size.h * p.kernel_size.w);
+    const double planes = tile_cost(pl->dxs / k.lanes, pr.ih * pr.iw, k, mr) + 2.0 * lanes / steps;
+    if (planes < best) best = planes, tiles = BwdDataTiles::kPlanes;
+  }
+  if (col_fits) {
+    const double col = tile_cost(ceil_div(pr.ih * pr.iw, k.lanes), pr.ih * pr.iw, k, mr) +
+                       3.4 * lanes / static_cast<double>(icg);
+    if (col < best) best = col, tiles = BwdDataTiles::kGather;
+  }
+  return tiles;
+}
 
 DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
@@ -66,29 +188,37 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   DataLayout d;
   d.cp = bwd::col_phases(p, pr.iw, out.w);
   d.mr = std::min<int64_t>(k.data_mr, p.in_channels / p.groups);
-  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t ocg = p.out_channels / p.groups;
   const int64_t hw = pr.ih * pr.iw;  // parts of the validated input size
-  if (pr.iw < 2 * k.lanes && pr.ih > 1 && icg >= 8) {
-    // taps·ocg·plane in double: only compared with the cap, never allocated unchecked.
-    const double plane = static_cast<double>(ceil_div(hw, k.lanes) * k.lanes);
-    const double bytes = 4.0 * plane * static_cast<double>(ocg) *
-                         static_cast<double>(p.kernel_size.h) *
-                         static_cast<double>(p.kernel_size.w);
-    d.col = bytes <= static_cast<double>(kMaxColBytes);
+  // taps·ocg·plane in double: only compared with the cap, never allocated unchecked.
+  const double col_plane = static_cast<double>(ceil_div(hw, k.lanes) * k.lanes);
+  const double col_bytes = 4.0 * col_plane * static_cast<double>(ocg) *
+                           static_cast<double>(p.kernel_size.h) *
+                           static_cast<double>(p.kernel_size.w);
+  const bool col_fits = pr.ih > 1 && col_bytes <= static_cast<double>(kMaxColBytes);
+  std::optional<PlaneLayout> pl;
+  if (pr.ih > 1 && !d.cp.taps.empty()) pl = plane_layout(pr, d.cp, k.lanes);
+  d.tiles = choose_tiles(pr, k, d.mr, col_fits, pl);
+  switch (d.tiles) {
+    case BwdDataTiles::kRows:
+      d.nvec = ceil_div(pr.iw, k.lanes);
+      break;
+    case BwdDataTiles::kGather:
+      d.nvec = ceil_div(hw, k.lanes);
+      d.col_plane = d.nvec * k.lanes;
+      break;
+    case BwdDataTiles::kPlanes:
+      d.pl = std::move(*pl);
+      d.nvec = d.pl.dxs / k.lanes;
+      break;
   }
-  d.nvec = ceil_div(d.col ? hw : pr.iw, k.lanes);
-  if (d.col) d.plane = d.nvec * k.lanes;
   const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
   // Balanced: the fewest tiles of at most nv_max vectors, all about as wide.
   d.nv = ceil_div(d.nvec, ceil_div(d.nvec, nv_max));
   d.tile = d.nv * k.lanes;
   // A tile reads its taps' phase rows at iw + a for iw in [iw0, iw0 + nv·lanes): from the
   // smallest a to the last vector's end past the largest, which the padding covers with zeros.
-  int64_t amin = 0, amax = 0;
-  for (const ColTap& ct : d.cp.taps) {
-    amin = std::min(amin, ct.a);
-    amax = std::max(amax, ct.a);
-  }
+  const auto [amin, amax] = offset_range(d.cp);
   d.pad = -amin;
   const int64_t right = std::max<int64_t>(0, d.nvec * k.lanes + amax - d.cp.jmax);
   d.row = checked_add(checked_add(d.cp.jmax, d.pad, "bwd_data: dy phase row"), right,
@@ -219,8 +349,8 @@ bool same_tap_rows(const Params& p, int64_t hout, int64_t a, int64_t b) {
   return true;
 }
 
-// The column path (DataLayout::col): per image and group, col[t][o][pixel] = the dy value tap t
-// of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
+// The gather path (BwdDataTiles::kGather): per image and group, col[t][o][pixel] = the dy value tap
+// t of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
 // only, so 0·w adds nothing); then dx[c][pixels] = Σ_(t, o) w[c, o, t] · col[t][o][pixels] by
 // the same register tiles over flattened pixels.
 void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
@@ -230,7 +360,7 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
   const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
-  const int64_t plane = d.plane;
+  const int64_t plane = d.col_plane;
   AlignedVector<float> col(static_cast<size_t>(taps * ocg * plane));  // <= kMaxColBytes
   // One group's dy in column phases: [o][oh][slot][jmax] (counted by bwd_data_working_bytes).
   const int64_t prow = d.cp.slots() * d.cp.jmax;
@@ -302,6 +432,100 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
   }
 }
 
+// The plane path (BwdDataTiles::kPlanes), for one image and group inside a parallel region:
+// dyg's planes into `planes` (zero where no phase value lies: the same floats are written for
+// every group and image), tiles over the flattened grid into dxp, its first W columns of each
+// grid row into dxg.
+struct PlaneRun {
+  const BwdDataWeights::Impl& pl;
+  const DataLayout& d;
+  const Problem& pr;
+  float* planes;
+  float* dxp;
+
+  void fill(const float* dyg, int64_t hout, int64_t wout) const {
+    const Params& p = pl.p;
+    const PlaneLayout& g = d.pl;
+    const int64_t ocg = p.out_channels / p.groups, nrs = g.rp.slots();
+    const int64_t block = g.cp.slots() * ocg * g.pstride;  // one row phase's planes
+#pragma omp for schedule(static)
+    for (int64_t os = 0; os < ocg * nrs; ++os) {
+      const int64_t o = os / nrs, sy = os % nrs;
+      const int64_t ry = g.rp.rx[static_cast<size_t>(sy)];
+      const int64_t ly = std::min(g.rp.len[static_cast<size_t>(sy)], g.rows - g.top);
+      float* dst = planes + sy * block + o * g.pstride;
+      for (int64_t j = 0; j < ly; ++j) {
+        split_phases(*pl.k, dyg + (o * hout + j * p.stride.h + ry) * wout, wout, p.stride.w, g.cp,
+                     g.left, ocg * g.pstride, dst + (j + g.top) * g.wp);
+      }
+    }
+  }
+
+  void tiles(int64_t g) const {
+    const Params& p = pl.p;
+    const PlaneLayout& lay = d.pl;
+    const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+    const int64_t taps = p.kernel_size.h * p.kernel_size.w;
+    const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
+    const int64_t nt = static_cast<int64_t>(lay.taps.size());
+    std::vector<int64_t> dyoff(static_cast<size_t>(nt));
+    std::vector<const float*> wtap(static_cast<size_t>(nt));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < ncb * ntiles; ++item) {
+      const int64_t cb = item / ntiles, ti = item % ntiles, c0 = cb * d.mr;
+      const int64_t mb = std::min(d.mr, icg - c0), pix0 = ti * d.tile;
+      const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
+      for (int64_t t = 0; t < nt; ++t) {
+        const PlaneTap& pt = lay.taps[static_cast<size_t>(t)];
+        dyoff[static_cast<size_t>(t)] = pt.off + pix0;
+        wtap[static_cast<size_t>(t)] = wblock + pt.tap * ocg * mb;
+      }
+      BwdDataArgs a;
+      a.dy = planes;
+      a.dyoff = dyoff.data();
+      a.wtap = wtap.data();
+      a.ntaps = nt;
+      a.ocg = ocg;
+      a.chan_stride = lay.pstride;
+      a.dx = dxp + c0 * lay.dxs + pix0;
+      a.dx_stride = lay.dxs;
+      a.n = std::min(d.tile, lay.npix - pix0);
+      pl.k->data[mb][std::min(d.nv, d.nvec - ti * d.nv)](a);
+    }
+  }
+
+  void store(float* dxg) const {
+    const int64_t icg = pl.p.in_channels / pl.p.groups, h = pr.ih, w = pr.iw;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < icg * h; ++r) {
+      const float* src = dxp + r / h * d.pl.dxs + r % h * d.pl.wp;
+      std::copy(src, src + w, dxg + r * w);
+    }
+  }
+};
+
+void run_plane_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
+                    const Tensor<float>& dy, Tensor<float>& dx, int nt) {
+  const Params& p = pl.p;
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t hout = dy.shape[2], wout = dy.shape[3];
+  const int64_t nplanes = d.pl.rp.slots() * d.pl.cp.slots();
+  // Both within kMaxColBytes (plane_layout) and a dx group (counted by bwd_data_working_bytes).
+  AlignedVector<float> planes(static_cast<size_t>(nplanes * ocg * d.pl.pstride));
+  AlignedVector<float> dxp(static_cast<size_t>(icg * d.pl.dxs));
+  const PlaneRun run{pl, d, pr, planes.data(), dxp.data()};
+  for (int64_t n = 0; n < pr.mb; ++n) {
+    for (int64_t g = 0; g < p.groups; ++g) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      {
+        run.fill(dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout, hout, wout);
+        run.tiles(g);
+        run.store(dx.ptr() + (n * p.in_channels + g * icg) * pr.ih * pr.iw);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -327,7 +551,7 @@ bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   if (p.in_channels / p.groups < 16) return false;
   if (p.kernel_size.h <= p.stride.h && p.kernel_size.w <= p.stride.w) return true;
   const DataLayout d = data_layout(pr, k);
-  if (d.col) return false;
+  if (d.tiles == BwdDataTiles::kGather) return false;
   const double rows_bytes = 4.0 * static_cast<double>(p.kernel_size.h) *
                             static_cast<double>(p.out_channels / p.groups) *
                             static_cast<double>(d.cp.slots()) *
@@ -379,6 +603,11 @@ BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa) {
   return resolve_data_algo(pr, table_for(isa), BwdAlgo::kAuto);
 }
 
+BwdDataTiles chosen_bwd_data_tiles(const Problem& pr, Isa isa) {
+  validate(pr);
+  return data_layout(pr, table_for(isa)).tiles;
+}
+
 BwdAlgo chosen_bwd_weights_algo(const Problem& pr, Isa isa) {
   validate(pr);
   return resolve_weights_algo(pr, table_for(isa), BwdAlgo::kAuto);
@@ -410,8 +639,12 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
   const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
-  if (d.col) {
+  if (d.tiles == BwdDataTiles::kGather) {
     run_col_path(pl, d, pr, dy, dx, nt);
+    return;
+  }
+  if (d.tiles == BwdDataTiles::kPlanes) {
+    run_plane_path(pl, d, pr, dy, dx, nt);
     return;
   }
   const int64_t slots = d.cp.slots(), row = d.row;
@@ -522,7 +755,16 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
   const int nthreads = threads > 0 ? threads : omp_get_max_threads();
   bytes = checked_add(bytes, bwd::data_gemm_bytes(pr, kernel_table(isa), nthreads), what);
   const int64_t ocg = p.out_channels / p.groups;
-  if (d.col) {
+  if (d.tiles == BwdDataTiles::kPlanes) {
+    // The planes (within kMaxColBytes), one group's computed dx grid and the tap lists.
+    const int64_t planes = d.pl.rp.slots() * d.pl.cp.slots() * ocg * d.pl.pstride;
+    const int64_t grid = checked_mul(p.in_channels / p.groups, d.pl.dxs, what);
+    bytes = checked_add(bytes, bytes_of(checked_add(planes, grid, what), what), what);
+    const int64_t nt = threads > 0 ? threads : omp_get_max_threads();
+    const int64_t lists = static_cast<int64_t>(d.pl.taps.size()) * 16 * nt;
+    return checked_add(checked_add(bytes, lists, what), kBookkeepingBytes, what);
+  }
+  if (d.tiles == BwdDataTiles::kGather) {
     bytes = checked_add(bytes, kMaxColBytes, what);
     const int64_t phases = checked_mul(
         checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.cp.jmax, what);

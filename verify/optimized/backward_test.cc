@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "alloc_counter.h"
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
@@ -82,6 +83,7 @@ class BwdTester {
   BwdTester& dilation(Pair d) { return set(pr_.params.dilation, d); }
   BwdTester& groups(int64_t g) { return set(pr_.params.groups, g); }
   BwdTester& threads(int t) { return set(threads_, t); }
+  const Problem& problem() const { return pr_; }
 
   /// Integer data must match the reference bit for bit; real and cancellation data must lie
   /// within the certified float32 bound; for each algorithm (the automatic choice, direct, GEMM).
@@ -191,17 +193,92 @@ TEST_P(BwdIsaTest, RemainderTiles) {
     BwdTester().channels(10, 7).input(2, w).kernel(2).stride(2).Test(GetParam());
   }
 }
-TEST_P(BwdIsaTest, NarrowImagesTakeTheColumnPath) {
-  // Fewer than two vectors per row and at least 8 input channels per group: bwd_data gathers dy
-  // per tap into flattened pixel planes (dcgan's first layers, pose-head).
-  BwdTester().channels(16, 8).input(4, 4).kernel(4).stride(2).padding(1).Test(GetParam());
-  BwdTester().channels(24, 6).input(8, 6).kernel(4).stride(2).padding(1).groups(2).Test(GetParam());
-  BwdTester().channels(9, 5).input(3, 7).kernel(3).dilation(2).padding(3).batch(2).Test(GetParam());
-  // Its dy goes through the column phases first: tap columns that miss dy entirely (fw = 0 and 2
-  // of a 3-wide kernel dilated by 5, padded by 5), an odd width at stride 2 (the unzip's tail).
-  BwdTester().channels(8, 3).input(4, 3).kernel(3).dilation(5).padding(5).Test(GetParam());
-  BwdTester().channels(12, 4).input(5, 13).kernel(3).stride(2).padding(1).output_padding(1).Test(
-      GetParam());
+using optimized::BwdDataTiles;
+
+const char* tiles_name(BwdDataTiles t) {
+  return t == BwdDataTiles::kRows ? "rows" : t == BwdDataTiles::kPlanes ? "planes" : "gather";
+}
+
+// A BwdTester whose bwd_data the cost model sends to `tiles` on the ISA, then tested.
+void test_tiles(BwdDataTiles tiles, const BwdTester& t, Isa isa) {
+  EXPECT_EQ(tiles_name(optimized::chosen_bwd_data_tiles(t.problem(), isa)), tiles_name(tiles))
+      << format_problem(t.problem());
+  t.Test(isa);
+}
+
+TEST_P(BwdIsaTest, NarrowImagesWithFewChannelsTakeThePlanes) {
+  // Rows much narrower than a vector or two and few input channels per group: bwd_data tiles
+  // the flattened pixels of dy's zero-padded phase planes.
+  const auto planes = [&](const BwdTester& t) { test_tiles(BwdDataTiles::kPlanes, t, GetParam()); };
+  planes(BwdTester().channels(4, 16).input(6, 5).kernel(3).stride(2).padding(1));
+  planes(BwdTester().channels(4, 16).input(4, 4).kernel(4).stride(2).padding(1).batch(2));
+  planes(BwdTester().channels(6, 24).input(5, 3).kernel(3).stride(2).groups(2).batch(2));
+  // Phase rows longer than the taps read (stride 3, output padding 2: the grid is as wide as the
+  // longest), stride in one dimension only, a dy width the stride-2 unzip leaves a tail of.
+  planes(BwdTester().channels(3, 16).input(5, 4).kernel(4).stride(3).output_padding(2));
+  planes(BwdTester().channels(2, 16).input(4, 5).kernel(3).stride({2, 1}).padding(1));
+  planes(BwdTester().channels(2, 16).input(3, 5).kernel(3).stride({1, 2}).output_padding({0, 1}));
+  // Taps that miss dy entirely (a 3-wide kernel dilated by 5, padded by 5), a padding larger
+  // than the kernel (zero rows and columns before the planes' values), a stride above the
+  // kernel (phases no tap reads), two rows.
+  planes(BwdTester().channels(2, 16).input(4, 3).kernel(3).dilation(5).padding(5));
+  planes(BwdTester().channels(3, 16).input(4, 5).kernel(3).padding(3).stride(2).dilation(2));
+  planes(BwdTester().channels(3, 16).input(5, 4).kernel(2).stride(3));
+  planes(BwdTester().channels(4, 16).input(2, 5).kernel(3).stride(2));
+  planes(BwdTester().channels(4, 16).input(5, 6).kernel(4).stride(2).padding(1).threads(2));
+}
+TEST_P(BwdIsaTest, NarrowImagesWithManyChannelsTakeTheGather) {
+  // Many input channels per group share one copy of dy per tap (dcgan's first layers, pose-head).
+  const auto gather = [&](const BwdTester& t) { test_tiles(BwdDataTiles::kGather, t, GetParam()); };
+  gather(BwdTester().channels(256, 4).input(4, 4).kernel(4).stride(2).padding(1));
+  gather(BwdTester().channels(512, 6).input(3, 7).kernel(3).dilation(2).padding(3).groups(2));
+  // Its dy goes through the column phases first: tap columns that miss dy entirely, an odd width
+  // at stride 2 (the unzip's tail).
+  gather(BwdTester().channels(256, 3).input(4, 3).kernel(3).dilation(5).padding(5));
+  gather(BwdTester().channels(256, 4).input(5, 5).kernel(3).stride(2).padding(1).output_padding(1));
+}
+TEST_P(BwdIsaTest, WideRowsTakeTheRows) {
+  test_tiles(BwdDataTiles::kRows, BwdTester().channels(16, 16).input(3, 64).kernel(3).padding(1),
+             GetParam());
+  // dcgan's last layer (three output channels: the planes' copy out would not pay) and a
+  // depthwise layer.
+  test_tiles(BwdDataTiles::kRows,
+             BwdTester().channels(64, 3).input(2, 32).kernel(4).stride(2).padding(1), GetParam());
+  test_tiles(BwdDataTiles::kRows,
+             BwdTester().channels(8, 8).groups(8).input(3, 64).kernel(4).stride(2).padding(1),
+             GetParam());
+}
+TEST_P(BwdIsaTest, WorkingBytesBoundTheAllocations) {
+  // bwd_*_working_bytes bound what a run allocates (through operator new, the returned tensor
+  // excepted) on each tiling and algorithm and thread count.
+  for (const char* s :
+       {"mb1ic4ih6iw5oc16kh3sh2ph1", "mb2ic256ih4oc4kh4sh2ph1", "mb1ic16ih3iw64oc16kh3ph1",
+        "mb1ic32ih8oc64kh2sh2", "mb1ic8ih3iw40oc2kh4sh2ph1g2", "mb1ic3ih5iw4oc16kh4sh3oph2"}) {
+    SCOPED_TRACE(s);
+    const Problem pr = parse_problem(s);
+    for (Pass pass : kBwdPasses) {
+      const auto d = make_data<float>(pr, Regime::kReal, 4, pass);
+      for (BwdAlgo algo : kAlgos) {
+        for (int threads : {1, 2}) {
+          const int64_t declared =
+              pass == Pass::kBwdData
+                  ? optimized::bwd_data_working_bytes(pr, GetParam(), threads)
+                  : optimized::bwd_weights_working_bytes(pr, GetParam(), threads);
+          // Once before measuring: the kernel tables' names are built on their first use, once
+          // per process, not per run.
+          run_pass(pass, pr.params, d, GetParam(), threads, algo);
+          int64_t result_bytes = 0;
+          const int64_t peak = testing::peak_allocated_bytes([&] {
+            const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), threads, algo);
+            result_bytes = r.size() * 4 + static_cast<int64_t>(r.shape.size() * sizeof(int64_t));
+          });
+          EXPECT_LE(peak - result_bytes, declared)
+              << to_string(pass) << ", algorithm " << algo_name(algo) << ", " << threads
+              << " thread(s)";
+        }
+      }
+    }
+  }
 }
 TEST_P(BwdIsaTest, LongChannelSumAcrossBlocks) {
   // More than one K block of the GEMM's bwd_data (OC/G · kh · kw > 256) and its bwd_weights

@@ -39,6 +39,13 @@ enum class BwdAlgo { kAuto, kDirect, kGemm };
 BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa = detected_isa());
 BwdAlgo chosen_bwd_weights_algo(const Problem& pr, Isa isa = detected_isa());
 
+/// How bwd_data's direct algorithm tiles a problem, by a cost model of the lanes each wastes:
+/// kRows along dx rows; kPlanes over the flattened pixels of dy's phase planes, padded with zeros
+/// so that every tap reads each pixel at one fixed offset; kGather over flattened pixels of a copy
+/// of dy per tap (for many input channels per group, which share the copy). Validates pr.
+enum class BwdDataTiles { kRows, kPlanes, kGather };
+BwdDataTiles chosen_bwd_data_tiles(const Problem& pr, Isa isa = detected_isa());
+
 /// The weights of one parameter set packed for bwd_data on one ISA; immutable, shareable.
 class BwdDataWeights {
  public:
