@@ -155,6 +155,13 @@ std::optional<PlaneLayout> plane_layout(const Problem& pr, const ColPhases& cp, 
 //   rows 0.123 ms, planes 0.137 ms; dcgan-4: rows 0.39, planes 0.36);
 // - col: every lane used, but ~3.4 tile steps per gathered float, shared by IC/G input channels
 //   (dcgan-4: col 0.43 ms; dcgan-2, pose-head: col 0.47 and 5.0 ms, planes 0.64 and 6.3).
+// The dy rows one row tile reads (bytes, as fitted: see data_prefers_gemm).
+double data_rows_bytes(const Params& p, const ColPhases& cp, int64_t tile) {
+  return 4.0 * static_cast<double>(p.kernel_size.h) *
+         static_cast<double>(p.out_channels / p.groups) * static_cast<double>(cp.slots()) *
+         static_cast<double>(cp.jmax + 2 * tile);
+}
+
 double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t mr) {
   const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
   const int64_t nv = ceil_div(nvec, ceil_div(nvec, nv_max));
@@ -162,12 +169,17 @@ double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t 
   return vectors * (nv == 1 ? 1.3 : 1.0);
 }
 
-BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, int64_t mr, bool col_fits,
-                          const std::optional<PlaneLayout>& pl) {
+BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp,
+                          int64_t mr, bool col_fits, const std::optional<PlaneLayout>& pl) {
   const Params& p = pr.params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const double lanes = static_cast<double>(k.lanes);
-  double best = tile_cost(ceil_div(pr.iw, k.lanes), pr.iw, k, mr);
+  const int64_t row_vecs = ceil_div(pr.iw, k.lanes);
+  double best = tile_cost(row_vecs, pr.iw, k, mr);
+  // Rows whose dy rows leave the L2 cache (data_prefers_gemm) stream them from L3 per tile.
+  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
+  const int64_t row_tile = ceil_div(row_vecs, ceil_div(row_vecs, nv_max)) * k.lanes;
+  if (data_rows_bytes(p, cp, row_tile) > 384.0 * 1024) best *= 3.0;
   BwdDataTiles tiles = BwdDataTiles::kRows;
   if (pl) {
     const double steps = static_cast<double>(ocg * p.kernel_size.h * p.kernel_size.w);
@@ -198,7 +210,7 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   const bool col_fits = pr.ih > 1 && col_bytes <= static_cast<double>(kMaxColBytes);
   std::optional<PlaneLayout> pl;
   if (pr.ih > 1 && !d.cp.taps.empty()) pl = plane_layout(pr, d.cp, k.lanes);
-  d.tiles = choose_tiles(pr, k, d.mr, col_fits, pl);
+  d.tiles = choose_tiles(pr, k, d.cp, d.mr, col_fits, pl);
   switch (d.tiles) {
     case BwdDataTiles::kRows:
       d.nvec = ceil_div(pr.iw, k.lanes);
@@ -227,6 +239,17 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
 }
 
 constexpr int64_t kBookkeepingBytes = 1024;
+
+// dx rows per chunk of the row tiles whose dy rows (ohs floats each, all output channels and
+// phases of one dy row) fit in ~512 KB, half the L2 cache: a chunk of c rows reads
+// (c − 1)·sh + (kh − 1)·dh + 1 dy rows. At least one. unet-up-large (16 MB of dy phases): each
+// of its 16 channel blocks streamed the whole copy from L3 before.
+int64_t data_rows_in_l2(const Params& p, int64_t h, int64_t ohs) {
+  const double budget = 512.0 * 1024 / 4 / static_cast<double>(ohs);  // dy rows
+  const double span = static_cast<double>(p.kernel_size.h - 1) * static_cast<double>(p.dilation.h);
+  const double rows = std::floor((budget - 1 - span) / static_cast<double>(p.stride.h)) + 1;
+  return static_cast<int64_t>(std::clamp(rows, 1.0, static_cast<double>(std::max<int64_t>(h, 1))));
+}
 
 // Groups per chunk of bwd_data's dy copy (grp floats each): as many as fit in ~256 KB, at least
 // one.
@@ -361,10 +384,11 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
   const int64_t plane = d.col_plane;
-  AlignedVector<float> col(static_cast<size_t>(taps * ocg * plane));  // <= kMaxColBytes
+  // Every float of col is written below, and ph's are read only where written.
+  float* const col = thread_scratch(0, static_cast<size_t>(taps * ocg * plane), false);
   // One group's dy in column phases: [o][oh][slot][jmax] (counted by bwd_data_working_bytes).
   const int64_t prow = d.cp.slots() * d.cp.jmax;
-  AlignedVector<float> ph(static_cast<size_t>(ocg * hout * prow));
+  float* const ph = thread_scratch(1, static_cast<size_t>(ocg * hout * prow), false);
   std::vector<int64_t> tap_of_fw(static_cast<size_t>(kw), -1);  // -1: the tap misses dy
   for (size_t i = 0; i < d.cp.taps.size(); ++i) {
     tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
@@ -380,13 +404,12 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
         // kernel), so that each tap row below is a contiguous copy with zeros around it.
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < ocg * hout; ++r) {
-          split_phases(k, dyg + r * wout, wout, p.stride.w, d.cp, 0, d.cp.jmax,
-                       ph.data() + r * prow);
+          split_phases(k, dyg + r * wout, wout, p.stride.w, d.cp, 0, d.cp.jmax, ph + r * prow);
         }
 #pragma omp for schedule(static)
         for (int64_t to = 0; to < taps * ocg; ++to) {
           const int64_t t = to / ocg, o = to % ocg, fh = t / kw, fw = t % kw;
-          float* dst = col.data() + to * plane;
+          float* dst = col + to * plane;
           const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
           for (int64_t ih = 0; ih < h; ++ih) {
             const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
@@ -397,7 +420,7 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
             }
             const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
             // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
-            const float* src = ph.data() + (o * hout + oh) * prow + ct.slot * d.cp.jmax;
+            const float* src = ph + (o * hout + oh) * prow + ct.slot * d.cp.jmax;
             std::fill(out, out + ct.lo, 0.0f);
             std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
             std::fill(out + ct.hi, out + w, 0.0f);
@@ -416,7 +439,7 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
             wtap[static_cast<size_t>(t)] = wblock + t * ocg * mb;
           }
           BwdDataArgs a;
-          a.dy = col.data();
+          a.dy = col;
           a.dyoff = dyoff.data();
           a.wtap = wtap.data();
           a.ntaps = taps;
@@ -511,9 +534,9 @@ void run_plane_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const P
   const int64_t hout = dy.shape[2], wout = dy.shape[3];
   const int64_t nplanes = d.pl.rp.slots() * d.pl.cp.slots();
   // Both within kMaxColBytes (plane_layout) and a dx group (counted by bwd_data_working_bytes).
-  AlignedVector<float> planes(static_cast<size_t>(nplanes * ocg * d.pl.pstride));
-  AlignedVector<float> dxp(static_cast<size_t>(icg * d.pl.dxs));
-  const PlaneRun run{pl, d, pr, planes.data(), dxp.data()};
+  const PlaneRun run{pl, d, pr,
+                     thread_scratch(0, static_cast<size_t>(nplanes * ocg * d.pl.pstride), true),
+                     thread_scratch(1, static_cast<size_t>(icg * d.pl.dxs), false)};
   for (int64_t n = 0; n < pr.mb; ++n) {
     for (int64_t g = 0; g < p.groups; ++g) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -540,23 +563,22 @@ const KernelTable& gemm_table_of(const BwdKernelTable& k) {
 // The automatic choices are cost models fitted to one measurement of the shared layer suite
 // (bench/README.md, "Backward passes"), one thread, AVX-512 and AVX2 alike.
 
-// bwd_data's direct tiles read, per dx row tile, one dy row per valid tap row, output channel
-// and column phase; past ~384 KB those rows no longer stay in the L2 cache between tiles (fcn8s'
-// 16×16 kernel: ~1.8 MB, 25× slower per multiply-add than a layer whose rows fit). A kernel no
-// larger than its stride (unet's 2×2 at stride 2) gives each pixel a few taps of distinct phases,
-// which the GEMM's packed panels serve better. Groups of fewer than 16 channels keep the direct
-// tiles (the GEMM's channel tiles would be mostly empty).
+// bwd_data's row tiles read, per dx row tile, one dy row per valid tap row, output channel and
+// column phase; past ~384 KB those rows no longer stay in the L2 cache between tiles (fcn8s'
+// 16×16 kernel: ~1.8 MB, 25× slower per multiply-add than a layer whose rows fit). The planes
+// stream instead, fast enough with AVX-512's 8 × 3 tiles (fcn8s: planes 12.9 ms, GEMM 23.4 ms)
+// but not with AVX2's 4 × 3 (39.7 ms, GEMM 34.3 ms); the gather's copies are small. Groups of
+// fewer than 16 channels keep the direct tiles (the GEMM's channel tiles would be mostly empty).
 bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   const Params& p = pr.params;
   if (p.in_channels / p.groups < 16) return false;
-  if (p.kernel_size.h <= p.stride.h && p.kernel_size.w <= p.stride.w) return true;
   const DataLayout d = data_layout(pr, k);
   if (d.tiles == BwdDataTiles::kGather) return false;
-  const double rows_bytes = 4.0 * static_cast<double>(p.kernel_size.h) *
-                            static_cast<double>(p.out_channels / p.groups) *
-                            static_cast<double>(d.cp.slots()) *
-                            static_cast<double>(d.cp.jmax + 2 * d.tile);  // rows as fitted
-  return rows_bytes > 384.0 * 1024;
+  const int64_t row_vecs = ceil_div(pr.iw, k.lanes);
+  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
+  const int64_t row_tile = ceil_div(row_vecs, ceil_div(row_vecs, nv_max)) * k.lanes;
+  const bool rows_leave_l2 = data_rows_bytes(p, d.cp, row_tile) > 384.0 * 1024;
+  return rows_leave_l2 && (d.tiles == BwdDataTiles::kRows || k.data_acc < 24);
 }
 
 bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k);
@@ -655,11 +677,15 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
   const int64_t ohs = checked_mul(ocg, chan, "bwd_data: dy copy");
   const int64_t grp = checked_mul(hout, ohs, "bwd_data: dy copy");
   const int64_t gchunk = data_group_chunk(grp, g_count);
-  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(gchunk, grp, "bwd_data: dy copy")));
+  float* const dyp =
+      thread_scratch(0, static_cast<size_t>(checked_mul(gchunk, grp, "bwd_data: dy copy")), true);
   const int64_t max_taps = kh * static_cast<int64_t>(d.cp.taps.size());
-  // Row chunks: enough items for every thread to take a few.
+  // Row chunks: enough items for every thread to take a few, and few enough rows that the dy
+  // rows a chunk reads stay in the L2 cache while every channel block passes over them.
   const int64_t nchunks =
-      std::clamp<int64_t>(ceil_div(4 * int64_t{nt}, std::min(gchunk, g_count) * ncb), 1, h);
+      std::clamp<int64_t>(std::max(ceil_div(4 * int64_t{nt}, std::min(gchunk, g_count) * ncb),
+                                   ceil_div(h, data_rows_in_l2(p, h, ohs))),
+                          1, h);
   const int64_t chunk = ceil_div(h, nchunks);
   for (int64_t n = 0; n < pr.mb; ++n) {
     const float* dyn = dy.ptr() + n * p.out_channels * hout * wout;
@@ -674,16 +700,16 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < gn * ocg; ++c) {  // a channel's rows in turn, no division
           const float* src = dyn + (g0 * ocg + c) * hout * wout;
-          float* dst = dyp.data() + c / ocg * grp + c % ocg * chan;
+          float* dst = dyp + c / ocg * grp + c % ocg * chan;
           for (int64_t oh = 0; oh < hout; ++oh) {
             split_phases(k, src + oh * wout, wout, p.stride.w, d.cp, d.pad, row, dst + oh * ohs);
           }
         }
-        // Consecutive items share a channel block's weights; each takes a run of dx rows.
+        // Consecutive items share a chunk's dy rows; each takes a channel block's run of dx rows.
 #pragma omp for schedule(dynamic, 1)
         for (int64_t item = 0; item < gn * ncb * nchunks; ++item) {
-          const int64_t gl = item / (ncb * nchunks), g = g0 + gl, cb = item / nchunks % ncb;
-          const int64_t ih0 = item % nchunks * chunk, ih1 = std::min(h, ih0 + chunk);
+          const int64_t gl = item / (ncb * nchunks), g = g0 + gl, cb = item % ncb;
+          const int64_t ih0 = item / ncb % nchunks * chunk, ih1 = std::min(h, ih0 + chunk);
           const int64_t c0 = cb * d.mr, mb = std::min(d.mr, icg - c0);
           const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
           float* dxg = dxn + g * icg * h * w;
@@ -707,7 +733,7 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
                 }
               }
               BwdDataArgs a;
-              a.dy = dyp.data();
+              a.dy = dyp;
               a.dyoff = dyoff.data();
               a.wtap = wtap.data();
               a.ntaps = nt_taps;

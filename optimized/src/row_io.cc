@@ -12,11 +12,7 @@ void pad_row(const float* src, int64_t wd, int64_t pad_l, int64_t wp, float* dst
 
 float* pad_input(const Tensor<float>& x, int64_t pad_l, int64_t wp, int64_t floats, int nt) {
   const int64_t wd = x.shape[3], in_rows = x.shape[0] * x.shape[1] * x.shape[2];
-  thread_local AlignedVector<float> padded;
-  if (padded.size() < static_cast<size_t>(floats)) {
-    padded = AlignedVector<float>(static_cast<size_t>(floats));
-  }
-  float* const xp = padded.data();
+  float* const xp = thread_scratch(0, static_cast<size_t>(floats), false);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t r = 0; r < in_rows; ++r) pad_row(x.ptr() + r * wd, wd, pad_l, wp, xp + r * wp);
   return xp;

@@ -442,9 +442,10 @@ TEST_P(BwdIsaTest, RandomProblems) {
 }
 
 // The automatic choice (the cost models of backward.cc): dcgan-2's 4×4 image sends bwd_weights
-// to the GEMM and bwd_data to the direct column path; unet's 2×2 kernel at stride 2 and fcn8s'
-// 16×16 one (dy rows beyond the L2 cache) send bwd_data to the GEMM; depthwise keeps the direct
-// tiles in both passes.
+// to the GEMM and bwd_data to the direct gather; unet's 2×2 kernel at stride 2 keeps bwd_data's
+// direct rows (their dy rows fit in the L2 cache); fcn8s' 16×16 kernel (dy rows beyond it) sends
+// bwd_data to the planes where the ISA's tiles hold 24 accumulators (AVX-512), else to the GEMM;
+// depthwise keeps the direct tiles in both passes.
 TEST_P(BwdIsaTest, AutomaticAlgorithmFollowsTheShape) {
   const auto algos = [&](const char* problem) {
     const Problem pr = parse_problem(problem);
@@ -452,8 +453,16 @@ TEST_P(BwdIsaTest, AutomaticAlgorithmFollowsTheShape) {
                      optimized::chosen_bwd_weights_algo(pr, GetParam())};
   };
   EXPECT_EQ(algos("mb1ic512ih4oc256kh4sh2ph1"), std::pair(BwdAlgo::kDirect, BwdAlgo::kGemm));
-  EXPECT_EQ(algos("mb1ic256ih32oc128kh2sh2").first, BwdAlgo::kGemm);
-  EXPECT_EQ(algos("mb1ic21ih70oc21kh16sh8").first, BwdAlgo::kGemm);
+  EXPECT_EQ(algos("mb1ic256ih32oc128kh2sh2").first, BwdAlgo::kDirect);
+  EXPECT_EQ(optimized::chosen_bwd_data_tiles(parse_problem("mb1ic256ih32oc128kh2sh2"), GetParam()),
+            BwdDataTiles::kRows);
+  const Problem fcn8s = parse_problem("mb1ic21ih70oc21kh16sh8");
+  if (GetParam() == Isa::kAvx512) {
+    EXPECT_EQ(algos("mb1ic21ih70oc21kh16sh8").first, BwdAlgo::kDirect);
+    EXPECT_EQ(optimized::chosen_bwd_data_tiles(fcn8s, GetParam()), BwdDataTiles::kPlanes);
+  } else {
+    EXPECT_EQ(algos("mb1ic21ih70oc21kh16sh8").first, BwdAlgo::kGemm);
+  }
   EXPECT_EQ(algos("mb1ic64ih64oc64kh4sh2ph1g64"), std::pair(BwdAlgo::kDirect, BwdAlgo::kDirect));
 }
 
