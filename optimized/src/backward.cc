@@ -263,32 +263,38 @@ int64_t bytes_of(int64_t floats, const char* what) {
 
 // bwd_data over exactly the definition's terms, for weights that are not all finite: a padding
 // zero must not meet an infinite weight (0·Inf is NaN where the definition has no term).
+// dx[n, c, ih, iw] for wc = c's weights and dyn = image n's first channel of c's group.
+float definition_term_sum(const Params& p, const float* wc, const float* dyn, int64_t hout,
+                          int64_t wout, int64_t ih, int64_t iw) {
+  const int64_t ocg = p.out_channels / p.groups, kh = p.kernel_size.h, kw = p.kernel_size.w;
+  float s = 0.0f;
+  for (int64_t o = 0; o < ocg; ++o) {
+    const float* plane = dyn + o * hout * wout;
+    for (int64_t fh = 0; fh < kh; ++fh) {
+      const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+      if (oh < 0 || oh >= hout) continue;
+      for (int64_t fw = 0; fw < kw; ++fw) {
+        const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
+        if (ow >= 0 && ow < wout) s += wc[(o * kh + fh) * kw + fw] * plane[oh * wout + ow];
+      }
+    }
+  }
+  return s;
+}
+
 void bwd_data_by_definition(const Params& p, const Problem& pr, const float* w,
                             const Tensor<float>& dy, Tensor<float>& dx, int nt) {
-  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, h = pr.ih, wd = pr.iw;
-  const int64_t hout = dy.shape[2], wout = dy.shape[3];
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t h = pr.ih, wd = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
   const int64_t planes = pr.mb * p.in_channels;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t nc = 0; nc < planes; ++nc) {
     const int64_t n = nc / p.in_channels, c = nc % p.in_channels, g = c / icg;
-    const float* wc = w + c * ocg * kh * kw;
+    const float* wc = w + c * ocg * p.kernel_size.h * p.kernel_size.w;
+    const float* dyn = dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout;
     for (int64_t ih = 0; ih < h; ++ih) {
       for (int64_t iw = 0; iw < wd; ++iw) {
-        float s = 0.0f;
-        for (int64_t o = 0; o < ocg; ++o) {
-          const float* plane = dy.ptr() + (n * p.out_channels + g * ocg + o) * hout * wout;
-          for (int64_t fh = 0; fh < kh; ++fh) {
-            const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-            if (oh < 0 || oh >= hout) continue;
-            for (int64_t fw = 0; fw < kw; ++fw) {
-              const int64_t ow = iw * p.stride.w - p.padding.w + fw * p.dilation.w;
-              if (ow < 0 || ow >= wout) continue;
-              s += wc[(o * kh + fh) * kw + fw] * plane[oh * wout + ow];
-            }
-          }
-        }
-        dx.ptr()[((n * p.in_channels + c) * h + ih) * wd + iw] = s;
+        dx.ptr()[(nc * h + ih) * wd + iw] = definition_term_sum(p, wc, dyn, hout, wout, ih, iw);
       }
     }
   }
@@ -324,6 +330,19 @@ std::string BwdDataWeights::kernel_names() const {
   return pl.k->data_name[mr][nv];
 }
 
+namespace {
+
+// One block of mb input channels' weights, (mb, OC/G, taps) in memory, as [tap][o][mb].
+void pack_data_block(const float* src, int64_t mb, int64_t ocg, int64_t taps, float* dst) {
+  for (int64_t t = 0; t < taps; ++t) {
+    for (int64_t o = 0; o < ocg; ++o) {
+      for (int64_t m = 0; m < mb; ++m) dst[(t * ocg + o) * mb + m] = src[(m * ocg + o) * taps + t];
+    }
+  }
+}
+
+}  // namespace
+
 BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
   require_isa(isa);
   check_weight_shape(p, w.shape);  // validates p
@@ -341,20 +360,11 @@ BwdDataWeights pack_bwd_data(const Params& p, const Tensor<float>& w, Isa isa) {
   }
   pl->wg = bwd::pack_data_gemm(p, w, kernel_table(isa));
   pl->packed.resize(w.data.size());
-  const float* src = w.ptr();
   for (int64_t g = 0; g < g_count; ++g) {
     for (int64_t c0 = 0; c0 < icg; c0 += pl->mr) {
-      const int64_t mb = std::min(pl->mr, icg - c0);
       const int64_t base = (g * icg + c0) * ocg * taps;
-      float* dst = pl->packed.data() + base;
-      for (int64_t t = 0; t < taps; ++t) {
-        for (int64_t o = 0; o < ocg; ++o) {
-          for (int64_t m = 0; m < mb; ++m) {
-            // w is (IC, OC/G, kh, kw) in memory.
-            dst[(t * ocg + o) * mb + m] = src[base + (m * ocg + o) * taps + t];
-          }
-        }
-      }
+      pack_data_block(w.ptr() + base, std::min(pl->mr, icg - c0), ocg, taps,
+                      pl->packed.data() + base);
     }
   }
   return BwdDataWeights(std::move(pl));
@@ -376,80 +386,115 @@ bool same_tap_rows(const Params& p, int64_t hout, int64_t a, int64_t b) {
 // t of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
 // only, so 0·w adds nothing); then dx[c][pixels] = Σ_(t, o) w[c, o, t] · col[t][o][pixels] by
 // the same register tiles over flattened pixels.
+struct GatherRun {
+  const BwdDataWeights::Impl& pl;
+  const DataLayout& d;
+  const Problem& pr;
+  int64_t hout, wout;
+  float* col;  ///< [tap][o][col_plane]: every float written per group
+  float* ph;   ///< one group's dy in column phases: [o][oh][slot][jmax], read only where written
+  std::vector<int64_t> tap_of_fw;  ///< index into d.cp.taps, -1 where the tap misses dy
+
+  int64_t prow() const { return d.cp.slots() * d.cp.jmax; }
+
+  // The group's dy rows split into their column phases first (stride 2: the unzip kernel), so
+  // that each tap row below is a contiguous copy with zeros around it.
+  void split(const float* dyg) const {
+    const int64_t ocg = pl.p.out_channels / pl.p.groups;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < ocg * hout; ++r) {
+      split_phases(*pl.k, dyg + r * wout, wout, pl.p.stride.w, d.cp, 0, d.cp.jmax, ph + r * prow());
+    }
+  }
+
+  // col's plane of tap t and output channel o.
+  void gather_one(int64_t t, int64_t o) const {
+    const Params& p = pl.p;
+    const int64_t ocg = p.out_channels / p.groups, h = pr.ih, w = pr.iw;
+    const int64_t fh = t / p.kernel_size.w, fw = t % p.kernel_size.w;
+    float* dst = col + (t * ocg + o) * d.col_plane;
+    const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
+    for (int64_t ih = 0; ih < h; ++ih) {
+      const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+      float* out = dst + ih * w;
+      if (ct_index < 0 || oh < 0 || oh >= hout) {
+        std::fill(out, out + w, 0.0f);
+        continue;
+      }
+      const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
+      // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
+      const float* src = ph + (o * hout + oh) * prow() + ct.slot * d.cp.jmax;
+      std::fill(out, out + ct.lo, 0.0f);
+      std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
+      std::fill(out + ct.hi, out + w, 0.0f);
+    }
+    std::fill(dst + h * w, dst + d.col_plane, 0.0f);
+  }
+
+  void gather() const {
+    const int64_t taps = pl.p.kernel_size.h * pl.p.kernel_size.w;
+    const int64_t ocg = pl.p.out_channels / pl.p.groups;
+#pragma omp for schedule(static)
+    for (int64_t to = 0; to < taps * ocg; ++to) gather_one(to / ocg, to % ocg);
+  }
+
+  void tiles(int64_t g, float* dxg) const {
+    const Params& p = pl.p;
+    const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+    const int64_t taps = p.kernel_size.h * p.kernel_size.w, hw = pr.ih * pr.iw;
+    const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
+    std::vector<int64_t> dyoff(static_cast<size_t>(taps));
+    std::vector<const float*> wtap(static_cast<size_t>(taps));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < ncb * ntiles; ++item) {
+      const int64_t cb = item / ntiles, ti = item % ntiles, c0 = cb * d.mr;
+      const int64_t mb = std::min(d.mr, icg - c0), pix0 = ti * d.tile;
+      const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
+      for (int64_t t = 0; t < taps; ++t) {
+        dyoff[static_cast<size_t>(t)] = t * ocg * d.col_plane + pix0;
+        wtap[static_cast<size_t>(t)] = wblock + t * ocg * mb;
+      }
+      BwdDataArgs a;
+      a.dy = col;
+      a.dyoff = dyoff.data();
+      a.wtap = wtap.data();
+      a.ntaps = taps;
+      a.ocg = ocg;
+      a.chan_stride = d.col_plane;
+      a.dx = dxg + c0 * hw + pix0;
+      a.dx_stride = hw;
+      a.n = std::min(d.tile, hw - pix0);
+      pl.k->data[mb][std::min(d.nv, d.nvec - ti * d.nv)](a);
+    }
+  }
+};
+
 void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
                   const Tensor<float>& dy, Tensor<float>& dx, int nt) {
   const Params& p = pl.p;
-  const BwdKernelTable& k = *pl.k;
-  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
-  const int64_t h = pr.ih, w = pr.iw, hw = h * w, hout = dy.shape[2], wout = dy.shape[3];
-  const int64_t plane = d.col_plane;
-  // Every float of col is written below, and ph's are read only where written.
-  float* const col = thread_scratch(0, static_cast<size_t>(taps * ocg * plane), false);
-  // One group's dy in column phases: [o][oh][slot][jmax] (counted by bwd_data_working_bytes).
-  const int64_t prow = d.cp.slots() * d.cp.jmax;
-  float* const ph = thread_scratch(1, static_cast<size_t>(ocg * hout * prow), false);
-  std::vector<int64_t> tap_of_fw(static_cast<size_t>(kw), -1);  // -1: the tap misses dy
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t taps = p.kernel_size.h * p.kernel_size.w, hw = pr.ih * pr.iw;
+  const int64_t hout = dy.shape[2], wout = dy.shape[3];
+  // Both counted by bwd_data_working_bytes (col within kMaxColBytes).
+  GatherRun run{
+      pl,
+      d,
+      pr,
+      hout,
+      wout,
+      thread_scratch(0, static_cast<size_t>(taps * ocg * d.col_plane), false),
+      thread_scratch(1, static_cast<size_t>(ocg * hout * d.cp.slots() * d.cp.jmax), false),
+      std::vector<int64_t>(static_cast<size_t>(p.kernel_size.w), -1)};
   for (size_t i = 0; i < d.cp.taps.size(); ++i) {
-    tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
+    run.tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
   }
-  const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
   for (int64_t n = 0; n < pr.mb; ++n) {
-    for (int64_t g = 0; g < g_count; ++g) {
-      const float* dyg = dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout;
-      float* dxg = dx.ptr() + (n * p.in_channels + g * icg) * hw;
+    for (int64_t g = 0; g < p.groups; ++g) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
-        // The group's dy rows split into their column phases first (stride 2: the unzip
-        // kernel), so that each tap row below is a contiguous copy with zeros around it.
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < ocg * hout; ++r) {
-          split_phases(k, dyg + r * wout, wout, p.stride.w, d.cp, 0, d.cp.jmax, ph + r * prow);
-        }
-#pragma omp for schedule(static)
-        for (int64_t to = 0; to < taps * ocg; ++to) {
-          const int64_t t = to / ocg, o = to % ocg, fh = t / kw, fw = t % kw;
-          float* dst = col + to * plane;
-          const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
-          for (int64_t ih = 0; ih < h; ++ih) {
-            const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-            float* out = dst + ih * w;
-            if (ct_index < 0 || oh < 0 || oh >= hout) {
-              std::fill(out, out + w, 0.0f);
-              continue;
-            }
-            const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
-            // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
-            const float* src = ph + (o * hout + oh) * prow + ct.slot * d.cp.jmax;
-            std::fill(out, out + ct.lo, 0.0f);
-            std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
-            std::fill(out + ct.hi, out + w, 0.0f);
-          }
-          std::fill(dst + hw, dst + plane, 0.0f);
-        }
-        std::vector<int64_t> dyoff(static_cast<size_t>(taps));
-        std::vector<const float*> wtap(static_cast<size_t>(taps));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < ncb * ntiles; ++item) {
-          const int64_t cb = item / ntiles, ti = item % ntiles, c0 = cb * d.mr;
-          const int64_t mb = std::min(d.mr, icg - c0), pix0 = ti * d.tile;
-          const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
-          for (int64_t t = 0; t < taps; ++t) {
-            dyoff[static_cast<size_t>(t)] = t * ocg * plane + pix0;
-            wtap[static_cast<size_t>(t)] = wblock + t * ocg * mb;
-          }
-          BwdDataArgs a;
-          a.dy = col;
-          a.dyoff = dyoff.data();
-          a.wtap = wtap.data();
-          a.ntaps = taps;
-          a.ocg = ocg;
-          a.chan_stride = plane;
-          a.dx = dxg + c0 * hw + pix0;
-          a.dx_stride = hw;
-          a.n = std::min(d.tile, hw - pix0);
-          k.data[mb][std::min(d.nv, d.nvec - ti * d.nv)](a);
-        }
+        run.split(dy.ptr() + (n * p.out_channels + g * ocg) * hout * wout);
+        run.gather();
+        run.tiles(g, dx.ptr() + (n * p.in_channels + g * icg) * hw);
       }
     }
   }
@@ -526,6 +571,138 @@ struct PlaneRun {
     }
   }
 };
+
+// The row path (BwdDataTiles::kRows): dy's phase rows as [g][oh][o][slot][row] for a chunk of
+// an image's groups (a tile's output channels for one dy row lie close together: a plane per
+// channel would put hundreds of streams pages apart), then tiles of mr channels × nv vectors of
+// one dx row, a run of rows per kernel call. Many small groups (depthwise) share one parallel
+// region and a chunk of about L2's size.
+struct RowRun {
+  const BwdDataWeights::Impl& pl;
+  const DataLayout& d;
+  const Problem& pr;
+  int64_t hout, wout;
+  int64_t chan, ohs, grp;  ///< floats per channel's row, per dy row, per group of the copy
+  float* dyp;
+  int64_t nchunks, chunk;  ///< dx row chunks
+
+  // Taps' rows reach every dy row of the group unless none reaches a column phase.
+  void fill(const float* dyn, int64_t g0, int64_t gn) const {
+    const int64_t ocg = pl.p.out_channels / pl.p.groups;
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < gn * ocg; ++c) {  // a channel's rows in turn, no division
+      const float* src = dyn + (g0 * ocg + c) * hout * wout;
+      float* dst = dyp + c / ocg * grp + c % ocg * chan;
+      for (int64_t oh = 0; oh < hout; ++oh) {
+        split_phases(*pl.k, src + oh * wout, wout, pl.p.stride.w, d.cp, d.pad, d.row,
+                     dst + oh * ohs);
+      }
+    }
+  }
+
+  // The taps of dx row ih that meet tile [iw0, iw0 + cols): their dy offsets in group gl's copy
+  // and weights; returns how many.
+  int64_t tap_list(int64_t gl, int64_t ih, int64_t iw0, int64_t cols, const float* wblock,
+                   int64_t mb, int64_t* dyoff, const float** wtap) const {
+    const Params& p = pl.p;
+    const int64_t ocg = p.out_channels / p.groups;
+    int64_t n = 0;
+    for (int64_t fh = 0; fh < p.kernel_size.h; ++fh) {
+      const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
+      if (oh < 0 || oh >= hout) continue;
+      for (const ColTap& ct : d.cp.taps) {
+        if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
+        dyoff[n] = gl * grp + oh * ohs + ct.slot * d.row + d.pad + iw0 + ct.a;
+        wtap[n] = wblock + (fh * p.kernel_size.w + ct.fw) * ocg * mb;
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // One item: channel block cb of group g0 + gl over dx rows [ih0, ih1) of image dxn.
+  void item(int64_t gl, int64_t g, int64_t cb, int64_t ih0, int64_t ih1, float* dxn,
+            std::vector<int64_t>& dyoff, std::vector<const float*>& wtap) const {
+    const Params& p = pl.p;
+    const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+    const int64_t h = pr.ih, w = pr.iw, taps = p.kernel_size.h * p.kernel_size.w;
+    const int64_t c0 = cb * d.mr, mb = std::min(d.mr, icg - c0);
+    const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
+    for (int64_t ih = ih0; ih < ih1;) {
+      // Rows whose tap rows are all inside dy or outside alike as ih's share its tap list,
+      // shifted by sh dy rows per row: one kernel call each.
+      int64_t run = 1;
+      while (ih + run < ih1 && same_tap_rows(p, hout, ih, ih + run)) ++run;
+      for (int64_t ti = 0; ti * d.nv < d.nvec; ++ti) {
+        const int64_t iw0 = ti * d.tile, cols = std::min(d.tile, w - iw0);
+        BwdDataArgs a;
+        a.ntaps = tap_list(gl, ih, iw0, cols, wblock, mb, dyoff.data(), wtap.data());
+        a.dy = dyp;
+        a.dyoff = dyoff.data();
+        a.wtap = wtap.data();
+        a.ocg = ocg;
+        a.chan_stride = chan;
+        a.dx = dxn + ((g * icg + c0) * h + ih) * w + iw0;
+        a.dx_stride = h * w;
+        a.n = cols;
+        a.rows = run;
+        // Rows of a run that read dy have their tap rows sh apart inside dy, so sh·ohs fits; a
+        // single row, or rows with no tap inside dy, never step (sh·ohs may then exceed int64:
+        // a stride of 2^62).
+        a.dy_row_step = run > 1 && a.ntaps > 0 ? p.stride.h * ohs : 0;
+        a.dx_row_step = w;
+        pl.k->data[mb][std::min(d.nv, d.nvec - ti * d.nv)](a);
+      }
+      ih += run;
+    }
+  }
+
+  // Image n in a parallel region: group chunks of the copy, then their items.
+  void image(const float* dyn, float* dxn, int64_t gchunk) const {
+    const Params& p = pl.p;
+    const int64_t ncb = ceil_div(p.in_channels / p.groups, d.mr);
+    const size_t max_taps = static_cast<size_t>(p.kernel_size.h) * d.cp.taps.size();
+    std::vector<int64_t> dyoff(max_taps);
+    std::vector<const float*> wtap(max_taps);
+    for (int64_t g0 = 0; g0 < p.groups; g0 += gchunk) {
+      const int64_t gn = std::min(gchunk, p.groups - g0);
+      fill(dyn, g0, gn);
+      // Consecutive items share a chunk's dy rows; each takes a channel block's run of dx rows.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t it = 0; it < gn * ncb * nchunks; ++it) {
+        const int64_t gl = it / (ncb * nchunks), ih0 = it / ncb % nchunks * chunk;
+        item(gl, g0 + gl, it % ncb, ih0, std::min(pr.ih, ih0 + chunk), dxn, dyoff, wtap);
+      }
+    }
+  }
+};
+
+void run_row_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
+                  const Tensor<float>& dy, Tensor<float>& dx, int nt) {
+  const Params& p = pl.p;
+  const int64_t ocg = p.out_channels / p.groups, h = pr.ih;
+  const int64_t hout = dy.shape[2], wout = dy.shape[3];
+  const char* what = "bwd_data: dy copy";
+  RowRun run{pl, d, pr, hout, wout, 0, 0, 0, nullptr, 1, h};
+  run.chan = checked_mul(d.cp.slots(), d.row, what);
+  run.ohs = checked_mul(ocg, run.chan, what);
+  run.grp = checked_mul(hout, run.ohs, what);
+  const int64_t gchunk = data_group_chunk(run.grp, p.groups);
+  run.dyp = thread_scratch(0, static_cast<size_t>(checked_mul(gchunk, run.grp, what)), true);
+  // Row chunks: enough items for every thread to take a few, and few enough rows that the dy
+  // rows a chunk reads stay in the L2 cache while every channel block passes over them.
+  const int64_t ncb = ceil_div(p.in_channels / p.groups, d.mr);
+  run.nchunks =
+      std::clamp<int64_t>(std::max(ceil_div(4 * int64_t{nt}, std::min(gchunk, p.groups) * ncb),
+                                   ceil_div(h, data_rows_in_l2(p, h, run.ohs))),
+                          1, h);
+  run.chunk = ceil_div(h, run.nchunks);
+  for (int64_t n = 0; n < pr.mb; ++n) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    run.image(dy.ptr() + n * p.out_channels * hout * wout, dx.ptr() + n * p.in_channels * h * pr.iw,
+              gchunk);
+  }
+}
 
 void run_plane_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Problem& pr,
                     const Tensor<float>& dy, Tensor<float>& dx, int nt) {
@@ -657,105 +834,13 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
     return;
   }
   const DataLayout d = data_layout(pr, k);
-  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
-  const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
-  const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
-  if (d.tiles == BwdDataTiles::kGather) {
-    run_col_path(pl, d, pr, dy, dx, nt);
-    return;
-  }
-  if (d.tiles == BwdDataTiles::kPlanes) {
-    run_plane_path(pl, d, pr, dy, dx, nt);
-    return;
-  }
-  const int64_t slots = d.cp.slots(), row = d.row;
-  // [g][oh][o][slot][row] for a chunk of an image's groups: a tile's output channels for one
-  // dy row lie close together (a plane per channel would put hundreds of streams pages apart).
-  // Many small groups (depthwise) share one parallel region and chunk of about L2's size.
-  const int64_t chan = checked_mul(slots, row, "bwd_data: dy copy");
-  const int64_t ohs = checked_mul(ocg, chan, "bwd_data: dy copy");
-  const int64_t grp = checked_mul(hout, ohs, "bwd_data: dy copy");
-  const int64_t gchunk = data_group_chunk(grp, g_count);
-  float* const dyp =
-      thread_scratch(0, static_cast<size_t>(checked_mul(gchunk, grp, "bwd_data: dy copy")), true);
-  const int64_t max_taps = kh * static_cast<int64_t>(d.cp.taps.size());
-  // Row chunks: enough items for every thread to take a few, and few enough rows that the dy
-  // rows a chunk reads stay in the L2 cache while every channel block passes over them.
-  const int64_t nchunks =
-      std::clamp<int64_t>(std::max(ceil_div(4 * int64_t{nt}, std::min(gchunk, g_count) * ncb),
-                                   ceil_div(h, data_rows_in_l2(p, h, ohs))),
-                          1, h);
-  const int64_t chunk = ceil_div(h, nchunks);
-  for (int64_t n = 0; n < pr.mb; ++n) {
-    const float* dyn = dy.ptr() + n * p.out_channels * hout * wout;
-    float* dxn = dx.ptr() + n * p.in_channels * h * w;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      std::vector<int64_t> dyoff(static_cast<size_t>(max_taps));
-      std::vector<const float*> wtap(static_cast<size_t>(max_taps));
-      for (int64_t g0 = 0; g0 < g_count; g0 += gchunk) {
-        const int64_t gn = std::min(gchunk, g_count - g0);
-        // Taps' rows reach every dy row of the group unless none reaches a column phase.
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < gn * ocg; ++c) {  // a channel's rows in turn, no division
-          const float* src = dyn + (g0 * ocg + c) * hout * wout;
-          float* dst = dyp + c / ocg * grp + c % ocg * chan;
-          for (int64_t oh = 0; oh < hout; ++oh) {
-            split_phases(k, src + oh * wout, wout, p.stride.w, d.cp, d.pad, row, dst + oh * ohs);
-          }
-        }
-        // Consecutive items share a chunk's dy rows; each takes a channel block's run of dx rows.
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < gn * ncb * nchunks; ++item) {
-          const int64_t gl = item / (ncb * nchunks), g = g0 + gl, cb = item % ncb;
-          const int64_t ih0 = item / ncb % nchunks * chunk, ih1 = std::min(h, ih0 + chunk);
-          const int64_t c0 = cb * d.mr, mb = std::min(d.mr, icg - c0);
-          const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
-          float* dxg = dxn + g * icg * h * w;
-          for (int64_t ih = ih0; ih < ih1;) {
-            // Rows whose tap rows are all inside dy or outside alike as ih's share its tap
-            // list, shifted by sh dy rows per row: one kernel call each.
-            int64_t run = 1;
-            while (ih + run < ih1 && same_tap_rows(p, hout, ih, ih + run)) ++run;
-            for (int64_t ti = 0; ti < ntiles; ++ti) {
-              const int64_t iw0 = ti * d.tile, cols = std::min(d.tile, w - iw0);
-              int64_t nt_taps = 0;
-              for (int64_t fh = 0; fh < kh; ++fh) {
-                const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-                if (oh < 0 || oh >= hout) continue;
-                for (const ColTap& ct : d.cp.taps) {
-                  if (ct.lo >= iw0 + cols || ct.hi <= iw0) continue;  // no column in this tile
-                  dyoff[static_cast<size_t>(nt_taps)] =
-                      gl * grp + oh * ohs + ct.slot * row + d.pad + iw0 + ct.a;
-                  wtap[static_cast<size_t>(nt_taps)] = wblock + (fh * kw + ct.fw) * ocg * mb;
-                  ++nt_taps;
-                }
-              }
-              BwdDataArgs a;
-              a.dy = dyp;
-              a.dyoff = dyoff.data();
-              a.wtap = wtap.data();
-              a.ntaps = nt_taps;
-              a.ocg = ocg;
-              a.chan_stride = chan;
-              a.dx = dxg + (c0 * h + ih) * w + iw0;
-              a.dx_stride = h * w;
-              a.n = cols;
-              a.rows = run;
-              // Rows of a run that read dy have their tap rows sh apart inside dy, so sh·ohs
-              // fits; a single row, or rows with no tap inside dy, never step (sh·ohs may then
-              // exceed int64: a stride of 2^62).
-              a.dy_row_step = run > 1 && nt_taps > 0 ? p.stride.h * ohs : 0;
-              a.dx_row_step = w;
-              const int64_t nvt = std::min(d.nv, d.nvec - ti * d.nv);
-              k.data[mb][nvt](a);
-            }
-            ih += run;
-          }
-        }
-      }
-    }
+  switch (d.tiles) {
+    case BwdDataTiles::kGather:
+      return run_col_path(pl, d, pr, dy, dx, nt);
+    case BwdDataTiles::kPlanes:
+      return run_plane_path(pl, d, pr, dy, dx, nt);
+    case BwdDataTiles::kRows:
+      return run_row_path(pl, d, pr, dy, dx, nt);
   }
 }
 
