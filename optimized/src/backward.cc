@@ -68,6 +68,19 @@ struct PlaneLayout {
   std::vector<PlaneTap> taps;
 };
 
+// The gather path's geometry: per (row phase, column tap, output channel) a plane of W-wide rows
+// holding the dy values that column tap reads for each pixel (zeros where it reads none), with
+// `top` zero rows above and the rest below, so that a tap (fh, fw) reads pixel p at p + (ay +
+// top)·W of its row phase's plane: rows of a tap are whole rows of the plane, and the taps of one
+// column share it whatever their row.
+struct GatherLayout {
+  ColPhases rp;        ///< row phases
+  int64_t top = 0;     ///< zero rows above the phase rows
+  int64_t rows = 0;    ///< rows per plane
+  int64_t cplane = 0;  ///< floats per plane: rows·W and the last tile's overrun
+  double floats = 0;   ///< floats gathered per image and group
+};
+
 // The bwd_data tiling of a problem: mr channels × nv vectors of columns (T floats), the phase
 // rows of `row` floats with `pad` zeros before their first column and enough after the last.
 struct DataLayout {
@@ -75,11 +88,11 @@ struct DataLayout {
   int64_t mr = 1, nv = 1, nvec = 1, tile = 1, row = 1, pad = 0;
   // kRows: tiles along one dx row. Narrow images leave lanes idle past a short row: kPlanes then
   // tiles the flattened pixels of dy's padded phase planes (PlaneLayout); kGather, for many input
-  // channels per group, gathers every tap's dy values per image and group into planes of
-  // `col_plane` floats (H·W rounded up to whole vectors), a copy that the channels amortise.
+  // channels per group, gathers dy per image and group into the GatherLayout planes (one per row
+  // phase, column tap and output channel), a copy that the channels amortise.
   BwdDataTiles tiles = BwdDataTiles::kRows;
-  int64_t col_plane = 0;
   PlaneLayout pl;
+  GatherLayout gl;
 };
 
 // The column path's gathered dy, and the plane path's planes, are at most this large (per image
@@ -170,7 +183,8 @@ double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t 
 }
 
 BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp,
-                          int64_t mr, bool col_fits, const std::optional<PlaneLayout>& pl) {
+                          int64_t mr, const std::optional<GatherLayout>& gl,
+                          const std::optional<PlaneLayout>& pl) {
   const Params& p = pr.params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const double lanes = static_cast<double>(k.lanes);
@@ -186,12 +200,37 @@ BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, const ColP
     const double planes = tile_cost(pl->dxs / k.lanes, pr.ih * pr.iw, k, mr) + 2.0 * lanes / steps;
     if (planes < best) best = planes, tiles = BwdDataTiles::kPlanes;
   }
-  if (col_fits) {
+  if (gl) {
+    // Gathered floats per useful multiply-add of one input channel: taps·OC/G·H·W of them in
+    // the per-tap copy this cost was fitted with.
+    const double per_mac = gl->floats / (static_cast<double>(p.kernel_size.h * p.kernel_size.w) *
+                                         static_cast<double>(ocg * pr.ih * pr.iw));
     const double col = tile_cost(ceil_div(pr.ih * pr.iw, k.lanes), pr.ih * pr.iw, k, mr) +
-                       3.4 * lanes / static_cast<double>(icg);
+                       3.4 * lanes * per_mac / static_cast<double>(icg);
     if (col < best) best = col, tiles = BwdDataTiles::kGather;
   }
   return tiles;
+}
+
+// The gather layout, or nothing when no tap reaches dy or its planes exceed kMaxColBytes (decided
+// in double before any size is formed in int64).
+std::optional<GatherLayout> gather_layout(const Problem& pr, const ColPhases& cp, int64_t lanes) {
+  const Params& p = pr.params;
+  GatherLayout g;
+  g.rp = row_phases(p, pr.ih, output_size(pr).h);
+  if (g.rp.taps.empty() || cp.taps.empty() || pr.ih < 2) return std::nullopt;
+  const auto [aymin, aymax] = offset_range(g.rp);
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double rows = d(pr.ih) + d(aymax) - d(aymin);
+  const double planes =
+      d(g.rp.slots()) * d(static_cast<int64_t>(cp.taps.size())) * d(p.out_channels / p.groups);
+  const double cplane = rows * d(pr.iw) + d(lanes);
+  if (4.0 * planes * cplane > static_cast<double>(kMaxColBytes)) return std::nullopt;
+  g.top = -aymin;
+  g.rows = static_cast<int64_t>(rows);
+  g.cplane = static_cast<int64_t>(cplane);
+  g.floats = planes * rows * d(pr.iw);
+  return g;
 }
 
 DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
@@ -200,24 +239,18 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   DataLayout d;
   d.cp = bwd::col_phases(p, pr.iw, out.w);
   d.mr = std::min<int64_t>(k.data_mr, p.in_channels / p.groups);
-  const int64_t ocg = p.out_channels / p.groups;
   const int64_t hw = pr.ih * pr.iw;  // parts of the validated input size
-  // taps·ocg·plane in double: only compared with the cap, never allocated unchecked.
-  const double col_plane = static_cast<double>(ceil_div(hw, k.lanes) * k.lanes);
-  const double col_bytes = 4.0 * col_plane * static_cast<double>(ocg) *
-                           static_cast<double>(p.kernel_size.h) *
-                           static_cast<double>(p.kernel_size.w);
-  const bool col_fits = pr.ih > 1 && col_bytes <= static_cast<double>(kMaxColBytes);
   std::optional<PlaneLayout> pl;
   if (pr.ih > 1 && !d.cp.taps.empty()) pl = plane_layout(pr, d.cp, k.lanes);
-  d.tiles = choose_tiles(pr, k, d.cp, d.mr, col_fits, pl);
+  std::optional<GatherLayout> gl = gather_layout(pr, d.cp, k.lanes);
+  d.tiles = choose_tiles(pr, k, d.cp, d.mr, gl, pl);
   switch (d.tiles) {
     case BwdDataTiles::kRows:
       d.nvec = ceil_div(pr.iw, k.lanes);
       break;
     case BwdDataTiles::kGather:
+      d.gl = std::move(*gl);
       d.nvec = ceil_div(hw, k.lanes);
-      d.col_plane = d.nvec * k.lanes;
       break;
     case BwdDataTiles::kPlanes:
       d.pl = std::move(*pl);
@@ -382,23 +415,24 @@ bool same_tap_rows(const Params& p, int64_t hout, int64_t a, int64_t b) {
   return true;
 }
 
-// The gather path (BwdDataTiles::kGather): per image and group, col[t][o][pixel] = the dy value tap
-// t of output channel o reads for that input pixel, 0 where it lies outside dy (finite weights
-// only, so 0·w adds nothing); then dx[c][pixels] = Σ_(t, o) w[c, o, t] · col[t][o][pixels] by
-// the same register tiles over flattened pixels.
+// The gather path (BwdDataTiles::kGather): per image and group, dy's rows split into column
+// phases, then the GatherLayout planes: plane (row phase sy, column tap c, output channel o) row
+// r holds, for pixel column iw, the value column tap c reads in phase row r − top of sy, 0 where
+// it reads none (finite weights only, so 0·w adds nothing). dx[c][pixels] = Σ_(tap, o) w[c, o,
+// tap] · plane[pixels + (ay + top)·W] by register tiles over flattened pixels.
 struct GatherRun {
   const BwdDataWeights::Impl& pl;
   const DataLayout& d;
   const Problem& pr;
   int64_t hout, wout;
-  float* col;  ///< [tap][o][col_plane]: every float written per group
+  float* col;  ///< the planes: every float written per group
   float* ph;   ///< one group's dy in column phases: [o][oh][slot][jmax], read only where written
-  std::vector<int64_t> tap_of_fw;  ///< index into d.cp.taps, -1 where the tap misses dy
 
   int64_t prow() const { return d.cp.slots() * d.cp.jmax; }
+  int64_t ncols() const { return static_cast<int64_t>(d.cp.taps.size()); }
 
   // The group's dy rows split into their column phases first (stride 2: the unzip kernel), so
-  // that each tap row below is a contiguous copy with zeros around it.
+  // that each plane row below is a contiguous copy with zeros around it.
   void split(const float* dyg) const {
     const int64_t ocg = pl.p.out_channels / pl.p.groups;
 #pragma omp for schedule(static)
@@ -407,60 +441,75 @@ struct GatherRun {
     }
   }
 
-  // col's plane of tap t and output channel o.
-  void gather_one(int64_t t, int64_t o) const {
-    const Params& p = pl.p;
-    const int64_t ocg = p.out_channels / p.groups, h = pr.ih, w = pr.iw;
-    const int64_t fh = t / p.kernel_size.w, fw = t % p.kernel_size.w;
-    float* dst = col + (t * ocg + o) * d.col_plane;
-    const int64_t ct_index = tap_of_fw[static_cast<size_t>(fw)];
-    for (int64_t ih = 0; ih < h; ++ih) {
-      const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-      float* out = dst + ih * w;
-      if (ct_index < 0 || oh < 0 || oh >= hout) {
+  // The plane of row phase sy, column tap c and output channel o.
+  void gather_one(int64_t sy, int64_t c, int64_t o) const {
+    const int64_t ocg = pl.p.out_channels / pl.p.groups, w = pr.iw;
+    const GatherLayout& g = d.gl;
+    const ColTap& ct = d.cp.taps[static_cast<size_t>(c)];
+    const int64_t ry = g.rp.rx[static_cast<size_t>(sy)], ly = g.rp.len[static_cast<size_t>(sy)];
+    float* dst = col + ((sy * ncols() + c) * ocg + o) * g.cplane;
+    for (int64_t r = 0; r < g.rows; ++r) {
+      const int64_t j = r - g.top;  // the phase row
+      float* out = dst + r * w;
+      if (j < 0 || j >= ly) {
         std::fill(out, out + w, 0.0f);
         continue;
       }
-      const ColTap& ct = d.cp.taps[static_cast<size_t>(ct_index)];
       // Phase column iw + a for iw in [lo, hi): inside the row (lo + a >= 0).
-      const float* src = ph + (o * hout + oh) * prow() + ct.slot * d.cp.jmax;
-      std::fill(out, out + ct.lo, 0.0f);
-      std::copy(src + ct.lo + ct.a, src + ct.hi + ct.a, out + ct.lo);
-      std::fill(out + ct.hi, out + w, 0.0f);
+      const float* src = ph + (o * hout + j * pl.p.stride.h + ry) * prow() + ct.slot * d.cp.jmax;
+      for (int64_t iw = 0; iw < ct.lo; ++iw) out[iw] = 0.0f;
+      for (int64_t iw = ct.lo; iw < ct.hi; ++iw) out[iw] = src[iw + ct.a];
+      for (int64_t iw = ct.hi; iw < w; ++iw) out[iw] = 0.0f;
     }
-    std::fill(dst + h * w, dst + d.col_plane, 0.0f);
+    std::fill(dst + g.rows * w, dst + g.cplane, 0.0f);
   }
 
   void gather() const {
-    const int64_t taps = pl.p.kernel_size.h * pl.p.kernel_size.w;
-    const int64_t ocg = pl.p.out_channels / pl.p.groups;
+    const int64_t ocg = pl.p.out_channels / pl.p.groups, nrs = d.gl.rp.slots();
 #pragma omp for schedule(static)
-    for (int64_t to = 0; to < taps * ocg; ++to) gather_one(to / ocg, to % ocg);
+    for (int64_t sco = 0; sco < nrs * ncols() * ocg; ++sco) {
+      gather_one(sco / (ncols() * ocg), sco / ocg % ncols(), sco % ocg);
+    }
+  }
+
+  // The tap list: per (row tap, column tap) its weights and its offset from pixel 0.
+  int64_t taps(int64_t mb, const float* wblock, int64_t pix0, int64_t* dyoff,
+               const float** wtap) const {
+    const Params& p = pl.p;
+    const int64_t ocg = p.out_channels / p.groups, w = pr.iw;
+    int64_t n = 0;
+    for (const ColTap& rt : d.gl.rp.taps) {
+      for (int64_t c = 0; c < ncols(); ++c) {
+        const ColTap& ct = d.cp.taps[static_cast<size_t>(c)];
+        dyoff[n] = (rt.slot * ncols() + c) * ocg * d.gl.cplane + (rt.a + d.gl.top) * w + pix0;
+        wtap[n] = wblock + (rt.fw * p.kernel_size.w + ct.fw) * ocg * mb;
+        ++n;
+      }
+    }
+    return n;
   }
 
   void tiles(int64_t g, float* dxg) const {
     const Params& p = pl.p;
     const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
-    const int64_t taps = p.kernel_size.h * p.kernel_size.w, hw = pr.ih * pr.iw;
+    const int64_t hw = pr.ih * pr.iw;
     const int64_t ncb = ceil_div(icg, d.mr), ntiles = ceil_div(d.nvec, d.nv);
-    std::vector<int64_t> dyoff(static_cast<size_t>(taps));
-    std::vector<const float*> wtap(static_cast<size_t>(taps));
+    const size_t max_taps = d.gl.rp.taps.size() * d.cp.taps.size();
+    std::vector<int64_t> dyoff(max_taps);
+    std::vector<const float*> wtap(max_taps);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < ncb * ntiles; ++item) {
       const int64_t cb = item / ntiles, ti = item % ntiles, c0 = cb * d.mr;
       const int64_t mb = std::min(d.mr, icg - c0), pix0 = ti * d.tile;
-      const float* wblock = pl.packed.data() + (g * icg + c0) * ocg * taps;
-      for (int64_t t = 0; t < taps; ++t) {
-        dyoff[static_cast<size_t>(t)] = t * ocg * d.col_plane + pix0;
-        wtap[static_cast<size_t>(t)] = wblock + t * ocg * mb;
-      }
+      const float* wblock =
+          pl.packed.data() + (g * icg + c0) * ocg * p.kernel_size.h * p.kernel_size.w;
       BwdDataArgs a;
+      a.ntaps = taps(mb, wblock, pix0, dyoff.data(), wtap.data());
       a.dy = col;
       a.dyoff = dyoff.data();
       a.wtap = wtap.data();
-      a.ntaps = taps;
       a.ocg = ocg;
-      a.chan_stride = d.col_plane;
+      a.chan_stride = d.gl.cplane;
       a.dx = dxg + c0 * hw + pix0;
       a.dx_stride = hw;
       a.n = std::min(d.tile, hw - pix0);
@@ -473,21 +522,17 @@ void run_col_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const Pro
                   const Tensor<float>& dy, Tensor<float>& dx, int nt) {
   const Params& p = pl.p;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
-  const int64_t taps = p.kernel_size.h * p.kernel_size.w, hw = pr.ih * pr.iw;
-  const int64_t hout = dy.shape[2], wout = dy.shape[3];
-  // Both counted by bwd_data_working_bytes (col within kMaxColBytes).
-  GatherRun run{
+  const int64_t hout = dy.shape[2], wout = dy.shape[3], hw = pr.ih * pr.iw;
+  const int64_t planes = d.gl.rp.slots() * static_cast<int64_t>(d.cp.taps.size()) * ocg;
+  // Both counted by bwd_data_working_bytes (the planes within kMaxColBytes).
+  const GatherRun run{
       pl,
       d,
       pr,
       hout,
       wout,
-      thread_scratch(0, static_cast<size_t>(taps * ocg * d.col_plane), false),
-      thread_scratch(1, static_cast<size_t>(ocg * hout * d.cp.slots() * d.cp.jmax), false),
-      std::vector<int64_t>(static_cast<size_t>(p.kernel_size.w), -1)};
-  for (size_t i = 0; i < d.cp.taps.size(); ++i) {
-    run.tap_of_fw[static_cast<size_t>(d.cp.taps[i].fw)] = static_cast<int64_t>(i);
-  }
+      thread_scratch(0, static_cast<size_t>(planes * d.gl.cplane), false),
+      thread_scratch(1, static_cast<size_t>(ocg * hout * d.cp.slots() * d.cp.jmax), false)};
   for (int64_t n = 0; n < pr.mb; ++n) {
     for (int64_t g = 0; g < p.groups; ++g) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
