@@ -1,6 +1,6 @@
 #pragma once
-// Micro-kernel interface of the backward passes, shared by the ISA files and the driver
-// (backward.cc).
+// Micro-kernel interface of the backward passes, shared by the ISA files and the drivers
+// (backward.cc, bwd_weights.cc).
 
 #include <cstdint>
 
