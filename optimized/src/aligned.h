@@ -3,6 +3,7 @@
 // costs a second load.
 
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -23,5 +24,22 @@ struct CacheLineAllocator {
 /// A std::vector whose data starts on a cache line.
 template <class T>
 using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
+
+/// `n` floats on a cache line, left uninitialized (a vector's zeroing is a second pass over a
+/// copy whose every float read is written first).
+class UninitFloats {
+ public:
+  UninitFloats() = default;
+  explicit UninitFloats(std::size_t n)
+      : p_(n > 0 ? static_cast<float*>(::operator new(n * sizeof(float), kAlign)) : nullptr) {}
+  float* data() const { return p_.get(); }
+
+ private:
+  static constexpr std::align_val_t kAlign{64};
+  struct Free {
+    void operator()(float* p) const { ::operator delete(p, kAlign); }
+  };
+  std::unique_ptr<float, Free> p_;
+};
 
 }  // namespace convt2d::optimized

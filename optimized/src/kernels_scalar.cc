@@ -76,6 +76,12 @@ struct Lanes8 {
     for (float e : v.v) s += e;
     return s;
   }
+  static void hsum4(const type& a, const type& b, const type& c, const type& d, float* out) {
+    out[0] = hsum(a);
+    out[1] = hsum(b);
+    out[2] = hsum(c);
+    out[3] = hsum(d);
+  }
 };
 
 }  // namespace
