@@ -301,24 +301,22 @@ struct DirectRun {
   int64_t dy_col[kMaxBwdWeightsNr], dw_col[kMaxBwdWeightsNr];  // consecutive output channels
 };
 
-// One item of the direct tiles over the batch rows [r0, r1): input channel block ib × output
-// channel block ob of tap (fh, column tap ct) in group g, over the rows whose tap row is inside.
-void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, int64_t* xoff,
-                 int64_t* dyoff) {
+// A thread's pixel row lists for one tap row fh of the current block: the items of one tap row
+// (consecutive in the item order) share them, their tap columns only shift the base pointers.
+// Rebuilding them per item was ~11 % of grouped-g4's time.
+struct RowLists {
+  std::vector<int64_t> xoff, dyoff;
+  int64_t fh = -1, nrows = 0;
+};
+
+// The batch rows [r0, r1) whose tap row fh lies inside dy, as offsets from x's and dy's first
+// row at column 0 of the tap's slot.
+void fill_rows(const DirectRun& d, int64_t fh, int64_t r0, int64_t r1, RowLists& rl) {
   const Params& p = d.pr->params;
-  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = d.pr->ih, w = d.pr->iw, hout = d.dy->chan / d.dy->row;
   const int64_t img = p.out_channels * d.dy->chan;
-  int64_t rest = item;
-  const int64_t ib = rest % d.nib;
-  rest /= d.nib;
-  const int64_t ob = rest % d.nob;
-  rest /= d.nob;
-  const ColTap& ct = d.cp->taps[static_cast<size_t>(rest % d.ncol)];
-  rest /= d.ncol;
-  const int64_t fh = rest % kh, g = rest / kh;
-  int64_t nrows = 0;
+  rl.fh = fh;
+  rl.nrows = 0;
   // (n, ih) of row r stepped, not divided: a division per row cost ~15 % of grouped-g4's time.
   int64_t n = r0 / h, ih = r0 % h - 1;
   for (int64_t r = r0; r < r1; ++r) {
@@ -328,19 +326,38 @@ void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, int64
     }
     const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
     if (oh < 0 || oh >= hout) continue;
-    xoff[nrows] = n * p.in_channels * h * w + ih * w + ct.lo;
-    dyoff[nrows] = n * img + oh * d.dy->row + ct.slot * d.cp->jmax + ct.lo + ct.a;
-    ++nrows;
+    rl.xoff[static_cast<size_t>(rl.nrows)] = n * p.in_channels * h * w + ih * w;
+    rl.dyoff[static_cast<size_t>(rl.nrows)] = n * img + oh * d.dy->row;
+    ++rl.nrows;
   }
-  if (nrows == 0) return;
+}
+
+// One item of the direct tiles over the batch rows [r0, r1): input channel block ib × output
+// channel block ob of tap (fh, column tap ct) in group g, over the rows whose tap row is inside.
+void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, RowLists& rl) {
+  const Params& p = d.pr->params;
+  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
+  const int64_t h = d.pr->ih, w = d.pr->iw;
+  int64_t rest = item;
+  const int64_t ib = rest % d.nib;
+  rest /= d.nib;
+  const int64_t ob = rest % d.nob;
+  rest /= d.nob;
+  const ColTap& ct = d.cp->taps[static_cast<size_t>(rest % d.ncol)];
+  rest /= d.ncol;
+  const int64_t fh = rest % kh, g = rest / kh;
+  if (rl.fh != fh) fill_rows(d, fh, r0, r1, rl);
+  if (rl.nrows == 0) return;
   const int64_t i0 = ib * d.mr, o0 = ob * d.nr;
   const int64_t mb = std::min(d.mr, icg - i0), nb = std::min(d.nr, ocg - o0);
   BwdWeightsArgs a;
-  a.x = d.x + (g * icg + i0) * h * w;
-  a.dy = d.dy->src + (g * ocg + o0) * d.dy->chan;
-  a.xoff = xoff;
-  a.dyoff = dyoff;
-  a.nrows = nrows;
+  // The tap column's shift: lo + a >= 0, inside the slot's first row.
+  a.x = d.x + (g * icg + i0) * h * w + ct.lo;
+  a.dy = d.dy->src + (g * ocg + o0) * d.dy->chan + ct.slot * d.cp->jmax + ct.lo + ct.a;
+  a.xoff = rl.xoff.data();
+  a.dyoff = rl.dyoff.data();
+  a.nrows = rl.nrows;
   a.len = ct.hi - ct.lo;
   a.x_cs = h * w;
   a.dy_col = d.dy_col;
@@ -374,13 +391,13 @@ void weights_direct(const Problem& pr, const BwdKernelTable& k, const Tensor<flo
     const int64_t r1 = std::min(all_rows, r0 + block);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      std::vector<int64_t> xoff(static_cast<size_t>(r1 - r0)), dyoff(static_cast<size_t>(r1 - r0));
+      RowLists rl;
+      rl.xoff.resize(static_cast<size_t>(r1 - r0));
+      rl.dyoff.resize(static_cast<size_t>(r1 - r0));
       // Consecutive items share the tap and output channels (dy rows) and walk the input
       // channels (x rows), which the block keeps in the cache.
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        direct_item(d, item, r0, r1, xoff.data(), dyoff.data());
-      }
+      for (int64_t item = 0; item < items; ++item) direct_item(d, item, r0, r1, rl);
     }
   }
 }
