@@ -431,7 +431,8 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
   // Only the GEMM and the tap blocks ask (the scan was ~4 % of grouped-g4's direct tiles).
   const bool gemm = resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm;
   const bool blocks = weights_blocks_taps(pr, k);
-  const bool finite_x = (gemm || blocks) && bwd::all_finite(x.ptr(), x.data.size());
+  const bool finite_x =
+      (gemm || blocks) && k.all_finite(x.ptr(), static_cast<int64_t>(x.data.size()));
   if (gemm && finite_x) {
     bwd::weights_gemm(pr, kernel_table(isa), x, dy, dw, nt);
     return;

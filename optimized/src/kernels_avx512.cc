@@ -62,6 +62,11 @@ struct Avx512 {
   static void store_partial(float* p, type v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
   static float hsum(type v) { return _mm512_reduce_add_ps(v); }
+  // Some lane's exponent is all ones (Inf or NaN).
+  static bool any_nonfinite(type v) {
+    const __m512i e = _mm512_set1_epi32(0x7f800000);
+    return _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), e), e) != 0;
+  }
   // out[0..3] = the lane sums of a, b, c, d: pairs of vectors folded into one per step (a third
   // of the shuffles and adds of four hsum).
   static void hsum4(type a, type b, type c, type d, float* out) {
