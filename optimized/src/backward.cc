@@ -20,33 +20,14 @@
 namespace convt2d::optimized {
 namespace {
 
+using bwd::bytes_of;
 using bwd::ceil_div;
 using bwd::choose_threads;
 using bwd::ColPhases;
 using bwd::ColTap;
+using bwd::kBookkeepingBytes;
+using bwd::split_phases;
 using bwd::table_for;
-
-// Copies one dy row into its column-phase rows, `stride` floats apart: slot s's column j at
-// dst + s·stride + pad + j. Only those floats are written: the caller zeroes the buffer once,
-// and every row it holds is written at the same places, so the padding stays zero. Two phases
-// of stride 2 go through the ISA's unzip kernel.
-void split_phases(const BwdKernelTable& k, const float* src, int64_t wout, int64_t sw,
-                  const ColPhases& cp, int64_t pad, int64_t stride, float* dst) {
-  if (sw == 2 && cp.slots() == 2) {
-    const int64_t even = cp.rx[0] == 0 ? 0 : 1;
-    k.unzip2(src, wout, dst + even * stride + pad, dst + (1 - even) * stride + pad);
-    return;
-  }
-  for (int64_t s = 0; s < cp.slots(); ++s, dst += stride) {
-    const int64_t rx = cp.rx[static_cast<size_t>(s)], len = cp.len[static_cast<size_t>(s)];
-    const float* in = src + rx;
-    if (sw == 1) {
-      std::copy(in, in + len, dst + pad);
-    } else {
-      for (int64_t j = 0; j < len; ++j) dst[pad + j] = in[j * sw];
-    }
-  }
-}
 
 // The plane path's geometry: dy split into its (row phase, column phase) planes, each padded
 // with zero rows and columns so that tap (fh, fw) reads dx pixel (ih, iw)'s dy value at a fixed
@@ -271,8 +252,6 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
   return d;
 }
 
-constexpr int64_t kBookkeepingBytes = 1024;
-
 // dx rows per chunk of the row tiles whose dy rows (ohs floats each, all output channels and
 // phases of one dy row) fit in ~512 KB, half the L2 cache: a chunk of c rows reads
 // (c − 1)·sh + (kh − 1)·dh + 1 dy rows. At least one. unet-up-large (16 MB of dy phases): each
@@ -288,10 +267,6 @@ int64_t data_rows_in_l2(const Params& p, int64_t h, int64_t ohs) {
 // one.
 int64_t data_group_chunk(int64_t grp, int64_t groups) {
   return std::clamp<int64_t>((int64_t{64} << 10) / std::max<int64_t>(grp, 1), 1, groups);
-}
-
-int64_t bytes_of(int64_t floats, const char* what) {
-  return checked_mul(floats, static_cast<int64_t>(sizeof(float)), what);
 }
 
 // bwd_data over exactly the definition's terms, for weights that are not all finite: a padding
@@ -775,13 +750,6 @@ void run_plane_path(const BwdDataWeights::Impl& pl, const DataLayout& d, const P
 
 namespace {
 
-// The GEMM tiles of the ISA whose backward tiles are k.
-const KernelTable& gemm_table_of(const BwdKernelTable& k) {
-  if (&k == &avx512_bwd_kernels()) return avx512_kernels();
-  if (&k == &avx2_bwd_kernels()) return avx2_kernels();
-  return scalar_kernels();
-}
-
 // The automatic choices are cost models fitted to one measurement of the shared layer suite
 // (bench/README.md, "Backward passes"), one thread, AVX-512 and AVX2 alike.
 
@@ -803,41 +771,9 @@ bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   return rows_leave_l2 && (d.tiles == BwdDataTiles::kRows || k.data_acc < 24);
 }
 
-bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k);
-
-// bwd_weights, in units of the GEMM tile's time per multiply-add: the GEMM pays for its idle
-// lanes and for building its panel of dy (~64 such units per element, one element per IC/G
-// multiply-adds); the direct tiles sum rows of pixels, which wastes the lanes past a short row,
-// reduces every accumulator at the end (fitted: ~0.6 of the GEMM's rate on wide rows) and idles
-// the parts of its input × output channel tile that a small group leaves empty.
-bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
-  const Params& p = pr.params;
-  const KernelTable& g = gemm_table_of(k);
-  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
-  const double gemm_use =
-      bwd::lane_use(ocg * p.kernel_size.h * p.kernel_size.w, int64_t{kGemmNv} * g.lanes) *
-      bwd::lane_use(icg, g.gemm_mr);
-  const double gemm = 1.0 / gemm_use + 64.0 / static_cast<double>(icg);
-  // Few output channels per group: the tap blocks' columns are (o, fh, tap of a phase).
-  double cols_use = bwd::lane_use(ocg, k.weights_nr);
-  if (weights_blocks_taps(pr, k)) {
-    const ColPhases cp = bwd::col_phases(p, pr.iw, output_size(pr).w);
-    const int64_t cols = ocg * p.kernel_size.h * static_cast<int64_t>(cp.taps.size());
-    cols_use = bwd::lane_use(ceil_div(cols, cp.slots()), k.weights_nr);
-  }
-  const double direct_use =
-      0.6 * bwd::lane_use(pr.iw, k.lanes) * bwd::lane_use(icg, k.weights_mr) * cols_use;
-  return gemm < 1.0 / direct_use;
-}
-
 BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
   if (algo != BwdAlgo::kAuto) return algo;
   return data_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
-}
-
-BwdAlgo resolve_weights_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
-  if (algo != BwdAlgo::kAuto) return algo;
-  return weights_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
 }
 
 }  // namespace
@@ -850,11 +786,6 @@ BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa) {
 BwdDataTiles chosen_bwd_data_tiles(const Problem& pr, Isa isa) {
   validate(pr);
   return data_layout(pr, table_for(isa)).tiles;
-}
-
-BwdAlgo chosen_bwd_weights_algo(const Problem& pr, Isa isa) {
-  validate(pr);
-  return resolve_weights_algo(pr, table_for(isa), BwdAlgo::kAuto);
 }
 
 void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
@@ -921,7 +852,10 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
     return checked_add(checked_add(bytes, lists, what), kBookkeepingBytes, what);
   }
   if (d.tiles == BwdDataTiles::kGather) {
-    bytes = checked_add(bytes, kMaxColBytes, what);
+    // The planes (within kMaxColBytes: gather_layout) and one group's column phases.
+    const int64_t planes =
+        d.gl.rp.slots() * static_cast<int64_t>(d.cp.taps.size()) * ocg * d.gl.cplane;
+    bytes = checked_add(bytes, bytes_of(planes, what), what);
     const int64_t phases = checked_mul(
         checked_mul(checked_mul(ocg, out.h, what), d.cp.slots(), what), d.cp.jmax, what);
     bytes = checked_add(bytes, bytes_of(phases, what), what);
@@ -936,328 +870,6 @@ int64_t bwd_data_working_bytes(const Problem& pr, Isa isa, int threads) {
       checked_mul(p.kernel_size.h, static_cast<int64_t>(d.cp.taps.size()), what), 16, what);
   bytes = checked_add(bytes, checked_mul(lists, nt, what), what);
   return checked_add(bytes, kBookkeepingBytes, what);
-}
-
-namespace {
-
-// Rows of the batch (n, ih) per block of the pixel sum: x's and dy's rows of a block should stay
-// in the L2 cache while every tile of every tap passes over them, and each tile should sum at
-// least ~2048 products per accumulator between two reductions.
-int64_t rows_per_block(const Problem& pr) {
-  const Params& p = pr.params;
-  const double per_row = static_cast<double>(pr.iw) *
-                         (static_cast<double>(p.in_channels / p.groups) +
-                          static_cast<double>(p.out_channels / p.groups) *
-                              static_cast<double>(p.stride.h) * static_cast<double>(p.stride.w));
-  const double floats = 128.0 * 1024;
-  const double rows =
-      std::max(floats / std::max(per_row, 1.0), 2048.0 / static_cast<double>(pr.iw));
-  const double all = static_cast<double>(pr.mb) * static_cast<double>(pr.ih);
-  return static_cast<int64_t>(std::clamp(std::ceil(rows), 1.0, std::max(all, 1.0)));
-}
-
-// Groups with fewer output channels than the bwd_weights tile has columns (dcgan's last layer:
-// 3; fsrcnn: 1) would leave most of it idle: for a finite x, the direct tiles then take as their
-// columns every (output channel, tap row, tap column) of one column phase, which read the same
-// x rows at fixed offsets into a copy of dy padded with zero rows and columns. The zeros meet
-// only finite x values, so the sum is the definition's.
-struct TapBlocks {
-  int64_t top = 0;   ///< zero rows above dy's first
-  int64_t rows = 0;  ///< padded rows per channel
-  int64_t pad = 0;   ///< zeros before a phase row's first column
-  int64_t prow = 0;  ///< floats per padded phase row
-};
-
-// Only for pr with weights_blocks_taps (whose bounds keep every sum here inside int64).
-TapBlocks tap_blocks(const Problem& pr, const ColPhases& cp) {
-  const Params& p = pr.params;
-  const Pair out = output_size(pr);
-  TapBlocks tb;
-  // Tap rows oh = ih·sh − ph + fh·dh over every pixel and tap lie in [−ph, Hout + ph − oph);
-  // tap columns of slot rows at iw + a.
-  tb.top = p.padding.h;
-  tb.rows = tb.top + out.h + std::max<int64_t>(0, p.padding.h - p.output_padding.h);
-  int64_t amin = 0, amax = 0;
-  for (const ColTap& ct : cp.taps) {
-    amin = std::min(amin, ct.a);
-    amax = std::max(amax, ct.a);  // < jmax: the tap reaches dy
-  }
-  tb.pad = -amin;
-  tb.prow = tb.pad + std::max(cp.jmax, pr.iw + amax);
-  return tb;
-}
-
-// Only where the padding stays small beside dy (a padding or dilation far larger than the
-// image would make it proportional to them): at most 2·Hout rows of 2·(phase + lanes) floats.
-// Decided in double, before any of tap_blocks' sums is formed.
-bool weights_blocks_taps(const Problem& pr, const BwdKernelTable& k) {
-  const Params& p = pr.params;
-  if (p.out_channels / p.groups >= k.weights_nr) return false;
-  const Pair out = output_size(pr);
-  const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
-  if (cp.slots() == 0) return false;
-  const auto d = [](int64_t v) { return static_cast<double>(v); };
-  const double rows =
-      d(p.padding.h) + d(out.h) + std::max(0.0, d(p.padding.h) - d(p.output_padding.h));
-  double amin = 0, amax = 0;
-  for (const ColTap& ct : cp.taps) {
-    amin = std::min(amin, d(ct.a));
-    amax = std::max(amax, d(ct.a));
-  }
-  const double prow = -amin + std::max(d(cp.jmax), d(pr.iw) + amax);
-  return rows <= 2.0 * d(out.h) && prow <= 2.0 * (d(cp.jmax) + k.lanes);
-}
-
-void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor<float>& x,
-                        const Tensor<float>& dy, Tensor<float>& dw, int nt) {
-  const Params& p = pr.params;
-  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
-  const int64_t h = pr.ih, w = pr.iw, hout = dy.shape[2], wout = dy.shape[3];
-  const ColPhases cp = bwd::col_phases(p, w, wout);
-  const int64_t slots = cp.slots();  // > 0 (weights_blocks_taps)
-  const TapBlocks tb = tap_blocks(pr, cp);
-  const char* what = "bwd_weights: dy copy";
-  // [n][oc][padded oh][slot][prow], zeros around dy's values.
-  const int64_t rs = checked_mul(slots, tb.prow, what);
-  const int64_t chan = checked_mul(tb.rows, rs, what),
-                img = checked_mul(p.out_channels, chan, what);
-  AlignedVector<float> dyp(static_cast<size_t>(checked_mul(pr.mb, img, what)));
-  const int64_t planes = pr.mb * p.out_channels * hout;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t r = 0; r < planes; ++r) {
-    const int64_t plane = r / hout, oh = r % hout;
-    split_phases(k, dy.ptr() + r * wout, wout, p.stride.w, cp, tb.pad, tb.prow,
-                 dyp.data() + plane * chan + (oh + tb.top) * rs);
-  }
-  // Per slot: its columns (o, fh, tap of the slot), o-major.
-  std::vector<std::vector<int64_t>> dcols(static_cast<size_t>(slots)),
-      wcols(static_cast<size_t>(slots));
-  for (int64_t o = 0; o < ocg; ++o) {
-    for (int64_t fh = 0; fh < kh; ++fh) {
-      for (const ColTap& ct : cp.taps) {
-        dcols[static_cast<size_t>(ct.slot)].push_back(o * chan + fh * p.dilation.h * rs + ct.a);
-        wcols[static_cast<size_t>(ct.slot)].push_back(o * taps + fh * kw + ct.fw);
-      }
-    }
-  }
-  const int64_t mr = std::min<int64_t>(k.weights_mr, icg), nr = k.weights_nr;
-  const int64_t nib = ceil_div(icg, mr);
-  std::vector<int64_t> cb0;  // per (slot, column block): slot and first column
-  std::vector<int64_t> cbs;
-  for (int64_t s = 0; s < slots; ++s) {
-    const int64_t ncols = static_cast<int64_t>(dcols[static_cast<size_t>(s)].size());
-    for (int64_t c0 = 0; c0 < ncols; c0 += nr) {
-      cbs.push_back(s);
-      cb0.push_back(c0);
-    }
-  }
-  const int64_t ncb = static_cast<int64_t>(cbs.size());
-  const int64_t items = g_count * ncb * nib;
-  const int64_t all_rows = pr.mb * h, block = rows_per_block(pr);
-  for (int64_t r0 = 0; r0 < all_rows; r0 += block) {
-    const int64_t r1 = std::min(all_rows, r0 + block), nrows = r1 - r0;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      std::vector<int64_t> xoff(static_cast<size_t>(nrows)), dyoff(static_cast<size_t>(nrows));
-      // Consecutive items share the columns (dy rows) and walk the input channels (x rows).
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        const int64_t ib = item % nib, cb = item / nib % ncb, g = item / nib / ncb;
-        const int64_t s = cbs[static_cast<size_t>(cb)], c0 = cb0[static_cast<size_t>(cb)];
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t n = r / h, ih = r % h;
-          xoff[static_cast<size_t>(r - r0)] = n * p.in_channels * h * w + ih * w;
-          // The padded row of tap row 0; the columns add fh·dh rows.
-          dyoff[static_cast<size_t>(r - r0)] =
-              n * img + (ih * p.stride.h - p.padding.h + tb.top) * rs + s * tb.prow + tb.pad;
-        }
-        const std::vector<int64_t>& dc = dcols[static_cast<size_t>(s)];
-        const int64_t i0 = ib * mr, mb = std::min(mr, icg - i0);
-        const int64_t nb = std::min(nr, static_cast<int64_t>(dc.size()) - c0);
-        BwdWeightsArgs a;
-        a.x = x.ptr() + (g * icg + i0) * h * w;
-        a.dy = dyp.data() + g * ocg * chan;
-        a.xoff = xoff.data();
-        a.dyoff = dyoff.data();
-        a.nrows = nrows;
-        a.len = w;
-        a.x_cs = h * w;
-        a.dy_col = dc.data() + c0;
-        a.dw = dw.ptr() + (g * icg + i0) * ocg * taps;
-        a.ldi = ocg * taps;
-        a.dw_col = wcols[static_cast<size_t>(s)].data() + c0;
-        k.weights[mb][nb](a);
-      }
-    }
-  }
-}
-
-}  // namespace
-
-void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<float>& dy,
-                      Tensor<float>& dw, int threads, Isa isa, BwdAlgo algo) {
-  require_isa(isa);
-  const Shape ws = weight_shape(p);  // validates p
-  if (x.shape.size() != 4 || x.shape[1] != p.in_channels) {
-    throw Error("x", fmt::format("x: expected a 4-D (N, {}, H, W) tensor, got shape {}",
-                                 p.in_channels, format_shape(x.shape)));
-  }
-  const Problem pr{x.shape[0], x.shape[2], x.shape[3], p};
-  const Shape ys = output_shape(pr);  // validates pr
-  if (dy.shape != ys) {
-    throw Error("dy", fmt::format("dy: shape {} does not match the expected {}",
-                                  format_shape(dy.shape), format_shape(ys)));
-  }
-  if (dw.shape != ws) {
-    throw Error("dw", fmt::format("dw: shape {} does not match the expected {}",
-                                  format_shape(dw.shape), format_shape(ws)));
-  }
-  std::fill(dw.data.begin(), dw.data.end(), 0.0f);
-  if (pr.mb == 0) return;
-  const BwdKernelTable& k = table_for(isa);
-  const int nt = choose_threads(threads, macs(pr));
-  // The GEMM tiles' zeros of dy's tap columns would meet every x value (0·Inf is NaN where the
-  // definition has no term): a non-finite x takes the direct tiles, which read only its terms.
-  const bool finite_x =
-      std::all_of(x.data.begin(), x.data.end(), [](float v) { return std::isfinite(v); });
-  if (resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm && finite_x) {
-    bwd::weights_gemm(pr, kernel_table(isa), x, dy, dw, nt);
-    return;
-  }
-  if (finite_x && weights_blocks_taps(pr, k)) {
-    weights_tap_blocks(pr, k, x, dy, dw, nt);
-    return;
-  }
-  const int64_t g_count = p.groups, icg = p.in_channels / g_count, ocg = p.out_channels / g_count;
-  const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
-  const int64_t h = pr.ih, w = pr.iw, hout = ys[2], wout = ys[3], sw = p.stride.w;
-  const ColPhases cp = bwd::col_phases(p, w, wout);
-  const int64_t slots = cp.slots();
-  // dy read in place for stride 1 in W; else its column phases, unpadded.
-  const char* what = "bwd_weights: dy copy";
-  AlignedVector<float> dyp;
-  const float* dsrc = dy.ptr();
-  int64_t row = wout, chan = hout * wout;
-  if (sw > 1 && slots > 0) {
-    row = checked_mul(slots, cp.jmax, what);
-    chan = checked_mul(hout, row, what);
-    dyp.resize(
-        static_cast<size_t>(checked_mul(checked_mul(pr.mb, p.out_channels, what), chan, what)));
-    const int64_t planes = pr.mb * p.out_channels * hout;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < planes; ++r) {
-      split_phases(k, dy.ptr() + r * wout, wout, sw, cp, 0, cp.jmax, dyp.data() + r * row);
-    }
-    dsrc = dyp.data();
-  }
-  const int64_t img = p.out_channels * chan;
-  const int64_t mr = std::min<int64_t>(k.weights_mr, icg),
-                nr = std::min<int64_t>(k.weights_nr, ocg);
-  const int64_t nib = ceil_div(icg, mr), nob = ceil_div(ocg, nr);
-  const int64_t ncol = static_cast<int64_t>(cp.taps.size());
-  int64_t dy_col[kMaxBwdWeightsNr], dw_col[kMaxBwdWeightsNr];  // consecutive output channels
-  for (int64_t r = 0; r < kMaxBwdWeightsNr; ++r) {
-    dy_col[r] = r * chan;
-    dw_col[r] = r * taps;
-  }
-  const int64_t items = g_count * kh * ncol * nob * nib;
-  const int64_t all_rows = pr.mb * h, block = rows_per_block(pr);
-  for (int64_t r0 = 0; r0 < all_rows; r0 += block) {
-    const int64_t r1 = std::min(all_rows, r0 + block);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      std::vector<int64_t> xoff(static_cast<size_t>(r1 - r0)), dyoff(static_cast<size_t>(r1 - r0));
-      // Consecutive items share the tap and output channels (dy rows) and walk the input
-      // channels (x rows), which the block keeps in the cache.
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        int64_t rest = item;
-        const int64_t ib = rest % nib;
-        rest /= nib;
-        const int64_t ob = rest % nob;
-        rest /= nob;
-        const ColTap& ct = cp.taps[static_cast<size_t>(rest % ncol)];
-        rest /= ncol;
-        const int64_t fh = rest % kh, g = rest / kh;
-        int64_t nrows = 0;
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t n = r / h, ih = r % h;
-          const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-          if (oh < 0 || oh >= hout) continue;
-          xoff[static_cast<size_t>(nrows)] = n * p.in_channels * h * w + ih * w + ct.lo;
-          dyoff[static_cast<size_t>(nrows)] = n * img + oh * row + ct.slot * cp.jmax + ct.lo + ct.a;
-          ++nrows;
-        }
-        if (nrows == 0) continue;
-        const int64_t i0 = ib * mr, o0 = ob * nr;
-        const int64_t mb = std::min(mr, icg - i0), nb = std::min(nr, ocg - o0);
-        BwdWeightsArgs a;
-        a.x = x.ptr() + (g * icg + i0) * h * w;
-        a.dy = dsrc + (g * ocg + o0) * chan;
-        a.xoff = xoff.data();
-        a.dyoff = dyoff.data();
-        a.nrows = nrows;
-        a.len = ct.hi - ct.lo;
-        a.x_cs = h * w;
-        a.dy_col = dy_col;
-        a.dw = dw.ptr() + ((g * icg + i0) * ocg + o0) * taps + fh * kw + ct.fw;
-        a.ldi = ocg * taps;
-        a.dw_col = dw_col;
-        k.weights[mb][nb](a);
-      }
-    }
-  }
-}
-
-Tensor<float> conv_transpose2d_bwd_weights(const Params& p, const Tensor<float>& x,
-                                           const Tensor<float>& dy, int threads, Isa isa,
-                                           BwdAlgo algo) {
-  Tensor<float> dw(weight_shape(p));
-  bwd_weights_into(p, x, dy, dw, threads, isa, algo);
-  return dw;
-}
-
-std::string bwd_weights_kernel_names(Isa isa) {
-  const BwdKernelTable& k = table_for(isa);
-  return k.weights_name[k.weights_mr][k.weights_nr];
-}
-
-int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
-  validate(pr);
-  const Params& p = pr.params;
-  const Pair out = output_size(pr);
-  const char* what = "bwd_weights working memory";
-  // The GEMM algorithm's copies, then the direct one's (a sum: an upper bound for either).
-  const int nthreads = threads > 0 ? threads : omp_get_max_threads();
-  int64_t bytes = checked_add(kBookkeepingBytes,
-                              bwd::weights_gemm_bytes(pr, kernel_table(isa), nthreads), what);
-  if (p.stride.w > 1) {
-    const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
-    const int64_t copy =
-        checked_mul(checked_mul(checked_mul(checked_mul(pr.mb, p.out_channels, what), out.h, what),
-                                cp.slots(), what),
-                    cp.jmax, what);
-    bytes = checked_add(bytes, bytes_of(copy, what), what);
-  }
-  if (weights_blocks_taps(pr, table_for(isa))) {
-    // The tap blocks' padded copy (at most 2·Hout rows of 2·(phase + lanes) floats each) and
-    // their column lists.
-    const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
-    const TapBlocks tb = tap_blocks(pr, cp);
-    const int64_t copy = checked_mul(
-        checked_mul(checked_mul(checked_mul(pr.mb, p.out_channels, what), tb.rows, what),
-                    cp.slots(), what),
-        tb.prow, what);
-    bytes = checked_add(bytes, bytes_of(copy, what), what);
-    const int64_t cols = checked_mul(p.out_channels / p.groups,
-                                     checked_mul(p.kernel_size.h, p.kernel_size.w, what), what);
-    bytes = checked_add(bytes, checked_mul(cols, 32, what), what);
-  }
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  bytes =
-      checked_add(bytes, checked_mul(checked_mul(rows_per_block(pr), 16, what), nt, what), what);
-  return bytes;
 }
 
 }  // namespace convt2d::optimized

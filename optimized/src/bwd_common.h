@@ -1,6 +1,7 @@
 #pragma once
-// Geometry shared by the backward drivers (backward.cc: the direct tiles; backward_gemm.cc: the
-// channel-major GEMM tiles): dy's column phases and the taps that reach them.
+// Geometry shared by the backward drivers (backward.cc: bwd_data's direct tiles; bwd_weights.cc:
+// bwd_weights' direct tiles; backward_gemm.cc: the channel-major GEMM tiles): dy's column phases
+// and the taps that reach them.
 
 #include <omp.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "bwd_kernels.h"
+#include "convt2d/checked.h"
 #include "convt2d/optimized.h"
 #include "kernels.h"
 
@@ -82,6 +84,35 @@ inline ColPhases col_phases(const Params& p, int64_t w, int64_t wout) {
     c.taps.push_back({fw, slot, a, lo, hi});
   }
   return c;
+}
+
+/// Copies one dy row into its column-phase rows, `stride` floats apart: slot s's column j at
+/// dst + s·stride + pad + j. Only those floats are written: the caller zeroes the buffer once,
+/// and every row it holds is written at the same places, so the padding stays zero. Two phases
+/// of stride 2 go through the ISA's unzip kernel.
+inline void split_phases(const BwdKernelTable& k, const float* src, int64_t wout, int64_t sw,
+                         const ColPhases& cp, int64_t pad, int64_t stride, float* dst) {
+  if (sw == 2 && cp.slots() == 2) {
+    const int64_t even = cp.rx[0] == 0 ? 0 : 1;
+    k.unzip2(src, wout, dst + even * stride + pad, dst + (1 - even) * stride + pad);
+    return;
+  }
+  for (int64_t s = 0; s < cp.slots(); ++s, dst += stride) {
+    const int64_t rx = cp.rx[static_cast<size_t>(s)], len = cp.len[static_cast<size_t>(s)];
+    const float* in = src + rx;
+    if (sw == 1) {
+      std::copy(in, in + len, dst + pad);
+    } else {
+      for (int64_t j = 0; j < len; ++j) dst[pad + j] = in[j * sw];
+    }
+  }
+}
+
+/// Bytes of the drivers' small per-call state (index lists, counters) beside their buffers.
+inline constexpr int64_t kBookkeepingBytes = 1024;
+
+inline int64_t bytes_of(int64_t floats, const char* what) {
+  return checked_mul(floats, static_cast<int64_t>(sizeof(float)), what);
 }
 
 // The GEMM drivers (backward_gemm.cc), on the forward pass's GEMM micro-kernels.

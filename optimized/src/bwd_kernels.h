@@ -1,6 +1,6 @@
 #pragma once
-// Micro-kernel interface of the backward passes, shared by the ISA files and the driver
-// (backward.cc).
+// Micro-kernel interface of the backward passes, shared by the ISA files and the drivers
+// (backward.cc, bwd_weights.cc).
 
 #include <cstdint>
 
@@ -55,6 +55,9 @@ using BwdWeightsKernel = void (*)(const BwdWeightsArgs&);
 /// odd[j] = src[2j + 1] for 2j + 1 < n; nothing else is read or written.
 using BwdUnzipKernel = void (*)(const float* src, int64_t n, float* even, float* odd);
 
+/// Whether all n floats at p are finite (exponent not all ones); only those n are read.
+using BwdAllFiniteKernel = bool (*)(const float* p, int64_t n);
+
 inline constexpr int kMaxBwdDataMr = 8;
 inline constexpr int kMaxBwdDataNv = 4;
 inline constexpr int kMaxBwdWeightsMr = 4;
@@ -75,6 +78,8 @@ struct BwdKernelTable {
   const char* weights_name[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
   BwdUnzipKernel unzip2 = nullptr;
   const char* unzip2_name = nullptr;  ///< "convt2d_bwd_unzip2_f32__avx512"
+  BwdAllFiniteKernel all_finite = nullptr;
+  const char* all_finite_name = nullptr;  ///< "convt2d_bwd_all_finite_f32__avx512"
 };
 
 const BwdKernelTable& scalar_bwd_kernels();

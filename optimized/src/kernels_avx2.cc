@@ -60,6 +60,22 @@ struct Avx2 {
     const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
   }
+  // Some lane's exponent is all ones (Inf or NaN).
+  static bool any_nonfinite(type v) {
+    const __m256i e = _mm256_set1_epi32(0x7f800000);
+    const __m256i hit = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), e), e);
+    return _mm256_movemask_ps(_mm256_castsi256_ps(hit)) != 0;
+  }
+  // out[0..3] = the lane sums of a, b, c, d: pairs of vectors folded into one per step.
+  static void hsum4(type a, type b, type c, type d, float* out) {
+    const __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+    const __m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+    const __m256d abd = _mm256_castps_pd(ab), cdd = _mm256_castps_pd(cd);
+    // Per 128-bit lane: a b c d.
+    const __m256 s = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(abd, cdd)),
+                                   _mm256_castpd_ps(_mm256_unpackhi_pd(abd, cdd)));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+  }
 };
 
 }  // namespace

@@ -62,6 +62,25 @@ struct Avx512 {
   static void store_partial(float* p, type v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
   static float hsum(type v) { return _mm512_reduce_add_ps(v); }
+  // Some lane's exponent is all ones (Inf or NaN).
+  static bool any_nonfinite(type v) {
+    const __m512i e = _mm512_set1_epi32(0x7f800000);
+    return _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), e), e) != 0;
+  }
+  // out[0..3] = the lane sums of a, b, c, d: pairs of vectors folded into one per step (a third
+  // of the shuffles and adds of four hsum).
+  static void hsum4(type a, type b, type c, type d, float* out) {
+    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    const __m512d abd = _mm512_castps_pd(ab), cdd = _mm512_castps_pd(cd);
+    // Per 128-bit lane: a b c d.
+    const __m512 s = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(abd, cdd)),
+                                   _mm512_castpd_ps(_mm512_unpackhi_pd(abd, cdd)));
+    const __m256 h =
+        _mm256_add_ps(_mm512_castps512_ps256(s),
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  }
 };
 
 void pack_small_kernel(const SmallPackArgs& p) {

@@ -562,6 +562,29 @@ TEST_P(Microkernels, BwdUnzip2EveryLength) {
   }
 }
 
+TEST_P(Microkernels, BwdAllFiniteEveryLengthAndPosition) {
+  const BwdKernelTable& t = *tables_.bwd;
+  ASSERT_NE(t.all_finite, nullptr);
+  ASSERT_NE(t.all_finite_name, nullptr);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float bad[] = {inf, -inf, std::numeric_limits<float>::quiet_NaN()};
+  for (int64_t n = 0; n <= 3 * t.lanes + 2; ++n) {
+    // Finite extremes around, and a NaN just past the end that must not be read as one of n.
+    std::vector<float> v(static_cast<size_t>(n) + 1, std::numeric_limits<float>::max());
+    for (int64_t i = 0; i < n; i += 2) {
+      v[static_cast<size_t>(i)] = i % 4 == 0 ? std::numeric_limits<float>::denorm_min() : -0.0f;
+    }
+    v[static_cast<size_t>(n)] = bad[2];
+    EXPECT_TRUE(t.all_finite(v.data(), n)) << t.all_finite_name << " n=" << n;
+    for (int64_t i = 0; i < n; ++i) {
+      const float keep = v[static_cast<size_t>(i)];
+      v[static_cast<size_t>(i)] = bad[i % 3];
+      EXPECT_FALSE(t.all_finite(v.data(), n)) << t.all_finite_name << " n=" << n << " at " << i;
+      v[static_cast<size_t>(i)] = keep;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, Microkernels,
                          testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const testing::TestParamInfo<Isa>& i) { return to_string(i.param); });
