@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <memory>
 #include <new>
 #include <vector>
 
@@ -47,22 +46,5 @@ inline float* thread_scratch(int slot, std::size_t n, bool zero) {
   if (zero) std::fill(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n), 0.0f);
   return b.data();
 }
-
-/// `n` floats on a cache line, left uninitialized (a vector's zeroing is a second pass over a
-/// copy whose every float read is written first).
-class UninitFloats {
- public:
-  UninitFloats() = default;
-  explicit UninitFloats(std::size_t n)
-      : p_(n > 0 ? static_cast<float*>(::operator new(n * sizeof(float), kAlign)) : nullptr) {}
-  float* data() const { return p_.get(); }
-
- private:
-  static constexpr std::align_val_t kAlign{64};
-  struct Free {
-    void operator()(float* p) const { ::operator delete(p, kAlign); }
-  };
-  std::unique_ptr<float, Free> p_;
-};
 
 }  // namespace convt2d::optimized

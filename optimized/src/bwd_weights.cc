@@ -178,7 +178,7 @@ TapColumns tap_columns(const Params& p, const ColPhases& cp, int64_t chan, int64
 
 // The tap blocks' padded copy of dy: [n][oc][padded oh][slot][prow], zeros around dy's values.
 struct TapCopy {
-  AlignedVector<float> dyp;
+  float* dyp = nullptr;  ///< thread_scratch slot 0
   int64_t rs = 0, chan = 0, img = 0;  ///< floats per padded row (all slots), channel, image
 };
 
@@ -191,9 +191,9 @@ TapCopy tap_copy(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp
   c.rs = checked_mul(cp.slots(), tb.prow, what);
   c.chan = checked_mul(tb.rows, c.rs, what);
   c.img = checked_mul(p.out_channels, c.chan, what);
-  c.dyp.resize(static_cast<size_t>(checked_mul(pr.mb, c.img, what)));
+  c.dyp = thread_scratch(0, static_cast<size_t>(checked_mul(pr.mb, c.img, what)), true);
   const int64_t planes = pr.mb * p.out_channels * hout;
-  float* dst = c.dyp.data();
+  float* dst = c.dyp;
   const int64_t chan = c.chan, rs = c.rs;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t r = 0; r < planes; ++r) {
@@ -240,7 +240,7 @@ void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor
         const int64_t nb = std::min(nr, static_cast<int64_t>(dc.size()) - c0);
         BwdWeightsArgs a;
         a.x = x.ptr() + (g * icg + i0) * h * w;
-        a.dy = c.dyp.data() + g * ocg * c.chan;
+        a.dy = c.dyp + g * ocg * c.chan;
         a.xoff = xoff.data();
         a.dyoff = dyoff.data();
         a.nrows = nrows;
@@ -259,9 +259,7 @@ void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor
 // dy as the direct tiles read it: in place for stride 1 in W; else its column phases, unpadded
 // ([n][oc][oh][slot][jmax]).
 struct DirectDy {
-  // Uninitialized: the tiles read only the columns split_phases writes.
-  UninitFloats copy;
-  const float* src = nullptr;
+  const float* src = nullptr;  ///< dy, or its copy in thread_scratch slot 0
   int64_t row = 0, chan = 0;  ///< floats per dy row (all slots) and per channel
 };
 
@@ -277,15 +275,16 @@ DirectDy direct_dy(const Problem& pr, const BwdKernelTable& k, const ColPhases& 
   const char* what = "bwd_weights: dy copy";
   d.row = checked_mul(cp.slots(), cp.jmax, what);
   d.chan = checked_mul(hout, d.row, what);
-  d.copy = UninitFloats(
-      static_cast<size_t>(checked_mul(checked_mul(pr.mb, p.out_channels, what), d.chan, what)));
+  // Not cleared: the tiles read only the columns split_phases writes.
+  float* const dst = thread_scratch(
+      0, static_cast<size_t>(checked_mul(checked_mul(pr.mb, p.out_channels, what), d.chan, what)),
+      false);
   const int64_t planes = pr.mb * p.out_channels * hout, row = d.row;
-  float* dst = d.copy.data();
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t r = 0; r < planes; ++r) {
     bwd::split_phases(k, dy.ptr() + r * wout, wout, sw, cp, 0, cp.jmax, dst + r * row);
   }
-  d.src = d.copy.data();
+  d.src = dst;
   return d;
 }
 
