@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -43,7 +44,7 @@ inline float* thread_scratch(int slot, std::size_t n, bool zero) {
     b = AlignedVector<float>(n);
     return b.data();  // value-initialised: zeros already
   }
-  if (zero) std::fill(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n), 0.0f);
+  if (zero) std::memset(b.data(), 0, n * sizeof(float));
   return b.data();
 }
 
