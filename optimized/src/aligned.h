@@ -44,7 +44,7 @@ inline float* thread_scratch(int slot, std::size_t n, bool zero) {
     b = AlignedVector<float>(n);
     return b.data();  // value-initialised: zeros already
   }
-  if (zero) std::memset(b.data(), 0, n * sizeof(float));
+  if (zero && n > 0) std::memset(b.data(), 0, n * sizeof(float));  // data() may be null
   return b.data();
 }
 

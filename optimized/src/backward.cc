@@ -76,8 +76,7 @@ struct DataLayout {
   GatherLayout gl;
 };
 
-// The column path's gathered dy, and the plane path's planes, are at most this large (per image
-// and group).
+// The gather's planes and the plane path's planes are at most this large (per image and group).
 constexpr int64_t kMaxColBytes = int64_t{32} << 20;
 
 // dy's row phases: the column geometry of bwd::col_phases along H.
@@ -138,6 +137,13 @@ std::optional<PlaneLayout> plane_layout(const Problem& pr, const ColPhases& cp, 
   return pl;
 }
 
+// The dy rows one row tile reads (bytes, as fitted: see data_prefers_gemm).
+double data_rows_bytes(const Params& p, const ColPhases& cp, int64_t tile) {
+  return 4.0 * static_cast<double>(p.kernel_size.h) *
+         static_cast<double>(p.out_channels / p.groups) * static_cast<double>(cp.slots()) *
+         static_cast<double>(cp.jmax + 2 * tile);
+}
+
 // Which tiles a problem takes, by a cost in units of a full register tile's time per useful
 // multiply-add, fitted on the shared suite's narrow layers (bench/README.md, "Backward passes";
 // all three forced on each layer, AVX-512, one thread):
@@ -147,15 +153,11 @@ std::optional<PlaneLayout> plane_layout(const Problem& pr, const ColPhases& cp, 
 // - planes: the grid's wp − W extra columns, and ~2 tile steps per computed dx vector for the
 //   copy out of the grid, which the group's OC/G·kh·kw steps per vector share (grouped-g4:
 //   rows 0.123 ms, planes 0.137 ms; dcgan-4: rows 0.39, planes 0.36);
-// - col: every lane used, but ~3.4 tile steps per gathered float, shared by IC/G input channels
-//   (dcgan-4: col 0.43 ms; dcgan-2, pose-head: col 0.47 and 5.0 ms, planes 0.64 and 6.3).
-// The dy rows one row tile reads (bytes, as fitted: see data_prefers_gemm).
-double data_rows_bytes(const Params& p, const ColPhases& cp, int64_t tile) {
-  return 4.0 * static_cast<double>(p.kernel_size.h) *
-         static_cast<double>(p.out_channels / p.groups) * static_cast<double>(cp.slots()) *
-         static_cast<double>(cp.jmax + 2 * tile);
-}
-
+// - gather: every lane used, but ~3.4 tile steps per gathered float, shared by IC/G input
+//   channels (fitted when every tap had its own copy, taps·OC/G·H·W floats: dcgan-4 0.43 ms;
+//   dcgan-2, pose-head 0.47 and 5.0 ms, planes 0.64 and 6.3); the floats are now counted as
+//   GatherLayout lays them out;
+// - rows whose dy rows leave the L2 cache (data_prefers_gemm) cost ~3× (fcn8s).
 double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t mr) {
   const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
   const int64_t nv = ceil_div(nvec, ceil_div(nvec, nv_max));
