@@ -2,7 +2,6 @@
 // 64-byte aligned storage: a 512-bit load from an unaligned address crosses a cache line, which
 // costs a second load.
 
-#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstring>

@@ -144,6 +144,20 @@ double data_rows_bytes(const Params& p, const ColPhases& cp, int64_t tile) {
          static_cast<double>(cp.jmax + 2 * tile);
 }
 
+// Vectors per tile for nvec vectors of pixels, mr channels per tile: balanced, the fewest tiles
+// of at most data_acc / mr vectors, all about as wide.
+int64_t tile_vectors(int64_t nvec, const BwdKernelTable& k, int64_t mr) {
+  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
+  return ceil_div(nvec, ceil_div(nvec, nv_max));
+}
+
+// Whether the dy rows a row tile reads leave the L2 cache (past ~384 KB, as fitted: see
+// data_prefers_gemm).
+bool rows_leave_l2(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp, int64_t mr) {
+  const int64_t row_tile = tile_vectors(ceil_div(pr.iw, k.lanes), k, mr) * k.lanes;
+  return data_rows_bytes(pr.params, cp, row_tile) > 384.0 * 1024;
+}
+
 // Which tiles a problem takes, by a cost in units of a full register tile's time per useful
 // multiply-add, fitted on the shared suite's narrow layers (bench/README.md, "Backward passes";
 // all three forced on each layer, AVX-512, one thread):
@@ -159,8 +173,7 @@ double data_rows_bytes(const Params& p, const ColPhases& cp, int64_t tile) {
 //   GatherLayout lays them out;
 // - rows whose dy rows leave the L2 cache (data_prefers_gemm) cost ~3× (fcn8s).
 double tile_cost(int64_t nvec, int64_t useful, const BwdKernelTable& k, int64_t mr) {
-  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
-  const int64_t nv = ceil_div(nvec, ceil_div(nvec, nv_max));
+  const int64_t nv = tile_vectors(nvec, k, mr);
   const double vectors = static_cast<double>(nvec * k.lanes) / static_cast<double>(useful);
   return vectors * (nv == 1 ? 1.3 : 1.0);
 }
@@ -171,12 +184,9 @@ BwdDataTiles choose_tiles(const Problem& pr, const BwdKernelTable& k, const ColP
   const Params& p = pr.params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const double lanes = static_cast<double>(k.lanes);
-  const int64_t row_vecs = ceil_div(pr.iw, k.lanes);
-  double best = tile_cost(row_vecs, pr.iw, k, mr);
-  // Rows whose dy rows leave the L2 cache (data_prefers_gemm) stream them from L3 per tile.
-  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / mr, 1, kMaxBwdDataNv);
-  const int64_t row_tile = ceil_div(row_vecs, ceil_div(row_vecs, nv_max)) * k.lanes;
-  if (data_rows_bytes(p, cp, row_tile) > 384.0 * 1024) best *= 3.0;
+  double best = tile_cost(ceil_div(pr.iw, k.lanes), pr.iw, k, mr);
+  // Rows whose dy rows leave the L2 cache stream them from L3 per tile.
+  if (rows_leave_l2(pr, k, cp, mr)) best *= 3.0;
   BwdDataTiles tiles = BwdDataTiles::kRows;
   if (pl) {
     const double steps = static_cast<double>(ocg * p.kernel_size.h * p.kernel_size.w);
@@ -240,9 +250,7 @@ DataLayout data_layout(const Problem& pr, const BwdKernelTable& k) {
       d.nvec = d.pl.dxs / k.lanes;
       break;
   }
-  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
-  // Balanced: the fewest tiles of at most nv_max vectors, all about as wide.
-  d.nv = ceil_div(d.nvec, ceil_div(d.nvec, nv_max));
+  d.nv = tile_vectors(d.nvec, k, d.mr);
   d.tile = d.nv * k.lanes;
   // A tile reads its taps' phase rows at iw + a for iw in [iw0, iw0 + nv·lanes): from the
   // smallest a to the last vector's end past the largest, which the padding covers with zeros.
@@ -761,28 +769,26 @@ namespace {
 // stream instead, fast enough with AVX-512's 8 × 3 tiles (fcn8s: planes 12.9 ms, GEMM 23.4 ms)
 // but not with AVX2's 4 × 3 (39.7 ms, GEMM 34.3 ms); the gather's copies are small. Groups of
 // fewer than 16 channels keep the direct tiles (the GEMM's channel tiles would be mostly empty).
-bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
+bool data_prefers_gemm(const Problem& pr, const BwdKernelTable& k, const DataLayout& d) {
   const Params& p = pr.params;
   if (p.in_channels / p.groups < 16) return false;
-  const DataLayout d = data_layout(pr, k);
   if (d.tiles == BwdDataTiles::kGather) return false;
-  const int64_t row_vecs = ceil_div(pr.iw, k.lanes);
-  const int64_t nv_max = std::clamp<int64_t>(k.data_acc / d.mr, 1, kMaxBwdDataNv);
-  const int64_t row_tile = ceil_div(row_vecs, ceil_div(row_vecs, nv_max)) * k.lanes;
-  const bool rows_leave_l2 = data_rows_bytes(p, d.cp, row_tile) > 384.0 * 1024;
-  return rows_leave_l2 && (d.tiles == BwdDataTiles::kRows || k.data_acc < 24);
+  return rows_leave_l2(pr, k, d.cp, d.mr) && (d.tiles == BwdDataTiles::kRows || k.data_acc < 24);
 }
 
-BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
+// d: data_layout(pr, k), which the direct algorithm then runs.
+BwdAlgo resolve_data_algo(const Problem& pr, const BwdKernelTable& k, const DataLayout& d,
+                          BwdAlgo algo) {
   if (algo != BwdAlgo::kAuto) return algo;
-  return data_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
+  return data_prefers_gemm(pr, k, d) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
 }
 
 }  // namespace
 
 BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa) {
   validate(pr);
-  return resolve_data_algo(pr, table_for(isa), BwdAlgo::kAuto);
+  const BwdKernelTable& k = table_for(isa);
+  return resolve_data_algo(pr, k, data_layout(pr, k), BwdAlgo::kAuto);
 }
 
 BwdDataTiles chosen_bwd_data_tiles(const Problem& pr, Isa isa) {
@@ -807,11 +813,11 @@ void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Te
     return;
   }
   const BwdKernelTable& k = *pl.k;
-  if (resolve_data_algo(pr, k, algo) == BwdAlgo::kGemm) {
+  const DataLayout d = data_layout(pr, k);
+  if (resolve_data_algo(pr, k, d, algo) == BwdAlgo::kGemm) {
     bwd::data_gemm(pr, kernel_table(pl.isa), pl.wg.data(), dy, dx, nt);
     return;
   }
-  const DataLayout d = data_layout(pr, k);
   switch (d.tiles) {
     case BwdDataTiles::kGather:
       return run_col_path(pl, d, pr, dy, dx, nt);
