@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -59,15 +60,58 @@ uint64_t read_words(const uint64_t* p, int64_t n, bool avx2) {
   return a0 + a1 + a2 + a3;
 }
 
-// Seconds for every thread to read its buffer `passes` times (the slowest thread counts).
-double timed_passes(const std::vector<uint64_t*>& bufs, int64_t words, int64_t passes, bool avx2) {
+// One buffer per thread of up to `bytes` each, allocated by that thread and first-touched by it
+// (its pages on its node) only as far as a measurement needs; every measurement streams over a
+// prefix, so each page is faulted in once per bench run (page faults are slow under a
+// hypervisor) and pages past the largest stream are never touched.
+class Buffers {
+ public:
+  Buffers(int threads, int64_t bytes) : words_(std::max<int64_t>(16, bytes / 8 / 16 * 16)) {
+    bufs_.assign(static_cast<size_t>(threads), nullptr);
+#pragma omp parallel num_threads(threads)
+    bufs_[static_cast<size_t>(omp_get_thread_num())] =
+        static_cast<uint64_t*>(std::aligned_alloc(64, static_cast<size_t>(words_) * 8));
+  }
+  ~Buffers() {
+    for (uint64_t* p : bufs_) std::free(p);
+  }
+  Buffers(const Buffers&) = delete;
+  Buffers& operator=(const Buffers&) = delete;
+  bool ok() const {
+    return std::all_of(bufs_.begin(), bufs_.end(), [](const uint64_t* p) { return p != nullptr; });
+  }
+  int64_t words() const {
+    return words_;
+  }
+  const std::vector<uint64_t*>& bufs() const {
+    return bufs_;
+  }
+  /// Writes words [touched, n) of every buffer, each from its own thread.
+  void touch(int64_t n) {
+    if (n <= touched_) return;
+#pragma omp parallel num_threads(static_cast <int>(bufs_.size()))
+    {
+      uint64_t* p = bufs_[static_cast<size_t>(omp_get_thread_num())];
+      for (int64_t i = touched_; i < n; ++i) p[i] = static_cast<uint64_t>(i);
+    }
+    touched_ = n;
+  }
+
+ private:
+  int64_t words_, touched_ = 0;
+  std::vector<uint64_t*> bufs_;
+};
+
+// Seconds for every thread to read the first `words` of its buffer `passes` times (the slowest
+// thread counts).
+double timed_passes(const Buffers& b, int64_t words, int64_t passes, bool avx2) {
   volatile uint64_t sink = 0;
-  const int threads = static_cast<int>(bufs.size());
+  const int threads = static_cast<int>(b.bufs().size());
   const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads)
   {
     uint64_t s = 0;
-    const uint64_t* p = bufs[static_cast<size_t>(omp_get_thread_num())];
+    const uint64_t* p = b.bufs()[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t r = 0; r < passes; ++r) s += read_words(p, words, avx2);
 #pragma omp critical
     sink = sink + s;
@@ -75,38 +119,47 @@ double timed_passes(const std::vector<uint64_t*>& bufs, int64_t words, int64_t p
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// GB/s of `threads` threads each streaming over its own `bytes`, best of 3 trials of about
-// `seconds` after a calibration (and a first pass that brings the buffer into its level).
-double stream_gbs(int64_t bytes, int threads, double seconds) {
+// GB/s of all threads together, each streaming over the first `bytes` of its buffer: best of 3
+// trials of about `seconds` after a calibration (whose first pass brings the bytes into their
+// level).
+double stream_gbs(Buffers& b, int64_t bytes, double seconds) {
+  if (!b.ok()) return 0;
   const bool avx2 = has_avx2();
-  const int64_t words = std::max<int64_t>(16, bytes / 8 / 16 * 16);
-  std::vector<uint64_t*> bufs(static_cast<size_t>(threads), nullptr);
-  // Each thread allocates and first-touches its own buffer (its pages on its node).
-#pragma omp parallel num_threads(threads)
-  {
-    auto* p = static_cast<uint64_t*>(std::aligned_alloc(64, static_cast<size_t>(words) * 8));
-    if (p != nullptr) {
-      for (int64_t i = 0; i < words; ++i) p[i] = static_cast<uint64_t>(i);
-    }
-    bufs[static_cast<size_t>(omp_get_thread_num())] = p;
+  const int64_t words = std::clamp<int64_t>(bytes / 8 / 16 * 16, 16, b.words());
+  b.touch(words);
+  int64_t passes = 1;
+  double t = timed_passes(b, words, passes, avx2);
+  while (t < 0.2 * seconds) {
+    passes *= 2;
+    t = timed_passes(b, words, passes, avx2);
   }
+  passes = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(passes) * seconds / t));
   double best = 0;
-  if (std::all_of(bufs.begin(), bufs.end(), [](const uint64_t* p) { return p != nullptr; })) {
-    int64_t passes = 1;
-    double t = timed_passes(bufs, words, passes, avx2);
-    while (t < 0.2 * seconds) {
-      passes *= 2;
-      t = timed_passes(bufs, words, passes, avx2);
-    }
-    passes = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(passes) * seconds / t));
-    for (int trial = 0; trial < 3; ++trial) {
-      const double s = timed_passes(bufs, words, passes, avx2);
-      best = std::max(best, static_cast<double>(threads) * static_cast<double>(words) * 8.0 *
-                                static_cast<double>(passes) / s * 1e-9);
-    }
+  const double total = static_cast<double>(b.bufs().size()) * static_cast<double>(words) * 8.0;
+  for (int trial = 0; trial < 3; ++trial) {
+    const double s = timed_passes(b, words, passes, avx2);
+    best = std::max(best, total * static_cast<double>(passes) / s * 1e-9);
   }
-  for (uint64_t* p : bufs) std::free(p);
   return best;
+}
+
+// The largest power-of-two working set (of all threads together) that still streams at L3
+// speed: doubling from 4x L2 (past L2's share of the stream) up to `most` while the rate stays at
+// least 3/4 of the best seen so far. The reported L3 size is only the upper end: under a hypervisor
+// CPUID and sysconf give the socket's L3 (508 MiB on an EPYC whose cores share 32 MiB per CCD), and
+// a core reads another CCD's L3 no faster than DRAM. 0 when 4x L2 exceeds `most`.
+int64_t measured_l3(Buffers& b, int64_t l2, int64_t most, double seconds) {
+  const int64_t threads = static_cast<int64_t>(b.bufs().size());
+  double best = 0;
+  int64_t found = 0;
+  for (int64_t s = static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(4 * l2))); s <= most;
+       s *= 2) {
+    const double g = stream_gbs(b, s / threads, seconds);
+    if (g < 0.75 * best) break;
+    best = std::max(best, g);
+    found = s;
+  }
+  return found;
 }
 
 }  // namespace
@@ -121,21 +174,23 @@ int64_t l3_bytes() {
 
 std::vector<BandwidthLevel> read_bandwidth(int threads, double seconds) {
   threads = std::max(1, threads);
-  const int64_t l2 = l2_bytes(), l3 = l3_bytes();
-  std::vector<BandwidthLevel> levels = {
-      {"L2", l2, l2 / 2},
-      {"L3", l3, std::max<int64_t>(l2 * 2, l3 / 4 / threads)},
-      {"DRAM", 0, std::max<int64_t>(8 * l3, int64_t{256} << 20) / threads},
-  };
-  for (BandwidthLevel& lv : levels) lv.gbs = stream_gbs(lv.bytes, threads, seconds);
+  constexpr int64_t kMinDram = int64_t{256} << 20, kMaxDram = int64_t{1} << 30;
+  const int64_t l2 = l2_bytes();
+  Buffers b(threads, kMaxDram / threads);
+  const int64_t l3 = measured_l3(b, l2, std::min(l3_bytes(), kMaxDram / 8), seconds / 2);
+  std::vector<BandwidthLevel> levels = {{"L2", l2, l2 / 2}};
+  if (l3 > 0) levels.push_back({"L3", l3, l3 / 2 / threads});
+  // DRAM: 8x the L3 a stream gets, at least 256 MiB in all.
+  levels.push_back({"DRAM", 0, std::clamp(8 * l3, kMinDram, kMaxDram) / threads});
+  for (BandwidthLevel& lv : levels) lv.gbs = stream_gbs(b, lv.bytes, seconds);
   return levels;
 }
 
 const BandwidthLevel& level_for(const std::vector<BandwidthLevel>& levels, double bytes) {
-  // L2 is private: 3/4 of it holds a working set. L3 is shared with the other cores (and, under
-  // a hypervisor, with other machines): half of it.
+  // L2 is private: 3/4 of it holds a working set. L3's capacity is already what a stream was
+  // measured to get from it.
   for (const BandwidthLevel& lv : levels) {
-    const double share = lv.name == "L2" ? 0.75 : 0.5;
+    const double share = lv.name == "L2" ? 0.75 : 1.0;
     if (lv.capacity > 0 && bytes <= share * static_cast<double>(lv.capacity)) return lv;
   }
   return levels.back();

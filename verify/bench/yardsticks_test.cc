@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <iterator>
 #include <utility>
@@ -17,15 +18,21 @@ namespace {
 
 TEST(Bandwidth, LevelsAreL2L3AndDramWithStreamsInsideTheirLevel) {
   const std::vector<BandwidthLevel> lv = read_bandwidth(1, 0.005);
-  ASSERT_EQ(lv.size(), 3u);
-  EXPECT_EQ(lv[0].name, "L2");
-  EXPECT_EQ(lv[1].name, "L3");
-  EXPECT_EQ(lv[2].name, "DRAM");
-  EXPECT_EQ(lv[0].capacity, l2_bytes());
-  EXPECT_EQ(lv[1].capacity, l3_bytes());
-  EXPECT_LE(lv[0].bytes, lv[0].capacity);
-  EXPECT_LE(lv[1].bytes, lv[1].capacity);
-  EXPECT_GT(lv[2].bytes, 2 * lv[1].capacity);  // well beyond the last cache
+  ASSERT_EQ(lv.size(), 4 * l2_bytes() <= l3_bytes() ? 3u : 2u);
+  EXPECT_EQ(lv.front().name, "L2");
+  EXPECT_EQ(lv.back().name, "DRAM");
+  EXPECT_EQ(lv.front().capacity, l2_bytes());
+  EXPECT_LE(lv.front().bytes, lv.front().capacity);
+  if (lv.size() == 3) {
+    // The measured L3: a power of two from 4x L2 up to what the machine reports.
+    EXPECT_EQ(lv[1].name, "L3");
+    EXPECT_GE(lv[1].capacity, 4 * l2_bytes());
+    EXPECT_LE(lv[1].capacity, l3_bytes());
+    EXPECT_EQ(std::popcount(static_cast<uint64_t>(lv[1].capacity)), 1);
+    EXPECT_LE(lv[1].bytes, lv[1].capacity);
+    EXPECT_GE(lv.back().bytes, 8 * lv[1].capacity);  // well beyond the last cache
+  }
+  EXPECT_GE(lv.back().bytes, int64_t{256} << 20);
   for (const BandwidthLevel& l : lv) {
     EXPECT_TRUE(std::isfinite(l.gbs) && l.gbs > 0) << l.name << " " << l.gbs;
   }
@@ -33,14 +40,18 @@ TEST(Bandwidth, LevelsAreL2L3AndDramWithStreamsInsideTheirLevel) {
 
 TEST(Bandwidth, DataIsJudgedAgainstTheSmallestLevelThatHoldsIt) {
   const std::vector<BandwidthLevel> lv = {
-      {"L2", 1 << 20, 1 << 19, 100}, {"L3", 32 << 20, 16 << 20, 50}, {"DRAM", 0, 256 << 20, 10}};
+      {"L2", 1 << 20, 1 << 19, 100}, {"L3", 16 << 20, 8 << 20, 50}, {"DRAM", 0, 256 << 20, 10}};
   EXPECT_EQ(level_for(lv, 1000).name, "L2");
   EXPECT_EQ(level_for(lv, 0.75 * (1 << 20)).name, "L2");
   EXPECT_EQ(level_for(lv, 0.75 * (1 << 20) + 1).name, "L3");
-  EXPECT_EQ(level_for(lv, 8.0 * (1 << 20)).name, "L3");  // a DCGAN projection's 8 MiB weights
-  EXPECT_EQ(level_for(lv, 0.5 * (32 << 20)).name, "L3");
-  EXPECT_EQ(level_for(lv, 0.5 * (32 << 20) + 1).name, "DRAM");
+  EXPECT_EQ(level_for(lv, 8.46e6).name, "L3");    // latent-1x1's 8.46 MB
+  EXPECT_EQ(level_for(lv, 16 << 20).name, "L3");  // the measured capacity, all of it
+  EXPECT_EQ(level_for(lv, (16 << 20) + 1).name, "DRAM");
   EXPECT_EQ(level_for(lv, 1e12).name, "DRAM");
+  // Without an L3 (none measured), past L2 is DRAM.
+  const std::vector<BandwidthLevel> no_l3 = {{"L2", 1 << 20, 1 << 19, 100},
+                                             {"DRAM", 0, 256 << 20, 10}};
+  EXPECT_EQ(level_for(no_l3, 0.75 * (1 << 20) + 1).name, "DRAM");
 }
 
 TEST(Peak, EveryChainCountRunsAndTheSweepReportsOneOfThem) {
