@@ -18,6 +18,12 @@ import numpy as np
 from . import _convt2d
 from ._convt2d import Element, Error, Params, Report, parse_problem
 
+# Public under the package's name: tracebacks and reprs say convt2d.Error, not the private
+# extension's convt2d._convt2d.Error.
+for _cls in (Element, Error, Params, Report):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "Element",
     "Error",

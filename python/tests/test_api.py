@@ -72,6 +72,17 @@ def test_output_shape_matches_cli(cli, kw):
     assert convt2d.output_shape((2, kw["in_channels"], 6, 3), p) == p.output_shape((2, kw["in_channels"], 6, 3))
 
 
+def test_public_classes_carry_the_package_name():
+    # A user's traceback names convt2d.Error, the class they catch, not the extension module.
+    for cls in (convt2d.Error, convt2d.Params, convt2d.Report, convt2d.Element):
+        assert cls.__module__ == "convt2d", cls
+    assert repr(convt2d.Error) == "<class 'convt2d.Error'>"
+    with pytest.raises(convt2d.Error) as e:
+        convt2d.output_shape(input_shape=(1, 4, 5, 5), out_channels=4, kernel_size=3, stride=0)
+    assert type(e.value).__module__ == "convt2d" and "stride" in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
 def test_params_object():
     p = convt2d.Params(4, 6, 3, stride=2, padding=(1, 0), groups=2)
     assert (p.in_channels, p.out_channels, p.kernel_size, p.stride) == (4, 6, (3, 3), (2, 2))
