@@ -29,15 +29,20 @@ using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 /// Scratch slots a run may hold at once (see thread_scratch).
 inline constexpr int kScratchSlots = 3;
 
+/// The calling thread's scratch buffers, one per slot.
+inline std::array<AlignedVector<float>, kScratchSlots>& scratch_buffers() {
+  thread_local std::array<AlignedVector<float>, kScratchSlots> buffers;
+  return buffers;
+}
+
 /// At least n floats on a cache line, kept by the calling thread between calls, one buffer per
 /// slot (distinct slots for buffers a run holds at once). A run's copies of tens of MB, allocated
 /// afresh, are mapped and page-faulted in on every call, which in a VM costs more than the
 /// kernels (bwd_data's planes for fcn8s: 86 ms a call instead of 13). A buffer grows to the
-/// largest request and never shrinks; its contents are whatever the last run left (`zero` clears
-/// the first n floats).
+/// largest request and shrinks only by release_scratch() (optimized.h); its contents are
+/// whatever the last run left (`zero` clears the first n floats).
 inline float* thread_scratch(int slot, std::size_t n, bool zero) {
-  thread_local std::array<AlignedVector<float>, kScratchSlots> buffers;
-  AlignedVector<float>& b = buffers[static_cast<std::size_t>(slot)];
+  AlignedVector<float>& b = scratch_buffers()[static_cast<std::size_t>(slot)];
   if (b.size() < n) {
     b = AlignedVector<float>();  // released before the larger one is allocated
     b = AlignedVector<float>(n);

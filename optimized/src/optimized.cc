@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "aligned.h"
 #include "blocking.h"
 #include "convt2d/checked.h"
 #include "convt2d/error.h"
@@ -85,6 +86,10 @@ void require_isa(Isa isa) {
   if (!cpu_supports(isa)) {
     throw Error("isa", fmt::format("isa: {} requested, but this CPU lacks it", to_string(isa)));
   }
+}
+
+void release_scratch() {
+  for (AlignedVector<float>& b : scratch_buffers()) AlignedVector<float>().swap(b);
 }
 
 PackedWeights::PackedWeights(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -8,12 +8,15 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "alloc_counter.h"
 #include "convt2d/compare.h"
 #include "convt2d/error.h"
 #include "convt2d/fill.h"
+#include "convt2d/optimized.h"
 #include "convt2d/optimized_backward.h"
 #include "convt2d/params.h"
 
@@ -248,6 +251,43 @@ TEST_P(BwdIsaTest, WideRowsTakeTheRows) {
              BwdTester().channels(8, 8).groups(8).input(3, 64).kernel(4).stride(2).padding(1),
              GetParam());
 }
+TEST_P(BwdIsaTest, ReleaseScratchFreesTheKeptBuffersAndRunsStillAgree) {
+  // The copies of dy (backward) and the padded input (forward) stay with the calling thread
+  // between runs; release_scratch() gives them back, and the next run allocates them again and
+  // computes the same results.
+  const Problem pr = parse_problem("mb1ic32ih64oc32kh4sh2ph1");
+  const auto d = make_data<float>(pr, Regime::kInteger, 9, Pass::kBwdData);
+  const auto runs = [&] {
+    std::vector<Tensor<float>> r;
+    Params fwd = pr.params;
+    fwd.bias = false;
+    r.push_back(optimized::conv_transpose2d(fwd, d.x, d.w, nullptr, 1, GetParam(),
+                                            optimized::Path::kDirect));
+    for (Pass pass : kBwdPasses) r.push_back(run_pass(pass, pr.params, d, GetParam(), 1));
+    return r;
+  };
+  const std::vector<Tensor<float>> first = runs();  // kernel names and tables: built once
+  int64_t kept = 0, after = 0, before = 0;
+  std::vector<Tensor<float>> again;
+  std::thread t([&] {  // a thread whose scratch starts empty
+    before = testing::live_allocated_bytes();
+    runs();
+    kept = testing::live_allocated_bytes() - before;
+    optimized::release_scratch();
+    after = testing::live_allocated_bytes() - before;
+    again = runs();
+    optimized::release_scratch();
+  });
+  t.join();
+  // dy's phase copy alone is 32 channels of 128 rows of two phase rows of 64+ floats: 2 MB.
+  EXPECT_GE(kept, int64_t{2} << 20);
+  EXPECT_LE(after, 0);
+  ASSERT_EQ(again.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    EXPECT_EQ(again[i].data, first[i].data) << "run " << i;
+  }
+}
+
 TEST_P(BwdIsaTest, WorkingBytesBoundTheAllocations) {
   // bwd_*_working_bytes bound what a run allocates (through operator new, the returned tensor
   // excepted) on each tiling and algorithm and thread count.

@@ -135,4 +135,8 @@ int64_t peak_allocated_bytes(const std::function<void()>& f) {
   return peak;
 }
 
+int64_t live_allocated_bytes() {
+  return g_live.load();
+}
+
 }  // namespace convt2d::testing

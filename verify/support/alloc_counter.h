@@ -13,4 +13,7 @@ namespace convt2d::testing {
 /// when it started. Exceptions from `f` are rethrown.
 int64_t peak_allocated_bytes(const std::function<void()>& f);
 
+/// The bytes allocated through operator new on every thread and not yet freed.
+int64_t live_allocated_bytes();
+
 }  // namespace convt2d::testing

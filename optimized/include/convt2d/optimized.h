@@ -125,6 +125,14 @@ Tensor<float> conv_transpose2d(const Params& p, const Tensor<float>& x, const Te
 int64_t working_bytes(const Problem& pr, Isa isa = detected_isa(), Path path = Path::kAuto,
                       int threads = 0);
 
+/// Frees the calling thread's kept scratch buffers. The forward pass's padded input and the
+/// backward passes' copies of dy (the largest working memory of a run: tens of MB for a large
+/// layer) are kept by the thread that called run() between calls, at the largest size it has
+/// needed, since mapping them afresh on every call costs more than the kernels under a
+/// hypervisor; a long-lived thread that is done with large layers returns that memory here. The
+/// next run allocates again. Other threads' buffers are theirs to release.
+void release_scratch();
+
 /// The same for the float16 / bfloat16 conv_transpose2d below (either type): also the float32
 /// copies of x and w and the float32 result.
 int64_t working_bytes_half(const Problem& pr, Isa isa = detected_isa(), int threads = 0);
