@@ -73,7 +73,6 @@ template <class V, int MR, int NV>
 
 template <class V, int MR, int NV, bool Zip = false>
 void direct_kernel(const TileArgs& a) {
-  constexpr int kL = V::kLanes;
   // Fewer than 8 accumulators cannot hide the FMA latency: then even and odd input channels go
   // to two accumulator sets, summed at the end.
   constexpr int kSets = MR * NV < 8 ? 2 : 1;
