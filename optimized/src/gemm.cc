@@ -80,6 +80,11 @@ GemmLayout gemm_layout(const PackedWeights::Impl& pl, const Shape& x, const Shap
   return gl;
 }
 
+// Column phases computed together (their rows written at once): at most kPhaseGroup.
+int64_t phase_group(const GemmLayout& gl) {
+  return std::min<int64_t>(static_cast<int64_t>(gl.xs.size()), kPhaseGroup);
+}
+
 // The work items in the order (group, block, row phase): the row phases' blocks with the same
 // index read about the same input rows, which then stay in L2 instead of being streamed from
 // memory once per phase.
@@ -139,13 +144,33 @@ class GemmDriver {
     if (!gl.small_planes) ops_.reserve(max_taps * static_cast<size_t>(gl.max_segs));
     if (gl.small_planes) idx_.reserve(max_taps * static_cast<size_t>(gl.nr));
     tiles_.reserve(static_cast<size_t>(gl.ldc / pl.kernels->lanes));
+    const size_t group = static_cast<size_t>(phase_group(gl));
+    group_.reserve(group);
+    shared_.reserve(group);
+    done_.reserve(group);
   }
 
   void item(const WorkItem& wi) {
     const int64_t ncx = static_cast<int64_t>(gl_.xs.size());
     for (int64_t ax0 = 0; ax0 < ncx; ax0 += kPhaseGroup) {
       const int64_t ax1 = std::min(ncx, ax0 + kPhaseGroup);
-      for (int64_t ai = ax0; ai < ax1; ++ai) phase(wi, phase_of(wi, ai, ax0));
+      std::vector<Phase>& group = group_;
+      group.clear();
+      for (int64_t ai = ax0; ai < ax1; ++ai) group.push_back(phase_of(wi, ai, ax0));
+      // Column phases whose input panels are the same (kernel = stride: every phase's one tap
+      // reads the pixel under it) share one packing; the others are packed each.
+      done_.assign(group.size(), 0);
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (done_[i]) continue;
+        shared_.clear();
+        for (size_t j = i; j < group.size(); ++j) {
+          if (!done_[j] && same_panel(group[i], group[j])) {
+            shared_.push_back(group[j]);
+            done_[j] = 1;
+          }
+        }
+        phase(wi, shared_);
+      }
       write_rows(wi, ax0, ax1);
     }
   }
@@ -166,9 +191,18 @@ class GemmDriver {
     return ph;
   }
 
-  // The phase's results: per k-chunk of whole channels and tile, pack X then run every channel
-  // block over it while it is in L1.
-  void phase(const WorkItem& wi, const Phase& ph) {
+  // Whether phases a and b (of one row phase) pack the same input panel: the same column
+  // positions and the same column tap offsets (their weights differ).
+  static bool same_panel(const Phase& a, const Phase& b) {
+    if (a.iry < 0 || a.irx < 0 || b.iry < 0 || b.irx < 0) return &a == &b;
+    return a.sx->lo == b.sx->lo && a.sx->count == b.sx->count && a.ct->a == b.ct->a;
+  }
+
+  // The results of phases that share one input panel (`phs`, same_panel): per k-chunk of whole
+  // channels and tile, pack X once, then run every channel block of every phase over it while it
+  // is in L1.
+  void phase(const WorkItem& wi, const std::vector<Phase>& phs) {
+    const Phase& ph = phs.front();
     if (ph.iry < 0 || ph.irx < 0) {  // no tap reaches this phase: the bias alone
       for (int64_t o = 0; o < pl_.ocg; ++o) {
         std::fill_n(ph.cb + o * gl_.ldc, ph.p1 - ph.p0, b_ ? b_[wi.g * pl_.ocg + o] : 0.0f);
@@ -186,7 +220,7 @@ class GemmDriver {
         t.tp1 = std::min(ph.p1, t.tp0 + tv * lanes);
         t.width = lanes * ceil_div(t.tp1 - t.tp0, lanes);
         pack_tile(wi, ph, t, c0, cn);
-        run_blocks(wi, ph, t, c0 * ph.taps, cn * ph.taps);
+        for (const Phase& q : phs) run_blocks(wi, q, t, c0 * q.taps, cn * q.taps);
       }
     }
   }
@@ -375,6 +409,8 @@ class GemmDriver {
   std::vector<int32_t> idx_;
   std::vector<std::pair<int64_t, int64_t>> tiles_;  // (first vector, vectors) from the block's p0
   std::vector<TapOps> tap_ops_;
+  std::vector<Phase> group_, shared_;  // an item's column phases; those sharing a panel
+  std::vector<char> done_;             // group_'s phases already computed
 };
 
 }  // namespace
@@ -417,7 +453,8 @@ void gemm_run_bytes(const PackedWeights::Impl& pl, const Shape& x, const Shape& 
       .add("working memory: permute indices", sizeof(int32_t), gl.small_planes ? pl.max_taps : 0,
            gl.nr)
       .add("working memory: tiles", sizeof(std::pair<int64_t, int64_t>), gl.ldc / lanes)
-      .add("working memory: tap copies", sizeof(TapOps), pl.max_taps);
+      .add("working memory: tap copies", sizeof(TapOps), pl.max_taps)
+      .add("working memory: column phase groups", 2 * sizeof(Phase) + 1, phase_group(gl));
 }
 
 }  // namespace convt2d::optimized
