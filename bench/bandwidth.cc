@@ -89,7 +89,8 @@ class Buffers {
   /// Writes words [touched, n) of every buffer, each from its own thread.
   void touch(int64_t n) {
     if (n <= touched_) return;
-#pragma omp parallel num_threads(static_cast <int>(bufs_.size()))
+    const int threads = static_cast<int>(bufs_.size());
+#pragma omp parallel num_threads(threads)
     {
       uint64_t* p = bufs_[static_cast<size_t>(omp_get_thread_num())];
       for (int64_t i = touched_; i < n; ++i) p[i] = static_cast<uint64_t>(i);
@@ -147,7 +148,7 @@ double stream_gbs(Buffers& b, int64_t bytes, double seconds) {
 // speed: doubling from 4x L2 (past L2's share of the stream) up to `most` while the rate stays at
 // least 3/4 of the best seen so far. The reported L3 size is only the upper end: under a hypervisor
 // CPUID and sysconf give the socket's L3 (508 MiB on an EPYC whose cores share 32 MiB per CCD), and
-// a core reads another CCD's L3 no faster than DRAM. 0 when 4x L2 exceeds `most`.
+// a core reads another CCD's L3 no faster than DRAM. 0 when the first size exceeds `most`.
 int64_t measured_l3(Buffers& b, int64_t l2, int64_t most, double seconds) {
   const int64_t threads = static_cast<int64_t>(b.bufs().size());
   double best = 0;

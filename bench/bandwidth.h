@@ -28,7 +28,8 @@ int64_t l3_bytes();
 /// half of L2 per thread; half of the measured L3 shared among the threads; 8x the measured L3,
 /// at least 256 MiB and at most 1 GiB in all, from DRAM. The L3 capacity is measured, not
 /// believed: the largest power-of-two working set from 4x L2 (at most the reported L3) that still
-/// streams at 3/4 of the best rate seen above it. No L3 level when 4x L2 exceeds the reported L3.
+/// streams at 3/4 of the best rate seen above it. No L3 level when that first size (4x L2
+/// rounded up to a power of two) exceeds the reported L3.
 std::vector<BandwidthLevel> read_bandwidth(int threads, double seconds = 0.05);
 
 /// The level a working set of `bytes`, read again on every run, lives in: L2 up to 3/4 of L2, L3
