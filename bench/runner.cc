@@ -178,7 +178,9 @@ void print_yardsticks(std::FILE* info, const Yardsticks& y, int threads,
   std::vector<std::string> bw;
   for (const BandwidthLevel& lv : y.bandwidth) {
     // L3's capacity is measured (bandwidth.h), so it is printed beside its stream.
-    const std::string of = lv.name == "L3" ? fmt::format(" of {:.3g} MB", lv.capacity * 1e-6) : "";
+    const std::string of =
+        lv.name == "L3" ? fmt::format(" of {:.3g} MB", static_cast<double>(lv.capacity) * 1e-6)
+                        : "";
     bw.push_back(fmt::format("{} {:.1f} ({:.3g} MB{})", lv.name, lv.gbs,
                              static_cast<double>(lv.bytes) * 1e-6, of));
   }
