@@ -81,14 +81,30 @@ TEST(ElementBound, ExtraRoundingsActLikeOneMoreTap) {
 TEST(ElementBound, FiniteForEveryTapCount) {
   // bfloat16 accumulation has no gamma bound beyond 255 terms, float16 beyond 2047; the bound
   // with (1 + u)^n - 1 exists for every K and grows continuously through those counts.
-  for (const auto& [prec, k] : {std::pair{kBFloat16Precision, int64_t{255}},
-                                std::pair{kBFloat16Precision, int64_t{575}},
-                                std::pair{kFloat16Precision, int64_t{2047}},
-                                std::pair{kFloat16Precision, int64_t{65536}}}) {
+  for (const auto& [prec, k] :
+       {std::pair{kBFloat16Precision, int64_t{255}}, std::pair{kBFloat16Precision, int64_t{575}},
+        std::pair{kFloat16Precision, int64_t{2047}},
+        std::pair{kFloat16Precision, int64_t{16384}}}) {
     const double b = element_bound(k, 1.0, 0.0, prec);
     EXPECT_TRUE(std::isfinite(b)) << k;
     EXPECT_GE(Exact(b), exact_growth(k + 1, prec.u)) << k;
     EXPECT_LT(element_bound(k - 1, 1.0, 0.0, prec), b) << k;
+  }
+  // Where (1 + u)^(K+1) - 1 passes the format's largest value, a finite result can still be at
+  // most that far: the bound is max + sum|w*x| + |b|, for every K (float16 65536 taps: the
+  // classical growth is 7.8e13; bfloat16 250000 taps: (1 + 2^-8)^250001 overflows double and
+  // the growth times a zero bias made the bound NaN).
+  for (const auto& [bias, cap] : {std::pair{0.0, 65505.0}, std::pair{2.0, 65507.0}}) {
+    const double b = element_bound(65536, 1.0, bias, kFloat16Precision);  // rounded up a little
+    EXPECT_GE(b, cap);
+    EXPECT_LE(b, cap * (1 + 0x1p-50));
+  }
+  for (int64_t k : {int64_t{250000}, int64_t{1} << 40}) {
+    const double b = element_bound(k, 1.0, 0.0, kBFloat16Precision);
+    EXPECT_TRUE(std::isfinite(b)) << k;
+    EXPECT_GE(b, 0x1.fep127) << k;
+    EXPECT_LE(b, 0x1.fep127 * (1 + 0x1p-50)) << k;
+    EXPECT_FALSE(std::isnan(element_bound(k, 0.0, 0.0, kBFloat16Precision))) << k;
   }
   // K = 576 taps (64 channels, 3x3) in bfloat16: about 8.5 times |sum w*x|, not infinity.
   EXPECT_NEAR(element_bound(576, 1.0, 0.0, kBFloat16Precision), 8.5, 0.1);

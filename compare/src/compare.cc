@@ -132,15 +132,30 @@ class Overflow {
   }
   OverflowRules rules(size_t i) const {
     OverflowRules r;
-    const int64_t k = t_.taps[i];
-    r.plus = intermediate_limit(k, t_.positive.data[i], a_) >= threshold_;
-    r.minus = intermediate_limit(k, t_.negative.data[i], a_) >= threshold_;
+    r.plus = plus_limit(i) >= threshold_;
+    r.minus = minus_limit(i) >= threshold_;
     return r;
+  }
+  // Whether the finite value v lies outside what any correct result can be: above the limit of
+  // the positive terms or below minus that of the negative ones (only with the term sums). With
+  // a vacuous bound (bfloat16 summed in bfloat16 over ~180000 terms) this is what still tells a
+  // negative sum of positive terms from a correct one.
+  bool outside(size_t i, double v) const {
+    if (!known_) return false;
+    const long double lv = static_cast<long double>(v);
+    return lv > plus_limit(i) || -lv > minus_limit(i);
   }
 
  private:
   const Truth& t_;
   const Arithmetic& a_;
+  long double plus_limit(size_t i) const {
+    return intermediate_limit(t_.taps[i], t_.positive.data[i], a_);
+  }
+  long double minus_limit(size_t i) const {
+    return intermediate_limit(t_.taps[i], t_.negative.data[i], a_);
+  }
+
   bool known_;
   long double threshold_, certain_;
 };
@@ -210,6 +225,13 @@ void compare_elements(const Truth& truth, const Tensor<T>& cand, const Tensor<do
       continue;
     }
     const bool over = diff.exceeds(bnd);
+    if (!over && overflow.outside(k, a)) {
+      // Within the bound (a vacuous one), but a value no correct result can take: a sign no
+      // term has, or beyond what the terms reach.
+      ++r.out_of_range;
+      if (!r.first_out_of_range) r.first_out_of_range = element(err, bnd);
+      continue;
+    }
     const double ratio = ratio_of(err, bnd);
     if (over) ++r.over_bound;
     if (!r.worst || ratio > r.max_err_over_bound) {
@@ -299,7 +321,9 @@ Truth compute_truth(const Case& c) {
           for (size_t i = 0; i < ps.positive.data.size(); ++i) {
             const int64_t ch = static_cast<int64_t>(i) / plane % ps.positive.shape[1];
             const double bias = static_cast<double>(in.b->data[static_cast<size_t>(ch)]);
-            if (std::isinf(bias)) continue;  // like an infinite product: not part of the sums
+            // An infinite bias is like an infinite product: not part of the sums; a zero bias
+            // is no term of either sign.
+            if (std::isinf(bias) || bias == 0) continue;
             long double& sum = bias > 0 ? ps.positive.data[i] : ps.negative.data[i];
             sum =
                 std::nextafter(sum + std::fabs(bias), std::numeric_limits<long double>::infinity());
@@ -425,6 +449,57 @@ void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass) {
   }
 }
 
+namespace {
+
+// Whether v is a value of dtype d (NaN counts as one).
+bool representable(double v, DType d) {
+  if (std::isnan(v)) return true;
+  switch (d) {
+    case DType::kFloat64:
+      return true;
+    case DType::kFloat32:
+      return static_cast<double>(static_cast<float>(v)) == v;
+    case DType::kFloat16:
+      return static_cast<double>(float16(v)) == v;
+    case DType::kBFloat16:
+      return static_cast<double>(bfloat16(v)) == v;
+  }
+  return false;
+}
+
+// A claim of `claimed` arithmetic for a case whose data is in another dtype: the bound models
+// the arithmetic on the case's input values, so every input the pass reads must be a value of
+// the claimed dtype (an implementation in it would round the others first, an error the bound
+// does not cover: a correctly rounded float32 result of float64 data fails where an output
+// element is the bias alone). Error naming the option and the first such value otherwise.
+void require_inputs_in(const Case& c, DType claimed, const std::string& option) {
+  const auto scan = [&](const AnyTensor& t, const char* name) {
+    std::visit(
+        [&](const auto& tensor) {
+          for (int64_t i = 0; i < tensor.size(); ++i) {
+            const double v = static_cast<double>(tensor.data[static_cast<size_t>(i)]);
+            if (representable(v, claimed)) continue;
+            throw Error(
+                option.substr(0, option.find_first_of(" =")),
+                fmt::format("{}{}: {} at {} = {:.17g} is not a {} value, and the bound does "
+                            "not cover rounding the inputs: give the case's inputs in "
+                            "{} (gen --dtype {}), or claim {}",
+                            option, to_string(claimed), name, idx_str(unravel(i, tensor.shape)), v,
+                            to_string(claimed), to_string(claimed), to_string(claimed),
+                            to_string(c.dtype())));
+          }
+        },
+        t);
+  };
+  const Operands ops = c.operands();
+  if (ops.x) scan(*ops.x, "x");
+  if (ops.w) scan(*ops.w, "w");
+  if (ops.b) scan(*ops.b, "b");
+  if (ops.dy) scan(*ops.dy, "dy");
+}
+
+}  // namespace
+
 CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim) {
   if (!(claim.lambda > 0)) {
     throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", claim.lambda));
@@ -441,6 +516,7 @@ CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const Che
                                      to_string(c.dtype())));
   }
   const DType claimed = claim.dtype.value_or(c.dtype());
+  if (claimed != c.dtype()) require_inputs_in(c, claimed, claim.dtype_option);
   const ComputeMode mode = claim.compute_mode.value_or(c.problem.params.compute_mode);
   const Truth truth = compute_truth(c);
   const Arithmetic arithmetic = claimed_arithmetic(claimed, mode);
@@ -486,6 +562,13 @@ std::string format_report(const Report& r) {
         r.overflow_mismatches, idx_str(r.first_overflow->index), expected_str(*r.first_overflow),
         r.first_overflow->actual, to_string(r.claimed), to_string(r.claimed));
   }
+  if (r.out_of_range > 0) {
+    s += fmt::format(
+        "outside every correct result: {} (first at {}: expected {}, actual {}: the terms of that "
+        "sign cannot reach it in {} arithmetic)\n",
+        r.out_of_range, idx_str(r.first_out_of_range->index), expected_str(*r.first_out_of_range),
+        r.first_out_of_range->actual, to_string(r.claimed));
+  }
   if (r.vacuous_bound > 0) {
     s += fmt::format(
         "warning: the bound is vacuous for {} element(s): the claimed {} arithmetic over that "
@@ -518,6 +601,7 @@ std::string report_json(const Report& r) {
                       {"over_bound", r.over_bound},
                       {"nonfinite_mismatches", r.nonfinite_mismatches},
                       {"overflow_mismatches", r.overflow_mismatches},
+                      {"out_of_range", r.out_of_range},
                       {"vacuous_bound", r.vacuous_bound},
                       {"max_err_over_bound", r.max_err_over_bound},
                       {"suspicious", r.suspicious},
@@ -532,6 +616,8 @@ std::string report_json(const Report& r) {
   j["worst"] = r.worst ? el(*r.worst) : nlohmann::json(nullptr);
   j["first_nonfinite"] = r.first_nonfinite ? el(*r.first_nonfinite) : nlohmann::json(nullptr);
   j["first_overflow"] = r.first_overflow ? el(*r.first_overflow) : nlohmann::json(nullptr);
+  j["first_out_of_range"] =
+      r.first_out_of_range ? el(*r.first_out_of_range) : nlohmann::json(nullptr);
   // JSON has no infinity: nlohmann writes null for non-finite numbers, which is what we want.
   return j.dump(2);
 }

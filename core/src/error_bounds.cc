@@ -1,5 +1,6 @@
 #include "convt2d/error_bounds.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -70,18 +71,36 @@ double rounding_growth(int64_t n, double u) {
   return to_double_up(up_ld(r - 1.0L));
 }
 
+namespace {
+
+// g·v rounded up, 0 for v = 0 whatever g is: a term that is absent adds nothing, even where the
+// growth of its roundings is +infinity (inf·0 would make the bound NaN, and a NaN bound accepts
+// every value).
+long double grown(double g, long double v) {
+  return v == 0 ? 0.0L : up_ld(static_cast<long double>(g) * v);
+}
+
+}  // namespace
+
 long double element_bound_extended(int64_t k, long double abs_products, long double abs_bias,
                                    Precision prec, int extra_roundings) {
   if (k == 0) return 0.0L;  // no arithmetic happens: the output must be the bias itself
   const int64_t x = extra_roundings;
-  const long double a =
-      up_ld(static_cast<long double>(rounding_growth(k + 1 + x, prec.u)) * abs_products);
-  const long double b = up_ld(static_cast<long double>(rounding_growth(k + x, prec.u)) * abs_bias);
+  const long double a = grown(rounding_growth(k + 1 + x, prec.u), abs_products);
+  const long double b = grown(rounding_growth(k + x, prec.u), abs_bias);
   // Underflowed products (k) and extra roundings (x): k + x etas, each carried through at most
   // k + x later roundings.
   const long double e = up_ld(up_ld(static_cast<long double>(k + x) * prec.eta) *
                               up_ld(1.0L + rounding_growth(k + x, prec.u)));
-  return up_ld(up_ld(a + b) + e);
+  const long double classic = up_ld(up_ld(a + b) + e);
+  // A finite result never passed through an infinity (IEEE arithmetic does not come back from
+  // one), so it is at most the format's largest value: |y_hat - y| <= max + sum|w*x| + |b|. This
+  // keeps the bound finite for every K where the classical one grows past the format's range
+  // (bfloat16 summed in bfloat16 beyond ~180000 terms).
+  if (!std::isfinite(prec.max)) return classic;
+  const long double range =
+      up_ld(up_ld(static_cast<long double>(prec.max) + abs_products) + abs_bias);
+  return std::min(classic, range);
 }
 
 double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
@@ -102,12 +121,26 @@ long double overflow_threshold(Precision p) {
 }
 
 long double intermediate_limit(int64_t k, long double m, const Arithmetic& a) {
+  // No term of this sign: rounding to nearest keeps every partial sum of terms of the other
+  // sign on that side of zero (an underflowing product rounds to zero, never across it).
+  if (m == 0) return 0.0L;
   // Every value on the way is a subset of the terms, each multiplied by at most k + 1 + x
   // rounding factors (1 + delta), plus at most k + x underflow errors eta (docs/error-bounds.md).
   const int64_t x = a.extra_roundings;
   const Precision& acc = a.accumulation;
-  long double v = up_ld(up_ld(m + up_ld(static_cast<long double>(k + x) * acc.eta)) *
-                        up_ld(1.0L + rounding_growth(k + 1 + x, acc.u)));
+  const long double classic = up_ld(up_ld(m + up_ld(static_cast<long double>(k + x) * acc.eta)) *
+                                    up_ld(1.0L + rounding_growth(k + 1 + x, acc.u)));
+  // The same values by the size of the sum instead, which stays finite where (1 + u)^K does not:
+  // a rounded-to-nearest sum of representable a and b is within min(|a|, |b|) of a + b (each of
+  // a, b lies that far from it), so over any tree of n leaves every node's positive part is at
+  // most n times the leaves' positive magnitudes (docs/error-bounds.md#overflow). Leaves: the k
+  // products, each rounded at most once (|fl(p)| <= |p|(1 + u) + eta; an FMA adds |p| itself),
+  // and the bias; then the x extra roundings, each at most 1 + u.
+  const long double leaves =
+      up_ld(up_ld(m * up_ld(1.0L + acc.u)) + up_ld(static_cast<long double>(k) * acc.eta));
+  long double tree = up_ld(static_cast<long double>(k + 1) * leaves);
+  for (int64_t i = 0; i < x; ++i) tree = up_ld(tree * up_ld(1.0L + acc.u));
+  long double v = std::min(classic, tree);
   if (a.output_u > 0 || a.output_eta > 0) {
     // Rounded to the output format (at most 1 + u_out larger, plus its underflow error), then,
     // with the bias after the rounding, added to the bias and rounded once more.

@@ -458,6 +458,8 @@ str(report) is the text `convt2d check` prints for the same case and candidate.)
                              [](const PyReport& r) { return r.result.report.nonfinite_mismatches; })
       .def_property_readonly("overflow_mismatches",
                              [](const PyReport& r) { return r.result.report.overflow_mismatches; })
+      .def_property_readonly("out_of_range",
+                             [](const PyReport& r) { return r.result.report.out_of_range; })
       .def_property_readonly("vacuous_bound",
                              [](const PyReport& r) { return r.result.report.vacuous_bound; })
       .def_property_readonly("max_err_over_bound",
@@ -470,6 +472,9 @@ str(report) is the text `convt2d check` prints for the same case and candidate.)
       .def_property_readonly(
           "first_overflow",
           [](const PyReport& r) { return element(r.result.report.first_overflow); })
+      .def_property_readonly(
+          "first_out_of_range",
+          [](const PyReport& r) { return element(r.result.report.first_out_of_range); })
       .def_property_readonly("over_band",
                              [](const PyReport& r) { return r.result.report.over_band; })
       .def_property_readonly("max_err_over_band",

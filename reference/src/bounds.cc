@@ -192,8 +192,9 @@ ProductSums product_sums(const Params& params, const PassInputs<T>& in) {
     // additions): computed >= exact * (1 - u)^(K+1), so exact <= computed * (1 + 2u)^(K+1). The
     // largest product: computed <= exact * (1 + u), so exact >= computed * (1 - u), rounded down.
     const long double grow = up_ld(1.0L + rounding_growth(e.count + 1, 2 * kULd));
-    r.positive.data[i] = up_ld(e.pos * grow);
-    r.negative.data[i] = up_ld(e.neg * grow);
+    // A sign with no term keeps an exact 0 (intermediate_limit: no value of that sign arises).
+    r.positive.data[i] = e.pos == 0 ? 0.0L : up_ld(e.pos * grow);
+    r.negative.data[i] = e.neg == 0 ? 0.0L : up_ld(e.neg * grow);
     r.largest_positive.data[i] = std::nextafter(e.max_pos * (1.0L - kULd), 0.0L);
     r.largest_negative.data[i] = std::nextafter(e.max_neg * (1.0L - kULd), 0.0L);
     r.taps[i] = e.count;

@@ -221,8 +221,19 @@ TEST_F(Cli, ACandidateOfAnotherDtypeThanTheCaseNeedsAnExplicitClaim) {
                  fmt::format("candidate {} holds float16 but the case is float32: pass --dtype "
                              "float16 to claim float16 arithmetic",
                              y16));
-  // Claimed explicitly, it is judged as claimed: within float16's bound, far outside float32's.
-  Result r = Run(fmt::format("check --case {} --candidate {} --dtype float16", c.string(), y16));
+  // A float16 claim for float32 inputs that are not float16 values is refused: a float16
+  // implementation would round them first, which the bound does not cover (a correctly rounded
+  // result failed where an element is the bias alone).
+  ExpectUnusable(fmt::format("check --case {} --candidate {} --dtype float16", c.string(), y16),
+                 "--dtype float16: x at (0, 0, 0, 0) = ");
+  // With inputs that are float16 values (small integers), claimed explicitly, it is judged as
+  // claimed: within float16's bound, far outside float32's.
+  const fs::path ci = MakeCase("ci", "mb1ic16ih4oc4kh3sh2ph1", Regime::kInteger);
+  const std::string i32 = (dir_ / "i32.npy").string(), i16 = (dir_ / "i16.npy").string();
+  ASSERT_EQ(Run(fmt::format("run --case {} --impl reference-f32 --out {}", ci.string(), i32)).code,
+            0);
+  write_npy(i16, tensor_cast<float16>(std::get<Tensor<float>>(read_npy(i32))));
+  Result r = Run(fmt::format("check --case {} --candidate {} --dtype float16", ci.string(), i16));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("bound for float16 arithmetic"));
   r = Run(fmt::format("check --case {} --candidate {} --dtype float32", c.string(), y16));
@@ -737,9 +748,9 @@ TEST_F(Cli, GenWritesHalfCasesThatRunAndCheck) {
   // A uint16 candidate for a float16 case is not bfloat16 unless claimed: exit 2 naming the file.
   const fs::path fc = out / manifest["cases"][0]["name"].get<std::string>();
   ExpectUnusable(fmt::format("check --case {} --candidate {}", fc.string(), yb), "yb.npy");
-  EXPECT_EQ(
-      Run(fmt::format("check --case {} --candidate {} --dtype bfloat16", fc.string(), yb)).code,
-      1);  // read as claimed: a bfloat16 result of another problem, so the wrong shape
+  // Claimed, it is read as bfloat16, but the float16 case's inputs are not bfloat16 values.
+  ExpectUnusable(fmt::format("check --case {} --candidate {} --dtype bfloat16", fc.string(), yb),
+                 "is not a bfloat16 value");
   // A bfloat16 case whose case.json lost its "dtype": its arrays are bare uint16.
   nlohmann::json no_dtype = cj;
   no_dtype.erase("dtype");

@@ -409,6 +409,58 @@ Report Judge(const Case& c, const Truth& t, const std::vector<double>& y, DType 
   return compare_outputs(t, cand, case_bound(c, a), nullptr, claimed, a);
 }
 
+// Found by an audit (2026-12-04): bfloat16 summed in bfloat16 over 250000 terms with no bias.
+// (1 + 2^-8)^250001 is beyond double and times the zero bias made the bound NaN, which accepted
+// every candidate (NaN and a negated result included) and wrote NaN into bound.npy. Now the
+// bound is finite (at most the format's largest value past the data), a bfloat16 accumulation
+// passes, and NaN and -inf fail: the terms' sums cannot reach the overflow threshold in any order
+// (a rounded sum is within min(|a|, |b|) of a + b). With only positive terms (float16 too),
+// a negative result is no correct result at all.
+TEST(CompareRegression, ManyTermsInBfloat16KeepAFiniteBoundAndRejectImpossibleValues) {
+  for (const bool positive : {false, true}) {
+    SCOPED_TRACE(positive ? "positive terms" : "mixed signs");
+    const int64_t k = 250000;
+    std::vector<double> x(static_cast<size_t>(k)), w(static_cast<size_t>(k));
+    for (int64_t i = 0; i < k; ++i) {
+      x[static_cast<size_t>(i)] = 0.25 + static_cast<double>(i % 7) / 32;
+      w[static_cast<size_t>(i)] = positive || i % 3 ? 0.5 : -0.75;
+    }
+    const Case c = CaseOf<bfloat16>("mb1ic" + std::to_string(k) + "ih1oc1kh1", x, w, std::nullopt);
+    const Truth t = compute_truth(c);
+    const Arithmetic a = claimed_arithmetic(DType::kBFloat16, ComputeMode::kDefault);
+    const Tensor<double> bound = case_bound(c, a);
+    ASSERT_TRUE(std::isfinite(bound.data[0])) << bound.data[0];
+    const auto& xt = std::get<Tensor<bfloat16>>(c.x);
+    const auto& wt = std::get<Tensor<bfloat16>>(c.w);
+    const Tensor<bfloat16> acc =
+        conv_transpose2d_rounded<bfloat16, bfloat16>(c.problem.params, xt, wt, nullptr);
+    Report r = compare_outputs(t, acc, bound, nullptr, DType::kBFloat16, a);
+    EXPECT_TRUE(r.passed()) << format_report(r);
+    EXPECT_EQ(r.vacuous_bound, 1);
+    const double e = static_cast<double>(t.expected.data[0]);
+    for (double v : {std::nan(""), -std::numeric_limits<double>::infinity(), -e}) {
+      r = Judge<bfloat16>(c, t, {v}, DType::kBFloat16);
+      // The negated result of mixed signs is within reach of bfloat16 over that many terms.
+      EXPECT_EQ(r.passed(), !positive && v == -e) << v << "\n" << format_report(r);
+    }
+    if (positive) {
+      r = Judge<bfloat16>(c, t, {-e}, DType::kBFloat16);
+      EXPECT_EQ(r.out_of_range, 1);
+      EXPECT_THAT(format_report(r), HasSubstr("outside every correct result: 1"));
+    }
+  }
+  // float16, 62500 positive terms: its bound is 65504 past the data; -exact, -inf, NaN fail.
+  const int64_t k = 62500;
+  const std::vector<double> x(static_cast<size_t>(k), 0.0015), w(static_cast<size_t>(k), 1.0);
+  const Case c = CaseOf<float16>("mb1ic" + std::to_string(k) + "ih1oc1kh1", x, w, std::nullopt);
+  const Truth t = compute_truth(c);
+  const double e = static_cast<double>(t.expected.data[0]);
+  for (double v : {std::nan(""), -std::numeric_limits<double>::infinity(), -e}) {
+    EXPECT_FALSE(Judge<float16>(c, t, {v}, DType::kFloat16).passed()) << v;
+  }
+  EXPECT_TRUE(Judge<float16>(c, t, {e}, DType::kFloat16).passed());
+}
+
 // Issue 14, item 1: bfloat16 with 576 taps, compute_mode default. The classical gamma(K) does not
 // exist beyond 255 taps and the bound was +inf, so an all-NaN candidate and one off by 1000 both
 // passed. The bound (1 + u)^n - 1 is finite: a correct bfloat16 accumulation passes, NaN (no

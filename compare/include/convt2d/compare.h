@@ -90,6 +90,10 @@ struct Report {
   /// Finite elements where every correct result with the claimed arithmetic overflows (a product
   /// beyond twice the overflow threshold of a fixed-format accumulator).
   int64_t overflow_mismatches = 0;
+  /// Finite elements within the bound but outside every value a correct result can take: above
+  /// the limit of the positive terms, or below minus that of the negative ones
+  /// (intermediate_limit): a negative sum of positive terms where the bound is vacuous.
+  int64_t out_of_range = 0;
   /// Elements whose certified bound is at least their magnitude |b| + sum|w*x| (the rounding
   /// growth (1 + u)^(K+1+x) - 1 >= 1): the claimed arithmetic cannot be certified there to better
   /// than the data's size (e.g. bfloat16 accumulation of hundreds of terms). Not a failure.
@@ -98,13 +102,15 @@ struct Report {
   std::optional<ElementReport> worst;  ///< element with the largest err/bound
   std::optional<ElementReport> first_nonfinite;  ///< first NaN/Inf mismatch
   std::optional<ElementReport> first_overflow;   ///< first finite value where overflow is certain
+  std::optional<ElementReport> first_out_of_range;  ///< first finite value no correct result has
   bool band_checked = false;
   int64_t over_band = 0;         ///< elements within the bound but outside the band
   double max_err_over_band = 0;  ///< largest |err| / band
   bool suspicious = false;       ///< passed, but some element lies outside the band
 
   bool passed() const {
-    return shape_ok && over_bound == 0 && nonfinite_mismatches == 0 && overflow_mismatches == 0;
+    return shape_ok && over_bound == 0 && nonfinite_mismatches == 0 && overflow_mismatches == 0 &&
+           out_of_range == 0;
   }
 };
 

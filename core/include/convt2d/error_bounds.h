@@ -84,7 +84,10 @@ double rounding_growth(int64_t n, double u);
 
 /// The bound for one element: g(K+1+x)*abs_products + g(K+x)*abs_bias + (K+x)*eta*(1 + g(K+x)),
 /// g = rounding_growth with prec.u, rounded up, with x = `extra_roundings` (0: the standard
-/// bound). `abs_products` must already be an upper bound on sum|w*x|.
+/// bound); a term whose magnitude is 0 adds 0 whatever its g. At most prec.max + abs_products +
+/// abs_bias (a finite result is at most the format's largest value), so the bound is finite for
+/// every K in a format of finite range, and never NaN. `abs_products` must already be an upper
+/// bound on sum|w*x|.
 double element_bound(int64_t k, double abs_products, double abs_bias, Precision prec,
                      int extra_roundings = 0);
 /// The same in long double, whose range (about 10^4932) holds sums of float64 products that
@@ -104,7 +107,8 @@ long double overflow_threshold(Precision p);
 /// order, FMA results, the rounded convolution result, the sum with the bias), counting only the
 /// terms of one sign: `m` bounds the sum of the magnitudes of the products and bias of that sign.
 /// If it stays below an operation's overflow threshold, that operation cannot overflow towards
-/// that sign (docs/error-bounds.md#overflow).
+/// that sign (docs/error-bounds.md#overflow); and every correct result lies in [-limit(negative
+/// terms), +limit(positive terms)]. 0 when m is 0: no value of that sign can arise.
 long double intermediate_limit(int64_t k, long double m, const Arithmetic& a);
 
 /// Taps that land on each output row: count[oh] = #{(ih, fh) : ih*sh - ph + fh*dh == oh}, with
