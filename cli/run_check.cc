@@ -109,11 +109,9 @@ int check(const CheckOptions& o) {
   CheckClaim claim;
   if (!o.dtype.empty()) claim.dtype = parse_dtype(o.dtype, "--dtype");
   if (!o.compute_mode.empty()) claim.compute_mode = parse_compute_mode(o.compute_mode);
-  if (!(o.lambda > 0)) {
-    throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", o.lambda));
-  }
   claim.lambda = o.lambda;
   claim.max_bytes = o.max_bytes;
+  validate_claim(claim);
   claim.candidate_name = fmt::format("candidate {}", o.candidate);
   const Case c = read_case(o.case_dir, o.max_bytes);
   case_pass(o.pass, c);

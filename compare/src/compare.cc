@@ -500,10 +500,21 @@ void require_inputs_in(const Case& c, DType claimed, const std::string& option) 
 
 }  // namespace
 
-CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim) {
-  if (!(claim.lambda > 0)) {
-    throw Error("--lambda", fmt::format("--lambda must be > 0, got {}", claim.lambda));
+void validate_claim(const CheckClaim& claim) {
+  // An infinite lambda would make every band inf (or NaN where a bound is 0): no verdict change,
+  // but "suspicious" would mean nothing.
+  if (!(claim.lambda > 0) || !std::isfinite(claim.lambda)) {
+    throw Error(claim.lambda_option, fmt::format("{} must be finite and > 0, got {}",
+                                                 claim.lambda_option, claim.lambda));
   }
+  if (claim.max_bytes < 1) {
+    throw Error(claim.max_bytes_option,
+                fmt::format("{} must be >= 1, got {}", claim.max_bytes_option, claim.max_bytes));
+  }
+}
+
+CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim) {
+  validate_claim(claim);
   check_truth_bytes(c.problem, claim.max_bytes, c.pass);
   const DType cand = dtype_of(candidate);
   if (!claim.dtype && cand != c.dtype()) {

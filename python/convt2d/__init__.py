@@ -13,6 +13,8 @@ See docs/python.md for the whole API.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import _convt2d
@@ -60,6 +62,29 @@ def _error(subject, message):
     e = Error(message)
     e.subject = subject
     return e
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _max_bytes(v):
+    """max_bytes as the int64 the module takes; outside 1..2**63-1 an Error naming it (pybind's
+    own conversion would raise a TypeError that says nothing of the option)."""
+    try:
+        n = operator.index(v)
+    except TypeError:
+        raise _error("max_bytes", f"max_bytes: expected an integer, got {v!r}") from None
+    if not 1 <= n <= _INT64_MAX:
+        raise _error("max_bytes", f"max_bytes must be in [1, 2**63-1], got {n}")
+    return n
+
+
+def _lambda(v):
+    """lambda_ as a float (the module checks it is finite and > 0); a non-number is an Error."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise _error("lambda_", f"lambda_: expected a number, got {v!r}") from None
 
 
 def _shape_text(shape):
@@ -290,7 +315,7 @@ def reference(x=None, w=None, b=None, *, dy=None, impl=None, pass_="forward",
     dy. impl=None picks the reference of the tensors' dtype and compute_mode, as `convt2d run`.
     The GIL is released while it computes."""
     p, x, w, b, dy = _operands(pass_, x, w, b, dy, params)
-    y = _convt2d._run(impl or "", pass_, p, x, w, b, dy, int(max_bytes))
+    y = _convt2d._run(impl or "", pass_, p, x, w, b, dy, _max_bytes(max_bytes))
     return _weight_result(y, p, weight_layout) if pass_ == "bwd_weights" else y
 
 
@@ -301,7 +326,7 @@ def exact(x=None, w=None, b=None, *, dy=None, pass_="forward", pair=False,
     float64's range; hi is then the value rounded, possibly to ±inf). NaN/Inf inputs propagate as
     IEEE arithmetic would without rounding. The GIL is released while it computes."""
     p, x, w, b, dy = _operands(pass_, x, w, b, dy, params)
-    hi, lo = _convt2d._exact(pass_, p, x, w, b, dy, int(max_bytes))
+    hi, lo = _convt2d._exact(pass_, p, x, w, b, dy, _max_bytes(max_bytes))
     if pass_ == "bwd_weights":
         hi, lo = _weight_result(hi, p, weight_layout), _weight_result(lo, p, weight_layout)
     return (hi, lo) if pair else hi
@@ -344,7 +369,7 @@ def check(candidate, x=None, w=None, b=None, *, dy=None, pass_=None, dtype=None,
         if cand.shape == (ws[0] * ws[1],) + tuple(ws[2:]):
             cand = cand.reshape(ws)
     return _convt2d._check(cand, pass_, p, x, w, b, dy, dtype or "", compute_mode or "",
-                           float(lambda_), int(max_bytes))
+                           _lambda(lambda_), _max_bytes(max_bytes))
 
 
 def assert_close(candidate, x=None, w=None, b=None, **kw):

@@ -519,6 +519,9 @@ str(report) is the text `convt2d check` prints for the same case and candidate.)
         claim.lambda = lambda;
         claim.max_bytes = max_bytes;
         claim.dtype_option = "dtype=";
+        claim.lambda_option = "lambda_";
+        claim.max_bytes_option = "max_bytes";
+        validate_claim(claim);
         const Case c = make_py_case(pass, params, x, w, b, dy, max_bytes);
         check_truth_bytes(c.problem, max_bytes, c.pass);
         const AnyTensor cand = to_tensor(candidate, "candidate");

@@ -64,7 +64,13 @@ def test_bad_candidates():
     raises("dtype", convt2d.check, y.astype(np.float64), x, w, b, match="dtype=float64")
     raises("dtype", convt2d.check, y, x, w, b, dtype="float128")
     raises("compute_mode", convt2d.check, y, x, w, b, compute_mode="fast")
-    raises("--lambda", convt2d.check, y, x, w, b, lambda_=0)
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        raises("lambda_", convt2d.check, y, x, w, b, lambda_=bad)
+    raises("lambda_", convt2d.check, y, x, w, b, lambda_="wide")
+    for fn in (convt2d.check, lambda *a, **k: convt2d.exact(*a[1:], **k),
+               lambda *a, **k: convt2d.reference(*a[1:], **k)):
+        for bad in (2**70, 0, -5, 1.5, "4G"):
+            raises("max_bytes", fn, y, x, w, b, max_bytes=bad)
     raises("--max-bytes", convt2d.check, y, x, w, b, max_bytes=1000)
     # A wrong shape is a verdict, not an error.
     assert not convt2d.check(np.ascontiguousarray(y[:, :, 1:]), x, w, b).passed

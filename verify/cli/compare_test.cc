@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "convt2d/error.h"
 #include "convt2d/fill.h"
 #include "convt2d/implementations.h"
 #include "half_cheats.h"
@@ -354,6 +355,37 @@ TEST(Compare, AFloat32ClaimFailsAFloat16AccumulatedResult) {
   EXPECT_TRUE(r32.passed());
   EXPECT_FALSE(r32.suspicious) << r32.max_err_over_band;
   EXPECT_LT(r32.max_err_over_bound, 1.0 / 2);  // measured: 0.31
+}
+
+// An unusable claim is an Error naming the front end's spelling of the option, before any work;
+// a usable one judges the reference's own result as passed.
+TEST(Compare, AnUnusableClaimIsAnErrorNamingItsOption) {
+  const Problem pr = parse_problem("mb1ic4ih3oc2kh2");
+  const Case c = make_case(pr, DType::kFloat32, Regime::kReal, 3);
+  const Registry reg = builtin_registry();
+  const AnyTensor y = reg.get("reference-f32").run(c.problem.params, c.x, c.w, &*c.b);
+  const auto subject = [&](const CheckClaim& claim) -> std::string {
+    try {
+      check_candidate(c, y, claim);
+    } catch (const Error& e) {
+      return e.subject();
+    }
+    return "";
+  };
+  CheckClaim py;
+  py.lambda_option = "lambda_";
+  py.max_bytes_option = "max_bytes";
+  EXPECT_EQ(subject(py), "");
+  EXPECT_TRUE(check_candidate(c, y, py).report.passed());
+  for (const double bad : {0.0, -1.0, std::numeric_limits<double>::infinity(),
+                           std::numeric_limits<double>::quiet_NaN()}) {
+    CheckClaim claim = py;
+    claim.lambda = bad;
+    EXPECT_EQ(subject(claim), "lambda_") << bad;
+  }
+  CheckClaim cli;
+  cli.max_bytes = 0;
+  EXPECT_EQ(subject(cli), "--max-bytes");
 }
 
 // float16 products summed in float32 (float16 intermediates) with K = 512: inside the certified

@@ -168,7 +168,13 @@ struct CheckClaim {
   /// CLI, "dtype=" in Python), so that each front end's message tells its own spelling.
   std::string candidate_name = "candidate";
   std::string dtype_option = "--dtype ";
+  std::string lambda_option = "--lambda";
+  std::string max_bytes_option = "--max-bytes";
 };
+
+/// Error naming the option when a claim's limits are unusable: lambda not finite or not > 0,
+/// max_bytes < 1. check_candidate calls it; a front end may call it before reading any file.
+void validate_claim(const CheckClaim& claim);
 
 /// A judgement and what it was made against.
 struct CheckResult {
@@ -180,7 +186,7 @@ struct CheckResult {
 /// Judges `candidate` for case `c` as `convt2d check` does: the claim resolved against the case,
 /// the memory cap on the truth, the exact result, the bound and band of the claimed arithmetic,
 /// compare_outputs, and Report::mode set for a float16/bfloat16 claim. The one implementation of
-/// the check, shared by the CLI and the Python module. Error for an unusable claim (lambda <= 0,
+/// the check, shared by the CLI and the Python module. Error for an unusable claim (validate_claim,
 /// a candidate dtype that is not claimed, the cap).
 CheckResult check_candidate(const Case& c, const AnyTensor& candidate, const CheckClaim& claim);
 
