@@ -798,6 +798,11 @@ BwdDataTiles chosen_bwd_data_tiles(const Problem& pr, Isa isa) {
 
 void run_bwd_data_into(const BwdDataWeights& packed, const Tensor<float>& dy, Tensor<float>& dx,
                        int threads, BwdAlgo algo) {
+  if (algo == BwdAlgo::kPixelGemm) {
+    throw Error("algo",
+                "algo: the pixel GEMM is a bwd_weights algorithm; bwd_data runs auto, "
+                "direct or gemm");
+  }
   const BwdDataWeights::Impl& pl = packed.impl();
   const Params& p = pl.p;
   const Problem pr = problem_from_output(p, dy.shape);  // validates dy

@@ -123,6 +123,12 @@ void weights_gemm(const Problem& pr, const KernelTable& k, const Tensor<float>& 
                   const Tensor<float>& dy, Tensor<float>& dw, int nt);
 int64_t weights_gemm_bytes(const Problem& pr, const KernelTable& k, int threads);
 
+/// dw = bwd_weights(x, dy) by the pixel-major GEMM (bwd_weights_gemm.cc), any x; dw's every
+/// element is written.
+void weights_pixel_gemm(const Problem& pr, const BwdKernelTable& k, const Tensor<float>& x,
+                        const Tensor<float>& dy, Tensor<float>& dw, int nt);
+int64_t weights_pixel_gemm_bytes(const Problem& pr, const BwdKernelTable& k, int threads);
+
 /// The weights for data_gemm: per group and tile of k.gemm_mr input channels, [(o, tap)][m].
 std::vector<float> pack_data_gemm(const Params& p, const Tensor<float>& w, const KernelTable& k);
 /// dx = bwd_data(dy) with finite weights packed by pack_data_gemm; every element is written.

@@ -51,9 +51,38 @@ struct BwdWeightsArgs {
 
 using BwdWeightsKernel = void (*)(const BwdWeightsArgs&);
 
+/// One tile of bwd_weights' GEMM over x and dy in pixel-major order (x_t[pixel][channel],
+/// dy_t[pixel][channel]): mr input channels × nv vectors of output channels, summed over `nruns`
+/// runs of `len` pixels each:
+///   c[m·ldc + j] (+)= Σ_runs Σ_k<len x_t[xoff[run] + k·x_ps + m] · dy_t[dyoff[run] + k·dy_ps + j]
+/// for j < nv·lanes (+= when `accumulate`, else = : the tile is written even for no run). x
+/// values are broadcast, from one pointer (a pointer per channel row would spill); dy_t's vectors
+/// are whole, so the caller keeps nv·lanes floats readable past each pixel's first column (the
+/// columns past its channels are summed into c's padding, which it drops).
+struct BwdWgemmArgs {
+  const float* x_t;
+  const float* dy_t;
+  const int64_t* xoff;
+  const int64_t* dyoff;
+  int64_t nruns;
+  int64_t len;
+  int64_t x_ps;
+  int64_t dy_ps;
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+};
+
+using BwdWgemmKernel = void (*)(const BwdWgemmArgs&);
+
 /// dy's two column phases of one row at stride 2: even[j] = src[2j] for 2j < n and
 /// odd[j] = src[2j + 1] for 2j + 1 < n; nothing else is read or written.
 using BwdUnzipKernel = void (*)(const float* src, int64_t n, float* even, float* odd);
+
+/// One lanes × lanes block transposed: dst[j·dst_stride + i] = src[i·src_stride + j] for
+/// i, j < lanes (a block of channel rows to a block of pixel rows, for the pixel-major copies).
+using BwdTransposeKernel = void (*)(const float* src, int64_t src_stride, float* dst,
+                                    int64_t dst_stride);
 
 /// Whether all n floats at p are finite (exponent not all ones); only those n are read.
 using BwdAllFiniteKernel = bool (*)(const float* p, int64_t n);
@@ -62,10 +91,13 @@ inline constexpr int kMaxBwdDataMr = 8;
 inline constexpr int kMaxBwdDataNv = 4;
 inline constexpr int kMaxBwdWeightsMr = 4;
 inline constexpr int kMaxBwdWeightsNr = 6;
+inline constexpr int kMaxBwdWgemmMr = 12;
+inline constexpr int kMaxBwdWgemmNv = 3;
 
 /// The backward kernels of one ISA. Names say pass, type, tile and ISA:
 /// "convt2d_bwd_data_f32_8x48__avx512" (8 channels × 48 columns),
-/// "convt2d_bwd_weights_f32_4x6__avx512" (4 input × 6 output channels).
+/// "convt2d_bwd_weights_f32_4x6__avx512" (4 input × 6 output channels),
+/// "convt2d_bwd_wgemm_f32_8x48__avx512" (8 input × 48 output channels, pixel-major dy).
 struct BwdKernelTable {
   int lanes = 8;
   int data_mr = 4;    ///< the full bwd_data channel tile
@@ -76,8 +108,14 @@ struct BwdKernelTable {
   const char* data_name[kMaxBwdDataMr + 1][kMaxBwdDataNv + 1] = {};
   BwdWeightsKernel weights[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
   const char* weights_name[kMaxBwdWeightsMr + 1][kMaxBwdWeightsNr + 1] = {};
+  /// The pixel-major GEMM's full tiles: wgemm_mr[nv] input channels × nv vectors.
+  int wgemm_mr[kMaxBwdWgemmNv + 1] = {};
+  BwdWgemmKernel wgemm[kMaxBwdWgemmMr + 1][kMaxBwdWgemmNv + 1] = {};
+  const char* wgemm_name[kMaxBwdWgemmMr + 1][kMaxBwdWgemmNv + 1] = {};
   BwdUnzipKernel unzip2 = nullptr;
   const char* unzip2_name = nullptr;  ///< "convt2d_bwd_unzip2_f32__avx512"
+  BwdTransposeKernel transpose = nullptr;
+  const char* transpose_name = nullptr;  ///< "convt2d_bwd_transpose_f32_16x16__avx512"
   BwdAllFiniteKernel all_finite = nullptr;
   const char* all_finite_name = nullptr;  ///< "convt2d_bwd_all_finite_f32__avx512"
 };

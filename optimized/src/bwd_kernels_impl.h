@@ -140,6 +140,34 @@ void bwd_weights_kernel(const BwdWeightsArgs& a) {
   }
 }
 
+template <class V, int MR, int NV>
+void bwd_wgemm_kernel(const BwdWgemmArgs& a) {
+  constexpr int kL = V::kLanes;
+  typename V::type acc[MR][NV];
+  _Pragma("GCC unroll 16") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[m][v] =
+        a.accumulate ? V::load(a.c + m * a.ldc + kL * v) : V::zero();
+  }
+  const int64_t len = a.len, xps = a.x_ps, ps = a.dy_ps;
+  for (int64_t run = 0; run < a.nruns; ++run) {
+    const float* xp = a.x_t + a.xoff[run];
+    const float* dp = a.dy_t + a.dyoff[run];
+    for (int64_t k = 0; k < len; ++k, dp += ps, xp += xps) {
+      typename V::type dv[NV];
+      _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) dv[v] = V::pin(V::load(dp + kL * v));
+      _Pragma("GCC unroll 16") for (int m = 0; m < MR; ++m) {
+        const auto xv = V::broadcast(xp + m);
+        _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v) acc[m][v] =
+            V::fma(xv, dv[v], acc[m][v]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 16") for (int m = 0; m < MR; ++m) {
+    _Pragma("GCC unroll 16") for (int v = 0; v < NV; ++v)
+        V::store(a.c + m * a.ldc + kL * v, acc[m][v]);
+  }
+}
+
 template <class V>
 void bwd_unzip2_kernel(const float* src, int64_t n, float* even, float* odd) {
   constexpr int kL = V::kLanes;
@@ -165,6 +193,22 @@ void bwd_unzip2_kernel(const float* src, int64_t n, float* even, float* odd) {
 // bwd_weights' test of x (a non-finite x must not meet the GEMM's or the tap blocks' zeros): a
 // vector per step, the tail masked (its zeros are finite). In the ISA's own width, the scan was
 // ~15 % of dcgan-out's time as a baseline-x86 loop.
+// log2(lanes) perfect shuffles of the rows (row i zipped with row i + lanes/2 into rows 2i and
+// 2i + 1) transpose the block: each moves one bit of the row index into the column index.
+template <class V>
+void bwd_transpose_kernel(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  constexpr int kL = V::kLanes;
+  typename V::type r[kL], t[kL];
+  _Pragma("GCC unroll 16") for (int i = 0; i < kL; ++i) r[i] = V::load(src + i * src_stride);
+  _Pragma("GCC unroll 4") for (int s = 1; s < kL; s *= 2) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < kL / 2; ++i) {
+      V::zip(r[i], r[i + kL / 2], t[2 * i], t[2 * i + 1]);
+    }
+    _Pragma("GCC unroll 16") for (int i = 0; i < kL; ++i) r[i] = t[i];
+  }
+  _Pragma("GCC unroll 16") for (int i = 0; i < kL; ++i) V::store(dst + i * dst_stride, r[i]);
+}
+
 template <class V>
 bool bwd_all_finite_kernel(const float* p, int64_t n) {
   constexpr int kL = V::kLanes;
@@ -193,6 +237,35 @@ const char* bwd_weights_name(const char* isa) {
   return name.c_str();
 }
 
+template <class V, int MR, int NV>
+const char* bwd_wgemm_name(const char* isa) {
+  static const std::string name = "convt2d_bwd_wgemm_f32_" + std::to_string(MR) + "x" +
+                                  std::to_string(V::kLanes * NV) + "__" + isa;
+  return name.c_str();
+}
+
+/// The most input channels of a pixel-major GEMM tile of NV vectors: at most 24 accumulators
+/// (AVX-512's 8 × 3, 12 × 2) beside the NV dy vectors and the broadcast, and at most 12.
+template <class V, int NV>
+constexpr int wgemm_max_mr() {
+  return std::min({kMaxBwdWgemmMr, (V::kRegisters - 1 - NV) / NV, 24 / NV});
+}
+
+template <class V, int NV, int... MRs>
+void fill_bwd_wgemm(BwdKernelTable& t, const char* isa, std::integer_sequence<int, MRs...>) {
+  t.wgemm_mr[NV] = wgemm_max_mr<V, NV>();
+  ((t.wgemm[MRs + 1][NV] = &bwd_wgemm_kernel<V, MRs + 1, NV>,
+    t.wgemm_name[MRs + 1][NV] = bwd_wgemm_name<V, MRs + 1, NV>(isa)),
+   ...);
+}
+
+template <class V, int... NVs>
+void fill_bwd_wgemm_cols(BwdKernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
+  (fill_bwd_wgemm<V, NVs + 1>(t, isa,
+                              std::make_integer_sequence<int, wgemm_max_mr<V, NVs + 1>()>{}),
+   ...);
+}
+
 template <class V, int MR, int... NVs>
 void fill_bwd_data(BwdKernelTable& t, const char* isa, std::integer_sequence<int, NVs...>) {
   ((t.data[MR][NVs + 1] = &bwd_data_kernel<V, MR, NVs + 1>,
@@ -218,7 +291,8 @@ void fill_bwd_weights_rows(BwdKernelTable& t, const char* isa, std::integer_sequ
 }
 
 /// The table of one ISA: bwd_data tiles up to DataMr channels with at most DataAcc accumulators,
-/// bwd_weights tiles WMr × WNr (every smaller one for the remainders).
+/// bwd_weights tiles WMr × WNr and pixel-major GEMM tiles of 1 to kMaxBwdWgemmNv vectors (every
+/// smaller one for the remainders).
 template <class V, int DataMr, int DataAcc, int WMr, int WNr>
 BwdKernelTable make_bwd_table(const char* isa) {
   BwdKernelTable t;
@@ -229,9 +303,15 @@ BwdKernelTable make_bwd_table(const char* isa) {
   t.weights_nr = WNr;
   fill_bwd_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdDataMr>{});
   fill_bwd_weights_rows<V>(t, isa, std::make_integer_sequence<int, kMaxBwdWeightsMr>{});
+  fill_bwd_wgemm_cols<V>(t, isa, std::make_integer_sequence<int, kMaxBwdWgemmNv>{});
   t.unzip2 = &bwd_unzip2_kernel<V>;
   static const std::string unzip_name = std::string("convt2d_bwd_unzip2_f32__") + isa;
   t.unzip2_name = unzip_name.c_str();
+  t.transpose = &bwd_transpose_kernel<V>;
+  static const std::string transpose_name = "convt2d_bwd_transpose_f32_" +
+                                            std::to_string(V::kLanes) + "x" +
+                                            std::to_string(V::kLanes) + "__" + isa;
+  t.transpose_name = transpose_name.c_str();
   t.all_finite = &bwd_all_finite_kernel<V>;
   static const std::string finite_name = std::string("convt2d_bwd_all_finite_f32__") + isa;
   t.all_finite_name = finite_name.c_str();

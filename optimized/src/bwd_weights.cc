@@ -131,8 +131,30 @@ bool weights_prefers_gemm(const Problem& pr, const BwdKernelTable& k) {
   return gemm < 1.0 / direct_use;
 }
 
+// The pixel GEMM, fitted to one measurement of the suite (bench/README.md, "The pixel-major
+// GEMM"; one thread): fastest of the three on every layer with at least a vector of output
+// channels per group on AVX-512 (dcgan-4 0.35 ms vs 0.51 packed GEMM, stride1-3x3 1.19 vs 1.81
+// direct) but dcgan-2 and pose-head, whose 8 and 32 MB of c and dw go through memory twice more
+// than the packed GEMM's one pass over dw (0.75-0.85 vs 0.60-0.63 ms, 7.6 vs 5.6; dcgan-3's 2 MB
+// still wins, 0.41 vs 0.48); on AVX2 only at stride 1 (stride1-3x3 2.30 vs 3.02,
+// dilated-d2 0.55 vs 0.79), 5-30 % slower than the packed GEMM at stride 2 but on dcgan-4,
+// dcgan-b16 and grouped-g4. The difference between the ISAs is, by our reading, that AVX-512's
+// FMA takes the broadcast x as a memory operand while AVX2 spends a load µop on each. Fewer
+// output channels per group than lanes idle most of its tile (dcgan-out, fsrcnn-x3, depthwise).
+bool weights_prefers_pixel_gemm(const Problem& pr, const BwdKernelTable& k) {
+  const Params& p = pr.params;
+  const int64_t ocg = p.out_channels / p.groups;
+  if (ocg < k.lanes) return false;
+  const double dw_floats = static_cast<double>(p.in_channels) * static_cast<double>(ocg) *
+                           static_cast<double>(p.kernel_size.h) *
+                           static_cast<double>(p.kernel_size.w);
+  if (dw_floats > 1024.0 * 1024) return false;
+  return (p.stride.h == 1 && p.stride.w == 1) || k.lanes >= 16;
+}
+
 BwdAlgo resolve_weights_algo(const Problem& pr, const BwdKernelTable& k, BwdAlgo algo) {
   if (algo != BwdAlgo::kAuto) return algo;
+  if (weights_prefers_pixel_gemm(pr, k)) return BwdAlgo::kPixelGemm;
   return weights_prefers_gemm(pr, k) ? BwdAlgo::kGemm : BwdAlgo::kDirect;
 }
 
@@ -178,7 +200,7 @@ TapColumns tap_columns(const Params& p, const ColPhases& cp, int64_t chan, int64
 
 // The tap blocks' padded copy of dy: [n][oc][padded oh][slot][prow], zeros around dy's values.
 struct TapCopy {
-  float* dyp = nullptr;  ///< thread_scratch slot 0
+  float* dyp = nullptr;               ///< thread_scratch slot 0
   int64_t rs = 0, chan = 0, img = 0;  ///< floats per padded row (all slots), channel, image
 };
 
@@ -260,7 +282,7 @@ void weights_tap_blocks(const Problem& pr, const BwdKernelTable& k, const Tensor
 // ([n][oc][oh][slot][jmax]).
 struct DirectDy {
   const float* src = nullptr;  ///< dy, or its copy in thread_scratch slot 0
-  int64_t row = 0, chan = 0;  ///< floats per dy row (all slots) and per channel
+  int64_t row = 0, chan = 0;   ///< floats per dy row (all slots) and per channel
 };
 
 DirectDy direct_dy(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp,
@@ -421,14 +443,19 @@ void bwd_weights_into(const Params& p, const Tensor<float>& x, const Tensor<floa
     throw Error("dw", fmt::format("dw: shape {} does not match the expected {}",
                                   format_shape(dw.shape), format_shape(ws)));
   }
-  std::fill(dw.data.begin(), dw.data.end(), 0.0f);
-  if (pr.mb == 0) return;
   const BwdKernelTable& k = table_for(isa);
   const int nt = choose_threads(threads, macs(pr));
+  const BwdAlgo chosen = resolve_weights_algo(pr, k, algo);
+  if (chosen == BwdAlgo::kPixelGemm && pr.mb > 0) {  // writes every element, sums only the
+    bwd::weights_pixel_gemm(pr, k, x, dy, dw, nt);   // definition's terms: any x
+    return;
+  }
+  std::fill(dw.data.begin(), dw.data.end(), 0.0f);  // the others add to dw
+  if (pr.mb == 0) return;
   // The GEMM tiles' zeros of dy's tap columns would meet every x value (0·Inf is NaN where the
   // definition has no term): a non-finite x takes the direct tiles, which read only its terms.
   // Only the GEMM and the tap blocks ask (the scan was ~4 % of grouped-g4's direct tiles).
-  const bool gemm = resolve_weights_algo(pr, k, algo) == BwdAlgo::kGemm;
+  const bool gemm = chosen == BwdAlgo::kGemm;
   const bool blocks = weights_blocks_taps(pr, k);
   const bool finite_x =
       (gemm || blocks) && k.all_finite(x.ptr(), static_cast<int64_t>(x.data.size()));
@@ -461,10 +488,11 @@ int64_t bwd_weights_working_bytes(const Problem& pr, Isa isa, int threads) {
   const Params& p = pr.params;
   const Pair out = output_size(pr);
   const char* what = "bwd_weights working memory";
-  // The GEMM algorithm's copies, then the direct one's (a sum: an upper bound for either).
+  // The GEMM algorithms' copies, then the direct one's (a sum: an upper bound for any).
   const int nthreads = threads > 0 ? threads : omp_get_max_threads();
   int64_t bytes = checked_add(kBookkeepingBytes,
                               bwd::weights_gemm_bytes(pr, kernel_table(isa), nthreads), what);
+  bytes = checked_add(bytes, bwd::weights_pixel_gemm_bytes(pr, table_for(isa), nthreads), what);
   if (p.stride.w > 1) {
     const ColPhases cp = bwd::col_phases(p, pr.iw, out.w);
     const int64_t copy =

@@ -237,9 +237,10 @@ Implementation optimized_bwd_impl(std::string name, optimized::Isa isa, Pass pas
   Implementation impl;
   impl.name = std::move(name);
   impl.pass = pass;
-  const char* kind = algo == optimized::BwdAlgo::kAuto     ? "column-phase direct or packed GEMM"
+  const char* kind = algo == optimized::BwdAlgo::kAuto     ? "column-phase direct or GEMM"
                      : algo == optimized::BwdAlgo::kDirect ? "column-phase direct"
-                                                           : "packed GEMM";
+                     : algo == optimized::BwdAlgo::kGemm   ? "packed GEMM"
+                                                           : "pixel-major GEMM";
   impl.description = std::string(kind) + " register-tiled kernels, " + optimized::to_string(isa) +
                      ", float32 in, float32 accumulator, float32 out" + pass_note(pass);
   impl.input = impl.output = DType::kFloat32;
@@ -384,6 +385,9 @@ Registry builtin_registry() {
     // Each algorithm alone, as the forward pass's optimized-direct / optimized-gemm.
     r.add(optimized_bwd_impl("optimized-direct", best, pass, optimized::BwdAlgo::kDirect));
     r.add(optimized_bwd_impl("optimized-gemm", best, pass, optimized::BwdAlgo::kGemm));
+    if (pass == Pass::kBwdWeights) {
+      r.add(optimized_bwd_impl("optimized-pixel-gemm", best, pass, optimized::BwdAlgo::kPixelGemm));
+    }
     for (optimized::Isa isa : {optimized::Isa::kAvx2, optimized::Isa::kScalar}) {
       if (isa < best && optimized::cpu_supports(isa)) {
         r.add(optimized_bwd_impl("optimized-" + optimized::to_string(isa), isa, pass));

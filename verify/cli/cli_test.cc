@@ -463,12 +463,15 @@ const char* const kHugeGeometry[] = {
     "mb1ic2ih1iw5oc3kh1kw3pw2305843009213693951dw2305843009213693952",
 };
 
-// The registered optimized entries that read `dtype`.
+// The registered optimized forward entries that read `dtype`.
 std::vector<std::string> optimized_entries(DType dtype) {
   std::vector<std::string> names;
   const Registry registry = builtin_registry();  // not a temporary: the loop outlives it
   for (const Implementation& impl : registry.all()) {
-    if (impl.name.rfind("optimized", 0) == 0 && impl.input == dtype) names.push_back(impl.name);
+    if (impl.name.rfind("optimized", 0) == 0 && impl.input == dtype &&
+        impl.pass == Pass::kForward) {
+      names.push_back(impl.name);
+    }
   }
   return names;
 }

@@ -41,10 +41,25 @@ std::string isa_name(const ::testing::TestParamInfo<Isa>& i) {
 }
 
 using optimized::BwdAlgo;
-constexpr BwdAlgo kAlgos[] = {BwdAlgo::kAuto, BwdAlgo::kDirect, BwdAlgo::kGemm};
+// Every algorithm of a pass: bwd_weights also has the pixel-major GEMM.
+std::vector<BwdAlgo> algos_of(Pass pass) {
+  std::vector<BwdAlgo> a{BwdAlgo::kAuto, BwdAlgo::kDirect, BwdAlgo::kGemm};
+  if (pass == Pass::kBwdWeights) a.push_back(BwdAlgo::kPixelGemm);
+  return a;
+}
 
 const char* algo_name(BwdAlgo a) {
-  return a == BwdAlgo::kAuto ? "auto" : a == BwdAlgo::kDirect ? "direct" : "gemm";
+  switch (a) {
+    case BwdAlgo::kAuto:
+      return "auto";
+    case BwdAlgo::kDirect:
+      return "direct";
+    case BwdAlgo::kGemm:
+      return "gemm";
+    case BwdAlgo::kPixelGemm:
+      return "pixel-gemm";
+  }
+  return "?";
 }
 
 Tensor<float> run_pass(Pass pass, const Params& p, const ProblemData<float>& d, Isa isa,
@@ -89,7 +104,7 @@ class BwdTester {
   const Problem& problem() const { return pr_; }
 
   /// Integer data must match the reference bit for bit; real and cancellation data must lie
-  /// within the certified float32 bound; for each algorithm (the automatic choice, direct, GEMM).
+  /// within the certified float32 bound; for each algorithm of the pass (algos_of).
   void Test(Isa isa) const {
     Problem pr = pr_;
     pr.params.bias = false;
@@ -97,7 +112,7 @@ class BwdTester {
     for (Pass pass : kBwdPasses) {
       for (Regime regime : {Regime::kInteger, Regime::kReal, Regime::kCancellation}) {
         const auto d = make_data<float>(pr, regime, 11, pass);
-        for (BwdAlgo algo : kAlgos) {
+        for (BwdAlgo algo : algos_of(pass)) {
           const Tensor<float> r = run_pass(pass, pr.params, d, isa, threads_, algo);
           EXPECT_TRUE(judged(pass, pr, d, r, regime == Regime::kInteger))
               << to_string(regime) << ", algorithm " << algo_name(algo);
@@ -298,7 +313,7 @@ TEST_P(BwdIsaTest, WorkingBytesBoundTheAllocations) {
     const Problem pr = parse_problem(s);
     for (Pass pass : kBwdPasses) {
       const auto d = make_data<float>(pr, Regime::kReal, 4, pass);
-      for (BwdAlgo algo : kAlgos) {
+      for (BwdAlgo algo : algos_of(pass)) {
         for (int threads : {1, 2}) {
           const int64_t declared =
               pass == Pass::kBwdData
@@ -345,7 +360,7 @@ TEST_P(BwdIsaTest, ThreadCountDoesNotChangeResults) {
   pr.params.bias = false;
   for (Pass pass : kBwdPasses) {
     const auto d = make_data<float>(pr, Regime::kReal, 5, pass);
-    for (BwdAlgo algo : kAlgos) {
+    for (BwdAlgo algo : algos_of(pass)) {
       EXPECT_EQ(run_pass(pass, pr.params, d, GetParam(), 1, algo),
                 run_pass(pass, pr.params, d, GetParam(), 3, algo))
           << to_string(pass) << ", algorithm " << algo_name(algo);
@@ -391,7 +406,7 @@ TEST_P(BwdIsaTest, NonFiniteValuesPropagateLikeThePlainSum) {
     d.dy.data[7] = -inf;
     const Tensor<float> want =
         conv_transpose2d_pass<float, float>(pass, pr.params, &d.x, &d.w, nullptr, &d.dy);
-    for (BwdAlgo algo : kAlgos) {
+    for (BwdAlgo algo : algos_of(pass)) {
       const Tensor<float> r = run_pass(pass, pr.params, d, GetParam(), 0, algo);
       ASSERT_EQ(r.shape, want.shape);
       for (size_t i = 0; i < r.data.size(); ++i) {
@@ -472,7 +487,7 @@ TEST_P(BwdIsaTest, RandomProblems) {
     ++tested;
     for (Pass pass : kBwdPasses) {
       const auto d = make_data<float>(pr, Regime::kInteger, static_cast<uint64_t>(i), pass);
-      for (BwdAlgo algo : kAlgos) {
+      for (BwdAlgo algo : algos_of(pass)) {
         EXPECT_TRUE(judged(pass, pr, d, run_pass(pass, pr.params, d, GetParam(), 0, algo), true))
             << "algorithm " << algo_name(algo);
       }
@@ -481,17 +496,19 @@ TEST_P(BwdIsaTest, RandomProblems) {
   EXPECT_GT(tested, 30);
 }
 
-// The automatic choice (the cost models of backward.cc): dcgan-2's 4×4 image sends bwd_weights
-// to the GEMM and bwd_data to the direct gather; unet's 2×2 kernel at stride 2 keeps bwd_data's
-// direct rows (their dy rows fit in the L2 cache); fcn8s' 16×16 kernel (dy rows beyond it) sends
-// bwd_data to the planes where the ISA's tiles hold 24 accumulators (AVX-512), else to the GEMM;
-// depthwise keeps the direct tiles in both passes.
+// The automatic choice (the cost models of backward.cc, bwd_weights.cc): dcgan-2's 4×4 image
+// sends bwd_weights to the packed GEMM (its 2M-float dw is too large for the pixel GEMM) and
+// bwd_data to the direct gather; unet's 2×2 kernel at stride 2 keeps bwd_data's direct rows (their
+// dy rows fit in the L2 cache); fcn8s' 16×16 kernel (dy rows beyond it) sends bwd_data to the
+// planes where the ISA's tiles hold 24 accumulators (AVX-512), else to the GEMM; depthwise keeps
+// the direct tiles in both passes.
 TEST_P(BwdIsaTest, AutomaticAlgorithmFollowsTheShape) {
   const auto algos = [&](const char* problem) {
     const Problem pr = parse_problem(problem);
     return std::pair{optimized::chosen_bwd_data_algo(pr, GetParam()),
                      optimized::chosen_bwd_weights_algo(pr, GetParam())};
   };
+  const bool avx512 = GetParam() == Isa::kAvx512;
   EXPECT_EQ(algos("mb1ic512ih4oc256kh4sh2ph1"), std::pair(BwdAlgo::kDirect, BwdAlgo::kGemm));
   EXPECT_EQ(algos("mb1ic256ih32oc128kh2sh2").first, BwdAlgo::kDirect);
   EXPECT_EQ(optimized::chosen_bwd_data_tiles(parse_problem("mb1ic256ih32oc128kh2sh2"), GetParam()),
@@ -504,6 +521,26 @@ TEST_P(BwdIsaTest, AutomaticAlgorithmFollowsTheShape) {
     EXPECT_EQ(algos("mb1ic21ih70oc21kh16sh8").first, BwdAlgo::kGemm);
   }
   EXPECT_EQ(algos("mb1ic64ih64oc64kh4sh2ph1g64"), std::pair(BwdAlgo::kDirect, BwdAlgo::kDirect));
+  // A vector of output channels per group or more: the pixel-major GEMM at stride 1 (stride1-3x3,
+  // dilated-d2), and at stride 2 on AVX-512 (grouped-g4); with fewer never, nor for a dw beyond
+  // 1M floats (pose-head's 8M).
+  EXPECT_EQ(algos("mb1ic64ih56oc64kh3ph1").second, BwdAlgo::kPixelGemm);
+  EXPECT_EQ(algos("mb1ic64ih28oc64kh3ph2dh2").second, BwdAlgo::kPixelGemm);
+  EXPECT_EQ(algos("mb1ic64ih28oc64kh3sh2ph1oph1g4").second == BwdAlgo::kPixelGemm, avx512);
+  EXPECT_NE(algos("mb1ic64ih32oc3kh4sh2ph1").second, BwdAlgo::kPixelGemm);
+  EXPECT_NE(algos("mb1ic2048ih8iw6oc256kh4sh2ph1").second, BwdAlgo::kPixelGemm);
+}
+
+// The pixel-major GEMM has no bwd_data side: asking for it is an error naming the algorithm.
+TEST_P(BwdIsaTest, BwdDataRefusesThePixelGemm) {
+  const Problem pr = parse_problem("mb1ic4ih5oc8kh3");
+  const auto d = make_data<float>(pr, Regime::kInteger, 1, Pass::kBwdData);
+  try {
+    run_pass(Pass::kBwdData, pr.params, d, GetParam(), 1, BwdAlgo::kPixelGemm);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.subject(), "algo") << e.what();
+  }
 }
 
 TEST_P(BwdIsaTest, WorkingBytesIgnorePaddingAndDilationAlone) {

@@ -543,6 +543,74 @@ TEST_P(Microkernels, EveryBwdWeightsTileOverEveryTail) {
   EXPECT_GT(tested, 0);
 }
 
+// The pixel-major GEMM tiles: pixels x_ps and dy_ps floats apart, runs at offsets in no order,
+// no run at all (the tile still writes c), and both = and +=; c's gaps hold sentinels.
+TEST_P(Microkernels, EveryBwdWgemmTileOverRunsAndAccumulation) {
+  const BwdKernelTable& t = *tables_.bwd;
+  int tested = 0;
+  for (int nv = 1; nv <= kMaxBwdWgemmNv; ++nv) {
+    EXPECT_GE(t.wgemm_mr[nv], 1) << "nv=" << nv;
+    for (int mr = 1; mr <= kMaxBwdWgemmMr; ++mr) {
+      const BwdWgemmKernel kernel = t.wgemm[mr][nv];
+      if (kernel == nullptr) continue;
+      EXPECT_LE(mr, t.wgemm_mr[nv]) << t.wgemm_name[mr][nv];
+      ++tested;
+      const int64_t cols = int64_t{nv} * t.lanes, x_ps = mr + 3, dy_ps = cols + 5;
+      for (const int64_t nruns : {0, 1, 3}) {
+        for (const int64_t len : {1, 4}) {
+          for (const bool accumulate : {false, true}) {
+            const int64_t xrun = len * x_ps + 2, dyrun = len * dy_ps + 1;
+            const std::vector<float> x = ints(static_cast<size_t>(3 * xrun), 15);
+            const std::vector<float> dy = ints(static_cast<size_t>(3 * dyrun), 16);
+            const int64_t xoff[3] = {2 * xrun, 1, xrun};
+            const int64_t dyoff[3] = {dyrun, 2 * dyrun + 1, 0};
+            const int64_t ldc = cols + 2;
+            std::vector<float> c(static_cast<size_t>(mr * ldc), kSentinel);
+            for (int m = 0; m < mr; ++m) {
+              for (int64_t j = 0; j < cols; ++j) c[static_cast<size_t>(m * ldc + j)] = 3;
+            }
+            std::vector<float> want = c;
+            for (int m = 0; m < mr; ++m) {
+              for (int64_t j = 0; j < cols; ++j) {
+                float s = accumulate ? 3.0f : 0.0f;
+                for (int64_t r = 0; r < nruns; ++r) {
+                  for (int64_t k = 0; k < len; ++k) {
+                    s += x[static_cast<size_t>(xoff[r] + k * x_ps + m)] *
+                         dy[static_cast<size_t>(dyoff[r] + k * dy_ps + j)];
+                  }
+                }
+                want[static_cast<size_t>(m * ldc + j)] = s;
+              }
+            }
+            kernel(BwdWgemmArgs{x.data(), dy.data(), xoff, dyoff, nruns, len, x_ps, dy_ps, c.data(),
+                                ldc, accumulate});
+            EXPECT_EQ(c, want) << t.wgemm_name[mr][nv] << " runs=" << nruns << " len=" << len
+                               << " accumulate=" << accumulate;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0);
+}
+
+TEST_P(Microkernels, BwdTransposeMovesEveryElementAndNothingElse) {
+  const BwdKernelTable& t = *tables_.bwd;
+  ASSERT_NE(t.transpose, nullptr);
+  ASSERT_NE(t.transpose_name, nullptr);
+  const int64_t l = t.lanes, src_stride = l + 3, dst_stride = l + 5;
+  // Exactly l rows of src: a read past the last row's l floats is an address sanitizer's error.
+  const std::vector<float> src = ints(static_cast<size_t>((l - 1) * src_stride + l), 17);
+  std::vector<float> dst(static_cast<size_t>(l * dst_stride), kSentinel), want = dst;
+  for (int64_t i = 0; i < l; ++i) {
+    for (int64_t j = 0; j < l; ++j) {
+      want[static_cast<size_t>(j * dst_stride + i)] = src[static_cast<size_t>(i * src_stride + j)];
+    }
+  }
+  t.transpose(src.data(), src_stride, dst.data(), dst_stride);
+  EXPECT_EQ(dst, want) << t.transpose_name;
+}
+
 TEST_P(Microkernels, BwdUnzip2EveryLength) {
   const BwdKernelTable& t = *tables_.bwd;
   ASSERT_NE(t.unzip2, nullptr);

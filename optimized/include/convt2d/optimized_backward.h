@@ -31,9 +31,12 @@ namespace convt2d::optimized {
 /// one row (the layout above; narrow images flattened); kGemm: tiles of pixels (bwd_data) or
 /// input channels (bwd_weights) × consecutive channels, over a copy of the operands with each
 /// pixel's channels contiguous, which keeps every lane busy however small the image. kAuto picks
-/// the one whose tiles waste fewer lanes on the problem's shape. Every choice computes the same
-/// definition (the certified bound holds for each); tests run each.
-enum class BwdAlgo { kAuto, kDirect, kGemm };
+/// the one whose tiles waste fewer lanes on the problem's shape. kPixelGemm (bwd_weights only; a
+/// bwd_data call with it throws): x and dy copied with each pixel's channels contiguous, tiles of
+/// input channels × output channels summed over the pixels of each tap in place (no panel per
+/// tap); kAuto takes it at stride 1 with at least a vector of output channels per group. Every
+/// choice computes the same definition (the certified bound holds for each); tests run each.
+enum class BwdAlgo { kAuto, kDirect, kGemm, kPixelGemm };
 
 /// kAuto resolved for a problem on an ISA (never kAuto). Validates pr.
 BwdAlgo chosen_bwd_data_algo(const Problem& pr, Isa isa = detected_isa());
