@@ -211,6 +211,14 @@ TEST_P(BwdIsaTest, RemainderTiles) {
     BwdTester().channels(10, 7).input(2, w).kernel(2).stride(2).Test(GetParam());
   }
 }
+TEST_P(BwdIsaTest, PixelMajorCopiesAroundTheVectors) {
+  // The pixel GEMM's transpositions of x, dy and dw in whole blocks, the last block of a
+  // dimension past a vector moved back to its edge: channels, widths and taps a few past 8 and 16.
+  BwdTester().channels(18, 35).input(3, 21).kernel(5).padding(2).Test(GetParam());
+  BwdTester().channels(34, 36).groups(2).input(2, 17).kernel({3, 6}).stride({1, 2}).Test(
+      GetParam());
+  BwdTester().channels(16, 16).input(4, 16).kernel(4).Test(GetParam());
+}
 using optimized::BwdDataTiles;
 
 const char* tiles_name(BwdDataTiles t) {
