@@ -427,25 +427,26 @@ AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const 
   return r;
 }
 
-void check_problem_bytes(const Problem& pr, int64_t max_bytes) {
-  check_tensor_bytes(input_shape(pr), DType::kFloat64, max_bytes, "input");
-  check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight");
-  check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output");
+void check_problem_bytes(const Problem& pr, int64_t max_bytes, std::string_view option) {
+  check_tensor_bytes(input_shape(pr), DType::kFloat64, max_bytes, "input", option);
+  check_tensor_bytes(weight_shape(pr.params), DType::kFloat64, max_bytes, "weight", option);
+  check_tensor_bytes(output_shape(pr), DType::kFloat64, max_bytes, "output", option);
 }
 
-void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass) {
-  check_problem_bytes(pr, max_bytes);
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass, std::string_view option) {
+  check_problem_bytes(pr, max_bytes, option);
   const Shape result = result_shape(pr, pass);
   // The exact reference holds a fixed-point sum, a 640-bit number and a double pair per output
   // element, the truth its magnitude and term sums.
   const int64_t exact_bytes =
       checked_mul(element_count(result, "result"), kTruthBytesPerElement, "exact result bytes");
   if (exact_bytes > max_bytes) {
-    throw Error("--max-bytes",
-                fmt::format("exact result: {} {} needs {} bytes at {} bytes per exact "
-                            "element, more than --max-bytes {}",
-                            pass == Pass::kForward ? "output" : to_string(pass),
-                            format_shape(result), exact_bytes, kTruthBytesPerElement, max_bytes));
+    throw Error(
+        std::string(option),
+        fmt::format("exact result: {} {} needs {} bytes at {} bytes per exact "
+                    "element, more than {} {}",
+                    pass == Pass::kForward ? "output" : to_string(pass), format_shape(result),
+                    exact_bytes, kTruthBytesPerElement, option, max_bytes));
   }
 }
 

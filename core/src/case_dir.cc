@@ -295,12 +295,14 @@ std::string case_json(const Params& p, const std::optional<Shape>& input_shape,
   return j.dump(2) + "\n";
 }
 
-void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std::string_view what) {
+void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std::string_view what,
+                        std::string_view option) {
   const int64_t bytes =
       checked_mul(element_count(shape, what), dtype_size(dtype), fmt::format("{} bytes", what));
   if (bytes > max_bytes) {
-    throw Error("--max-bytes", fmt::format("{}: shape {} needs {} bytes, more than --max-bytes {}",
-                                           what, format_shape(shape), bytes, max_bytes));
+    throw Error(std::string(option),
+                fmt::format("{}: shape {} needs {} bytes, more than {} {}", what,
+                            format_shape(shape), bytes, option, max_bytes));
   }
 }
 
@@ -429,7 +431,8 @@ Case read_case(const fs::path& dir, int64_t max_bytes) {
 }
 
 Case assemble_case(const Params& params, Pass pass, AnyTensor x, AnyTensor w,
-                   std::optional<AnyTensor> b, std::optional<AnyTensor> dy, int64_t max_bytes) {
+                   std::optional<AnyTensor> b, std::optional<AnyTensor> dy, int64_t max_bytes,
+                   std::string_view max_bytes_option) {
   validate(params);
   Case c{Problem{}, std::move(x), std::move(w), std::nullopt, pass, std::nullopt};
   if (pass == Pass::kForward && params.bias) {
@@ -457,13 +460,14 @@ Case assemble_case(const Params& params, Pass pass, AnyTensor x, AnyTensor w,
                               "one dtype",
                               name, to_string(dtype_of(*t)), read.front().first, to_string(dt)));
     }
-    check_tensor_bytes(shape_of(*t), dt, max_bytes, name);
+    check_tensor_bytes(shape_of(*t), dt, max_bytes, name, max_bytes_option);
   }
   // What the pass does not read is an empty tensor of the case's dtype, as read_case leaves it.
   if (!reads_x(pass)) c.x = empty_of(dt);
   if (!reads_w(pass)) c.w = empty_of(dt);
   c.problem = checked_problem(params, c, std::nullopt);
-  check_tensor_bytes(output_shape(c.problem), DType::kFloat64, max_bytes, "output");
+  check_tensor_bytes(output_shape(c.problem), DType::kFloat64, max_bytes, "output",
+                     max_bytes_option);
   return c;
 }
 

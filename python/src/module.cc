@@ -201,7 +201,7 @@ Case make_py_case(const std::string& pass, const Params& params, const py::objec
   std::optional<AnyTensor> dyt = reads_dy(ps) ? optional_tensor(dy, "dy") : std::nullopt;
   AnyTensor empty = Tensor<float>();
   return assemble_case(params, ps, xt ? std::move(*xt) : empty, wt ? std::move(*wt) : empty,
-                       std::move(bt), std::move(dyt), max_bytes);
+                       std::move(bt), std::move(dyt), max_bytes, "max_bytes");
 }
 
 // The judgement with its bound and band, as Python's convt2d.Report.
@@ -367,7 +367,7 @@ with the message of the CLI.)")
         // An unknown name fails before the tensors are looked at, as in `convt2d run`.
         if (!impl_name.empty()) registry().get(impl_name, ps);
         const Case c = make_py_case(pass, params, x, w, b, dy, max_bytes);
-        check_problem_bytes(c.problem, max_bytes);
+        check_problem_bytes(c.problem, max_bytes, "max_bytes");
         const Implementation& impl = registry().get(
             impl_name.empty() ? default_implementation(c.dtype(), params.compute_mode) : impl_name,
             ps);
@@ -402,7 +402,7 @@ with the message of the CLI.)")
       [](const std::string& pass, const Params& params, const py::object& x, const py::object& w,
          const py::object& b, const py::object& dy, int64_t max_bytes) {
         const Case c = make_py_case(pass, params, x, w, b, dy, max_bytes);
-        check_truth_bytes(c.problem, max_bytes, c.pass);
+        check_truth_bytes(c.problem, max_bytes, c.pass, "max_bytes");
         Truth t;
         {
           py::gil_scoped_release unlocked;
@@ -523,9 +523,9 @@ str(report) is the text `convt2d check` prints for the same case and candidate.)
         claim.max_bytes_option = "max_bytes";
         validate_claim(claim);
         const Case c = make_py_case(pass, params, x, w, b, dy, max_bytes);
-        check_truth_bytes(c.problem, max_bytes, c.pass);
+        check_truth_bytes(c.problem, max_bytes, c.pass, "max_bytes");
         const AnyTensor cand = to_tensor(candidate, "candidate");
-        check_tensor_bytes(shape_of(cand), dtype_of(cand), max_bytes, "candidate");
+        check_tensor_bytes(shape_of(cand), dtype_of(cand), max_bytes, "candidate", "max_bytes");
         auto r = std::make_unique<PyReport>();
         {
           py::gil_scoped_release unlocked;

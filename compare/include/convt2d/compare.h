@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "convt2d/case_dir.h"
 #include "convt2d/error_bounds.h"
@@ -148,12 +149,14 @@ struct AdjointResult {
 AdjointResult adjoint_check(const Params& params, const Tensor<float>& x, const Tensor<float>& w,
                             const Tensor<float>& y, bool exact_data);
 
-/// Error naming --max-bytes when one of a problem's tensors (input, weight, output, as float64)
-/// exceeds max_bytes. Call before allocating anything for it.
-void check_problem_bytes(const Problem& pr, int64_t max_bytes);
+/// Error naming `option` (--max-bytes; Python: max_bytes) when one of a problem's tensors (input,
+/// weight, output, as float64) exceeds max_bytes. Call before allocating anything for it.
+void check_problem_bytes(const Problem& pr, int64_t max_bytes,
+                         std::string_view option = "--max-bytes");
 /// The same, and also when the exact truth of `pass` (kTruthBytesPerElement per element of its
 /// result) exceeds it: for everything that computes the truth (gen, check, verify, Python).
-void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass = Pass::kForward);
+void check_truth_bytes(const Problem& pr, int64_t max_bytes, Pass pass = Pass::kForward,
+                       std::string_view option = "--max-bytes");
 
 /// What a candidate claims and the limits of judging it: the options of `convt2d check`.
 struct CheckClaim {

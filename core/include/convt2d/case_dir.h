@@ -73,10 +73,12 @@ Case read_case(const std::filesystem::path& dir, int64_t max_bytes = kDefaultMax
 /// says whether the forward pass reads `b`), the pass, and the tensors it reads; the others are
 /// ignored (x and w may then be empty tensors, b and dy nullopt). The checks are read_case's: one
 /// dtype, shapes consistent with the parameters, every tensor (output included) within
-/// `max_bytes`. Throws Error naming the tensor (x, w, b, dy, weight, ...) or the parameter.
+/// `max_bytes` (an error then names `max_bytes_option`, the front end's spelling of the limit).
+/// Throws Error naming the tensor (x, w, b, dy, weight, ...) or the parameter.
 Case assemble_case(const Params& params, Pass pass, AnyTensor x, AnyTensor w,
                    std::optional<AnyTensor> b, std::optional<AnyTensor> dy,
-                   int64_t max_bytes = kDefaultMaxBytes);
+                   int64_t max_bytes = kDefaultMaxBytes,
+                   std::string_view max_bytes_option = "--max-bytes");
 
 /// A case for `pr` and `pass` whose data is make_data<T>(pr, regime, seed, pass) (core/fill.h)
 /// for the element type T of `dtype`, holding what the pass reads. Error naming bias when the
@@ -93,7 +95,9 @@ void write_case(const std::filesystem::path& dir, const Params& params, const An
 void write_case(const std::filesystem::path& dir, const Case& c);
 
 /// Error (naming `what`) when a tensor of `shape` in `dtype` would exceed `max_bytes`, or when its
-/// size overflows int64. Call before allocating.
-void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std::string_view what);
+/// size overflows int64. Call before allocating. The error's subject and message name the limit
+/// as `option` (the CLI's --max-bytes, Python's max_bytes).
+void check_tensor_bytes(const Shape& shape, DType dtype, int64_t max_bytes, std::string_view what,
+                        std::string_view option = "--max-bytes");
 
 }  // namespace convt2d
