@@ -34,8 +34,10 @@ namespace convt2d::optimized {
 /// the one whose tiles waste fewer lanes on the problem's shape. kPixelGemm (bwd_weights only; a
 /// bwd_data call with it throws): x and dy copied with each pixel's channels contiguous, tiles of
 /// input channels × output channels summed over the pixels of each tap in place (no panel per
-/// tap); kAuto takes it at stride 1 with at least a vector of output channels per group. Every
-/// choice computes the same definition (the certified bound holds for each); tests run each.
+/// tap); kAuto takes it with at least a vector of output channels per group and at most 1M floats
+/// of dw, at stride 1 on every ISA and at any stride on AVX-512 (a rule fitted to the bench
+/// suite). Every choice computes the same definition (the certified bound holds for each); tests
+/// run each.
 enum class BwdAlgo { kAuto, kDirect, kGemm, kPixelGemm };
 
 /// kAuto resolved for a problem on an ISA (never kAuto). Validates pr.
