@@ -320,57 +320,23 @@ struct DirectRun {
   float* dw;
   int64_t mr, nr, nib, nob, ncol;
   int64_t dy_col[kMaxBwdWeightsNr], dw_col[kMaxBwdWeightsNr];  // consecutive output channels
+  int64_t hout;
+  bwd::RowStrides rows;  // x's rows, and dy's rows (all slots) of its copy
 };
-
-// A thread's pixel row lists for one tap row fh of the current block: the items of one tap row
-// (consecutive in the item order) share them, their tap columns only shift the base pointers.
-// Rebuilding them per item was ~11 % of grouped-g4's time.
-struct RowLists {
-  std::vector<int64_t> xoff, dyoff;
-  int64_t fh = -1, nrows = 0;
-};
-
-// The batch rows [r0, r1) whose tap row fh lies inside dy, as offsets from x's and dy's first
-// row at column 0 of the tap's slot.
-void fill_rows(const DirectRun& d, int64_t fh, int64_t r0, int64_t r1, RowLists& rl) {
-  const Params& p = d.pr->params;
-  const int64_t h = d.pr->ih, w = d.pr->iw, hout = d.dy->chan / d.dy->row;
-  const int64_t img = p.out_channels * d.dy->chan;
-  rl.fh = fh;
-  rl.nrows = 0;
-  // (n, ih) of row r stepped, not divided: a division per row cost ~15 % of grouped-g4's time.
-  int64_t n = r0 / h, ih = r0 % h - 1;
-  for (int64_t r = r0; r < r1; ++r) {
-    if (++ih == h) {
-      ih = 0;
-      ++n;
-    }
-    const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-    if (oh < 0 || oh >= hout) continue;
-    rl.xoff[static_cast<size_t>(rl.nrows)] = n * p.in_channels * h * w + ih * w;
-    rl.dyoff[static_cast<size_t>(rl.nrows)] = n * img + oh * d.dy->row;
-    ++rl.nrows;
-  }
-}
 
 // One item of the direct tiles over the batch rows [r0, r1): input channel block ib × output
 // channel block ob of tap (fh, column tap ct) in group g, over the rows whose tap row is inside.
-void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, RowLists& rl) {
+void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, bwd::TapRows& rl) {
   const Params& p = d.pr->params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const int64_t h = d.pr->ih, w = d.pr->iw;
-  int64_t rest = item;
-  const int64_t ib = rest % d.nib;
-  rest /= d.nib;
-  const int64_t ob = rest % d.nob;
-  rest /= d.nob;
-  const ColTap& ct = d.cp->taps[static_cast<size_t>(rest % d.ncol)];
-  rest /= d.ncol;
-  const int64_t fh = rest % kh, g = rest / kh;
-  if (rl.fh != fh) fill_rows(d, fh, r0, r1, rl);
-  if (rl.nrows == 0) return;
-  const int64_t i0 = ib * d.mr, o0 = ob * d.nr;
+  const bwd::WeightsItem it = bwd::weights_item(item, d.nib, d.nob, d.ncol, kh);
+  const ColTap& ct = d.cp->taps[static_cast<size_t>(it.col)];
+  const int64_t fh = it.fh, g = it.g;
+  if (rl.fh != fh) bwd::fill_tap_rows(*d.pr, d.hout, d.rows, fh, r0, r1, rl);
+  if (rl.count == 0) return;
+  const int64_t i0 = it.ib * d.mr, o0 = it.ob * d.nr;
   const int64_t mb = std::min(d.mr, icg - i0), nb = std::min(d.nr, ocg - o0);
   BwdWeightsArgs a;
   // The tap column's shift: lo + a >= 0, inside the slot's first row.
@@ -378,7 +344,7 @@ void direct_item(const DirectRun& d, int64_t item, int64_t r0, int64_t r1, RowLi
   a.dy = d.dy->src + (g * ocg + o0) * d.dy->chan + ct.slot * d.cp->jmax + ct.lo + ct.a;
   a.xoff = rl.xoff.data();
   a.dyoff = rl.dyoff.data();
-  a.nrows = rl.nrows;
+  a.nrows = rl.count;
   a.len = ct.hi - ct.lo;
   a.x_cs = h * w;
   a.dy_col = d.dy_col;
@@ -396,12 +362,14 @@ void weights_direct(const Problem& pr, const BwdKernelTable& k, const Tensor<flo
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const ColPhases cp = bwd::col_phases(p, pr.iw, dy.shape[3]);
   const DirectDy ddy = direct_dy(pr, k, cp, dy, nt);
-  DirectRun d{&pr, &k, &cp, &ddy, x.ptr(), dw.ptr(), 0, 0, 0, 0, 0, {}, {}};
+  DirectRun d{&pr, &k, &cp, &ddy, x.ptr(), dw.ptr(), 0, 0, 0, 0, 0, {}, {}, 0, {}};
   d.mr = std::min<int64_t>(k.weights_mr, icg);
   d.nr = std::min<int64_t>(k.weights_nr, ocg);
   d.nib = ceil_div(icg, d.mr);
   d.nob = ceil_div(ocg, d.nr);
   d.ncol = static_cast<int64_t>(cp.taps.size());
+  d.hout = dy.shape[2];
+  d.rows = {p.in_channels * pr.ih * pr.iw, pr.iw, p.out_channels * ddy.chan, ddy.row};
   for (int64_t r = 0; r < kMaxBwdWeightsNr; ++r) {
     d.dy_col[r] = r * ddy.chan;
     d.dw_col[r] = r * p.kernel_size.h * p.kernel_size.w;
@@ -412,7 +380,7 @@ void weights_direct(const Problem& pr, const BwdKernelTable& k, const Tensor<flo
     const int64_t r1 = std::min(all_rows, r0 + block);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      RowLists rl;
+      bwd::TapRows rl;
       rl.xoff.resize(static_cast<size_t>(r1 - r0));
       rl.dyoff.resize(static_cast<size_t>(r1 - r0));
       // Consecutive items share the tap and output channels (dy rows) and walk the input

@@ -42,6 +42,7 @@ struct PixelGemm {
   const float* dyt;  ///< [n][oh][ow][oc]
   float* c;          ///< [g][i][fh][fw][ocp], summed over the blocks
   int64_t hout, wout, ocp, vectors, nv, mr, nib, njb, ncol;
+  RowStrides rows;  ///< of x_t and dy_t
 };
 
 // The column tiles: the group's vectors of output channels split evenly into tiles of at most
@@ -57,49 +58,20 @@ void choose_tiles(const Params& p, const BwdKernelTable& k, PixelGemm& g) {
   g.mr = ceil_div(icg, g.nib);
 }
 
-// A thread's runs for tap row fh of the current block: the rows whose tap row lies inside dy,
-// as offsets of x's row and of dy_t's row at column 0 (the tap column adds its shift).
-struct Runs {
-  std::vector<int64_t> xoff, dyoff;
-  int64_t fh = -1, nruns = 0;
-};
-
-void fill_runs(const PixelGemm& g, int64_t fh, int64_t r0, int64_t r1, Runs& runs) {
-  const Params& p = g.pr->params;
-  const int64_t h = g.pr->ih, w = g.pr->iw;
-  runs.fh = fh;
-  runs.nruns = 0;
-  int64_t n = r0 / h, ih = r0 % h - 1;  // stepped, not divided per row
-  for (int64_t r = r0; r < r1; ++r) {
-    if (++ih == h) {
-      ih = 0;
-      ++n;
-    }
-    const int64_t oh = ih * p.stride.h - p.padding.h + fh * p.dilation.h;
-    if (oh < 0 || oh >= g.hout) continue;
-    runs.xoff[static_cast<size_t>(runs.nruns)] = (n * h + ih) * w * p.in_channels;
-    runs.dyoff[static_cast<size_t>(runs.nruns)] = (n * g.hout + oh) * g.wout * p.out_channels;
-    ++runs.nruns;
-  }
-}
-
 // One item: input channel tile ib × output channel tile jb of tap (fh, column tap ct) in group
 // gi, over the block's rows [r0, r1).
-void gemm_item(const PixelGemm& g, int64_t item, int64_t r0, int64_t r1, Runs& runs, bool first) {
+void gemm_item(const PixelGemm& g, int64_t item, int64_t r0, int64_t r1, TapRows& runs,
+               bool first) {
   const Params& p = g.pr->params;
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, lanes = g.k->lanes;
-  int64_t rest = item;
-  const int64_t ib = rest % g.nib;
-  rest /= g.nib;
-  const int64_t jb = rest % g.njb;
-  rest /= g.njb;
-  const ColTap& ct = g.cp->taps[static_cast<size_t>(rest % g.ncol)];
-  rest /= g.ncol;
-  const int64_t fh = rest % kh, gi = rest / kh;
-  if (runs.fh != fh) fill_runs(g, fh, r0, r1, runs);
-  if (runs.nruns == 0 && !first) return;
-  const int64_t i0 = ib * g.mr, mb = std::min(g.mr, icg - i0);
+  const WeightsItem it = weights_item(item, g.nib, g.njb, g.ncol, kh);
+  const ColTap& ct = g.cp->taps[static_cast<size_t>(it.col)];
+  const int64_t jb = it.ob, fh = it.fh, gi = it.g;
+  // The rows whose tap row lies inside dy, as offsets of x_t's and dy_t's rows at column 0.
+  if (runs.fh != fh) fill_tap_rows(*g.pr, g.hout, g.rows, fh, r0, r1, runs);
+  if (runs.count == 0 && !first) return;
+  const int64_t i0 = it.ib * g.mr, mb = std::min(g.mr, icg - i0);
   // Tile jb's vectors: the first vectors % njb tiles take one more (16 = 3+3+3+3+2+2).
   const int64_t base = g.vectors / g.njb, extra = g.vectors % g.njb;
   const int64_t j0 = (jb * base + std::min(jb, extra)) * lanes;
@@ -110,7 +82,7 @@ void gemm_item(const PixelGemm& g, int64_t item, int64_t r0, int64_t r1, Runs& r
   a.dy_t = g.dyt + ow_lo * p.out_channels + gi * ocg + j0;
   a.xoff = runs.xoff.data();
   a.dyoff = runs.dyoff.data();
-  a.nruns = runs.nruns;
+  a.nruns = runs.count;
   a.len = ct.hi - ct.lo;
   a.x_ps = p.in_channels;
   a.dy_ps = p.stride.w * p.out_channels;
@@ -181,7 +153,7 @@ void store_dw(const Problem& pr, const BwdKernelTable& k, const ColPhases& cp, f
 void weights_pixel_gemm(const Problem& pr, const BwdKernelTable& k, const Tensor<float>& x,
                         const Tensor<float>& dy, Tensor<float>& dw, int nt) {
   const Params& p = pr.params;
-  const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
+  const int64_t icg = p.in_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w, taps = kh * kw;
   const char* what = "bwd_weights: pixel-major dy";
   const int64_t hout = dy.shape[2], wout = dy.shape[3];
@@ -194,6 +166,8 @@ void weights_pixel_gemm(const Problem& pr, const BwdKernelTable& k, const Tensor
   g.wout = wout;
   g.ocp = padded_ocg(p, k.lanes);
   g.ncol = static_cast<int64_t>(cp.taps.size());
+  g.rows = {pr.ih * pr.iw * p.in_channels, pr.iw * p.in_channels, hout * wout * p.out_channels,
+            wout * p.out_channels};
   choose_tiles(p, k, g);
   const int64_t dy_floats = static_cast<int64_t>(dy.data.size());
   // The last pixel's tiles read up to a vector of lanes past its channels.
@@ -214,7 +188,7 @@ void weights_pixel_gemm(const Problem& pr, const BwdKernelTable& k, const Tensor
     const int64_t r1 = std::min(all_rows, r0 + block);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      Runs runs;
+      TapRows runs;
       runs.xoff.resize(static_cast<size_t>(r1 - r0));
       runs.dyoff.resize(static_cast<size_t>(r1 - r0));
       // Consecutive items share the tap and the output channels (dy_t's columns) and walk the
