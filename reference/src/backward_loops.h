@@ -22,22 +22,13 @@ void add_value(Sum& acc, T v) {
   acc += widen<Sum>(v);
 }
 
-inline void check_weight(const Params& p, const Shape& w) {
-  const Shape ws = weight_shape(p);
-  if (w != ws) {
-    throw Error("weight", fmt::format("weight: shape {} does not match the parameters, which "
-                                      "require {}",
-                                      format_shape(w), format_shape(ws)));
-  }
-}
-
 // dx[n, g*ICg + i, ih, iw] = sum over o, fh, fw of w[g, i, o, fh, fw] * dy[n, g*OCg + o, oh, ow],
 // (oh, ow) = (ih*sh - ph + fh*dh, iw*sw - pw + fw*dw) inside dy.
 template <class Sum, class T>
 Tensor<Sum> bwd_data_sums(const Params& params, const Tensor<T>& dy, const Tensor<T>& w) {
   const Problem pr = problem_from_output(params, dy.shape);
   const Params& p = pr.params;
-  check_weight(p, w.shape);
+  check_weight_shape(p, w.shape);
   Tensor<Sum> dx(input_shape(pr));
   const int64_t icg = p.in_channels / p.groups, ocg = p.out_channels / p.groups;
   const int64_t kh = p.kernel_size.h, kw = p.kernel_size.w;
